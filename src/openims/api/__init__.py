@@ -1,0 +1,1 @@
+"""HTTP layer: routes translate wire ↔ domain; rules live in iam/ and catalog/."""

@@ -1,0 +1,86 @@
+"""Central error rendering: one handler per exception family, the wire shape chosen by route family."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from openims.errors import IamError, ServiceError, Unauthorized
+
+log = logging.getLogger("openims.api")
+
+_IAM_PREFIXES = ("/v3/", "/v3.0/", "/v5/")
+
+
+def is_iam_path(path: str) -> bool:
+    return path == "/v3" or path.startswith(_IAM_PREFIXES)
+
+
+def keystone_body(status: int, title: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": status, "title": title, "message": message}}
+
+
+def ims_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def render(request: Request, status: int, *, ims_code: str, title: str, message: str,
+           keystone: bool | None = None) -> JSONResponse:
+    use_keystone = is_iam_path(request.url.path) if keystone is None else keystone
+    body = keystone_body(status, title, message) if use_keystone else ims_body(ims_code, message)
+    headers = {"WWW-Authenticate": 'Keystone uri="/v3"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Request Entity Too Large",
+           415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable", 429: "Too Many Requests"}
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "header"))
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":
+            return "The request body is not valid JSON."
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "Invalid request: " + "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        # Unauthorized is an IAM artefact wherever it happens; so is every IamError.
+        keystone = True if isinstance(exc, IamError | Unauthorized) else None
+        return render(request, exc.status, ims_code=exc.code, title=exc.title, message=exc.message,
+                      keystone=keystone)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return render(request, 400, ims_code="IMG.0001", title="Bad Request", message=_describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = exc.status_code
+        message = str(exc.detail) if exc.detail else _TITLES.get(status, "Error")
+        if status == 404 and exc.detail == "Not Found":
+            message = f"The resource {request.url.path} could not be found."
+        if status == 405:
+            message = f"The method {request.method} is not allowed on {request.url.path}."
+        response = render(request, status, ims_code="IMG.0001", title=_TITLES.get(status, "Error"),
+                          message=message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return render(request, 500, ims_code="IMG.0061", title="Internal Server Error",
+                      message="An unexpected error occurred; it has been logged.")

@@ -1,0 +1,124 @@
+"""Keystone v3 wire shapes: request bodies in, token/project/user bodies out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openims.config import Settings
+from openims.db.models import Domain, Project, User
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class DomainRef(_Loose):
+    id: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=64)
+
+
+class UserRef(_Loose):
+    id: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=64)
+    password: str = Field(max_length=1024)
+    domain: DomainRef | None = None
+
+
+class PasswordMethod(_Loose):
+    user: UserRef
+
+
+class TokenMethod(_Loose):
+    id: str = Field(max_length=4096)
+
+
+class Identity(_Loose):
+    methods: list[str] = Field(min_length=1, max_length=4)
+    password: PasswordMethod | None = None
+    token: TokenMethod | None = None
+
+
+class ProjectRef(_Loose):
+    id: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=64)
+    domain: DomainRef | None = None
+
+
+class Scope(_Loose):
+    project: ProjectRef | None = None
+    domain: DomainRef | None = None
+
+
+class Auth(_Loose):
+    identity: Identity
+    scope: Scope | str | None = None
+
+
+class AuthRequest(_Loose):
+    auth: Auth
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def domain_body(domain: Domain, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": domain.id,
+        "name": domain.name,
+        "enabled": domain.enabled,
+        "description": "",
+        "links": {"self": f"{settings.base_url}/v3/domains/{domain.id}"},
+    }
+
+
+def project_body(project: Project, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "name": project.name,
+        "domain_id": project.domain_id,
+        "parent_id": project.domain_id,
+        "description": project.description,
+        "enabled": project.enabled,
+        "is_domain": False,
+        "links": {"self": f"{settings.base_url}/v3/projects/{project.id}"},
+    }
+
+
+def user_body(user: User, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "domain_id": user.domain_id,
+        "enabled": user.enabled,
+        "email": user.email or "",
+        "description": user.description,
+        "password_expires_at": None,
+        "pwd_status": True,
+        "last_project_id": None,
+        "links": {"self": f"{settings.base_url}/v3/users/{user.id}"},
+    }
+
+
+def catalog(settings: Settings) -> list[dict[str, Any]]:
+    """This deployment's endpoints. Identity and image carry devstack-style prefixes (see sdk-wire.md)."""
+    base = settings.base_url
+    services = [
+        ("identity", "iam", f"{base}/identity/v3"),
+        ("ims", "ims", base),
+        ("image", "glance", f"{base}/image"),
+    ]
+    out = []
+    for stype, name, url in services:
+        endpoints = [
+            {"id": f"{name}-{iface}", "interface": iface, "region": settings.region,
+             "region_id": settings.region, "url": url}
+            for iface in ("public", "internal")
+        ]
+        out.append({"id": name, "name": name, "type": stype, "endpoints": endpoints})
+    return out

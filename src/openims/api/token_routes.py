@@ -1,0 +1,161 @@
+"""IAM tokens: issue (POST), validate (GET/HEAD), revoke (DELETE) on /v3/auth/tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from openims.api.auth import Caller, CallerDep, RuntimeDep
+from openims.api.deps import SessionDep
+from openims.api.iam_wire import AuthRequest, catalog, iso
+from openims.db.models import Domain, Project, Role, User
+from openims.errors import IamBadRequest, IamNotFound, Unauthorized
+from openims.iam.service import PasswordIdentity, ScopeRequest
+from openims.iam.tokens import TokenData
+from openims.runtime import Runtime
+
+router = APIRouter(tags=["iam-tokens"])
+
+
+def _scope_request(req: AuthRequest) -> ScopeRequest:
+    scope = req.auth.scope
+    if scope is None or scope == "unscoped" or isinstance(scope, str):
+        return ScopeRequest()
+    if scope.project is not None:
+        p = scope.project
+        d = p.domain
+        return ScopeRequest(project_id=p.id, project_name=p.name, domain_id=d.id if d else None,
+                            domain_name=d.name if d else None, kind="project")
+    if scope.domain is not None:
+        return ScopeRequest(domain_id=scope.domain.id, domain_name=scope.domain.name, kind="domain")
+    return ScopeRequest()
+
+
+def token_body(session: Session, rt: Runtime, data: TokenData, *, with_catalog: bool) -> dict[str, Any]:
+    user = session.get(User, data.user_id)
+    if user is None:
+        raise Unauthorized("The token's user no longer exists.")
+    user_domain = session.get(Domain, user.domain_id)
+    assert user_domain is not None
+    role_ids = {r.name: r.id for r in session.query(Role).filter(Role.name.in_(data.roles))}
+    body: dict[str, Any] = {
+        "methods": list(data.methods),
+        "expires_at": iso(data.expires_at),
+        "issued_at": iso(data.issued_at),
+        "audit_ids": [data.audit_id],
+        "user": {
+            "id": user.id,
+            "name": user.name,
+            "password_expires_at": None,
+            "domain": {"id": user_domain.id, "name": user_domain.name},
+        },
+        "roles": [{"id": role_ids.get(name, "0"), "name": name} for name in data.roles],
+    }
+    if data.project_id:
+        project = session.get(Project, data.project_id)
+        if project is None:
+            raise Unauthorized("The token's project no longer exists.")
+        pdomain = session.get(Domain, project.domain_id)
+        assert pdomain is not None
+        body["project"] = {"id": project.id, "name": project.name,
+                           "domain": {"id": pdomain.id, "name": pdomain.name}}
+        body["is_domain"] = False
+    elif data.domain_id:
+        domain = session.get(Domain, data.domain_id)
+        assert domain is not None
+        body["domain"] = {"id": domain.id, "name": domain.name}
+    if with_catalog and data.scope != "unscoped":
+        body["catalog"] = catalog(rt.settings)
+    return body
+
+
+def _truthy(v: str | None) -> bool:
+    return v is not None and v != "" and v.lower() not in ("0", "false", "no")
+
+
+@router.post("/v3/auth/tokens", status_code=201, summary="Obtain a token (password or token method)")
+def create_token(req: AuthRequest, session: SessionDep, rt: RuntimeDep,
+                 nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
+    ident = req.auth.identity
+    scope = _scope_request(req)
+    methods = tuple(ident.methods)
+    if "password" in methods:
+        if ident.password is None:
+            raise IamBadRequest("'password' is listed in methods but no password identity is given.")
+        u = ident.password.user
+        d = u.domain
+        pid = PasswordIdentity(password=u.password, user_id=u.id, user_name=u.name,
+                               domain_id=d.id if d else None, domain_name=d.name if d else None)
+        # Failure counters must persist even though the request fails: commit in its own unit.
+        try:
+            user = rt.authenticator.check_password(session, pid)
+        except Unauthorized:
+            session.commit()
+            raise
+        token, data = rt.authenticator.issue_for(session, user, scope, ("password",))
+    elif "token" in methods:
+        if ident.token is None:
+            raise IamBadRequest("'token' is listed in methods but no token is given.")
+        old = rt.codec.verify(ident.token.id)
+        if rt.revocations.is_revoked(old):
+            raise Unauthorized("The token has been revoked.")
+        user_obj = session.get(User, old.user_id)
+        if user_obj is None or not user_obj.enabled:
+            raise Unauthorized("The token's user is unknown or disabled.")
+        # A rescoped token never outlives the token it came from (as Keystone).
+        token, data = rt.authenticator.issue_for(session, user_obj, scope, old.methods,
+                                                 expires_at=old.expires_at)
+    else:
+        raise IamBadRequest(f"Unsupported authentication method(s): {', '.join(methods)}.")
+    body = {"token": token_body(session, rt, data, with_catalog=not _truthy(nocatalog))}
+    return JSONResponse(body, status_code=201, headers={"X-Subject-Token": token})
+
+
+def _subject(request: Request, rt: Runtime) -> TokenData:
+    subject = request.headers.get("x-subject-token")
+    if not subject:
+        raise IamBadRequest("X-Subject-Token is missing.")
+    try:
+        data = rt.codec.verify(subject.strip())
+    except Unauthorized as exc:
+        raise IamNotFound("The token in X-Subject-Token is invalid or has expired.") from exc
+    if rt.revocations.is_revoked(data):
+        raise IamNotFound("The token in X-Subject-Token has been revoked.")
+    return data
+
+
+def _may_inspect(caller: Caller, subject: TokenData) -> None:
+    # Users validate their own tokens; account administrators validate any in their account.
+    from openims.iam.roles import Permission
+
+    if caller.user_id != subject.user_id and not (
+        caller.can(Permission.IAM_ADMIN) and caller.domain_id == subject.user_domain_id
+    ):
+        raise IamNotFound("The token in X-Subject-Token could not be found.")
+
+
+@router.get("/v3/auth/tokens", summary="Validate a token and return its body")
+def validate_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+                   nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
+    data = _subject(request, rt)
+    _may_inspect(caller, data)
+    body = {"token": token_body(session, rt, data, with_catalog=not _truthy(nocatalog))}
+    return JSONResponse(body, headers={"X-Subject-Token": request.headers["x-subject-token"]})
+
+
+@router.head("/v3/auth/tokens", status_code=204, summary="Check a token")
+def check_token(request: Request, caller: CallerDep, rt: RuntimeDep) -> Response:
+    data = _subject(request, rt)
+    _may_inspect(caller, data)
+    return Response(status_code=204)
+
+
+@router.delete("/v3/auth/tokens", status_code=204, summary="Revoke a token")
+def revoke_token(request: Request, caller: CallerDep, rt: RuntimeDep) -> Response:
+    data = _subject(request, rt)
+    _may_inspect(caller, data)
+    rt.revocations.revoke_token(data)
+    return Response(status_code=204)

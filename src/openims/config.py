@@ -1,0 +1,74 @@
+"""Typed settings, read from ``OPENIMS_*`` environment variables and CLI flags.
+
+One ``Settings`` object is built at start-up and injected everywhere; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GiB = 1024**3
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENIMS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    data_dir: Path = Path("./data")
+    # Empty means "SQLite in the data dir" (see ``database_url_resolved``).
+    database_url: str = ""
+    region: str = Field(default="local-1", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    token_ttl: int = Field(default=24 * 3600, gt=0, description="token lifetime in seconds")
+    admin_password: str | None = None
+    # Public base URL put into the token catalog; derived from host/port when empty.
+    public_url: str = ""
+    # Worker threads run inside ``openims serve`` unless disabled.
+    workers: int = Field(default=1, ge=0, le=64)
+    job_lease_seconds: int = Field(default=60, ge=5)
+    store_format: Literal["qcow2", "raw"] = "qcow2"
+    max_image_file_size: int = 128 * GiB
+    max_quick_import_size: int = 1024 * GiB
+    convert_timeout: float = Field(default=6 * 3600, gt=0)
+    max_request_body: int = Field(default=1024 * 1024, gt=0, description="limit for JSON bodies")
+    image_quota: int = Field(default=100, ge=0)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=300, ge=1)
+    # Cost of argon2id; tests lower it to keep the suite fast.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def database_url_resolved(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'openims.db'}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def obs_dir(self) -> Path:
+        return self.data_dir / "obs"
+
+    @property
+    def image_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.data_dir / "fernet-keys"

@@ -1,0 +1,193 @@
+"""ORM models. Wire shapes live in ``api``; rules live in ``iam`` and ``catalog``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from openims.db.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+# ---------------------------------------------------------------- identity
+
+
+class Domain(Base):
+    __tablename__ = "domains"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Huawei IAM's extra status, "normal" or "suspended".
+    status: Mapped[str] = mapped_column(String(16), default="normal")
+    created_at: Mapped[dt.datetime]
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime]
+    password_changed_at: Mapped[dt.datetime | None]
+    last_login_at: Mapped[dt.datetime | None]
+    # Login throttling: consecutive failures and the time before which logins are refused.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None]
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime]
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    # Huawei IAM role "type": AX (domain level), XA (project level), AA (both).
+    type: Mapped[str] = mapped_column(String(4), default="AA")
+    catalog: Mapped[str] = mapped_column(String(64), default="BASE")
+
+
+class Grant(Base):
+    """A role granted to a group on one project, on the domain, or on all projects of the domain."""
+
+    __tablename__ = "grants"
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+    # "project", "domain" or "all_projects" (inherited to every project of the domain).
+    target_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class Revocation(Base):
+    """A revoked token (by audit id) or all tokens of a user issued before a moment."""
+
+    __tablename__ = "revocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    issued_before: Mapped[dt.datetime | None]
+    # After this moment every token it could match has expired, so the row can go.
+    expires_at: Mapped[dt.datetime]
+
+
+# ---------------------------------------------------------------- objects
+
+
+class Bucket(Base):
+    __tablename__ = "buckets"
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime]
+
+
+# ---------------------------------------------------------------- images
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        # Keyset pagination of a project's images by the default sort (created_at desc, id desc).
+        Index("ix_images_owner_created", "owner", "created_at", "id"),
+        Index("ix_images_owner_name", "owner", "name"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    image_type: Mapped[str] = mapped_column(String(16), default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    disk_format: Mapped[str | None] = mapped_column(String(16))
+    container_format: Mapped[str | None] = mapped_column(String(16))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger)
+    min_disk: Mapped[int] = mapped_column(Integer, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    os_hash_algo: Mapped[str | None] = mapped_column(String(16))
+    os_hash_value: Mapped[str | None] = mapped_column(String(128))
+    # Where the stored bytes live in the image store (a key, not a path).
+    location: Mapped[str | None] = mapped_column(String(255))
+    # IMS extension attributes ("__os_version", "__platform", …) and custom properties.
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class ImageTag(Base):
+    __tablename__ = "image_tags"
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "lease_expires_at"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    job_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="INIT")
+    # Typed payload of the job's kind, serialised (see catalog.jobs).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    entities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    fail_reason: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime]
+    begin_time: Mapped[dt.datetime | None]
+    end_time: Mapped[dt.datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,104 @@
+"""The one error catalogue.
+
+Exception tree::
+
+    ServiceError                    status + stable code + message, rendered by api.errors
+    ├── ImsError                    IMS wire shape: {"error": {"code": "IMG.xxxx", "message": …}}
+    │   ├── NotFound                (404)
+    │   └── ...
+    └── IamError                    Keystone shape: {"error": {"code": 401, "title": …, "message": …}}
+        ├── Unauthorized            (401)
+        ├── Forbidden               (403)
+        └── ...
+
+Domain services raise these; HTTP handlers never build error bodies themselves.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status: int = 500
+    code: str = "IMG.0061"
+    title: str = "Internal Server Error"
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+
+class ImsError(ServiceError):
+    """An IMS-style error; ``code`` comes from the IMS error-code table."""
+
+    title = "Bad Request"
+
+    status = 400
+    code = "IMG.0001"
+
+
+class BadRequest(ImsError):
+    status = 400
+    code = "IMG.0001"
+
+
+class NotFound(ImsError):
+    status = 404
+    code = "IMG.0027"
+    title = "Not Found"
+
+
+class ImsForbidden(ImsError):
+    status = 403
+    code = "IMG.0026"
+    title = "Forbidden"
+
+
+class Conflict(ImsError):
+    status = 409
+    code = "IMG.0035"
+
+
+class QuotaExceeded(ImsError):
+    status = 400
+    code = "IMG.0015"
+
+
+class IamError(ServiceError):
+    """A Keystone-style error."""
+
+    status = 400
+    title = "Bad Request"
+
+
+class IamBadRequest(IamError):
+    status = 400
+    title = "Bad Request"
+
+
+class Unauthorized(IamError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(IamError):
+    status = 403
+    title = "Forbidden"
+
+
+class IamNotFound(IamError):
+    status = 404
+    title = "Not Found"
+
+
+class IamConflict(IamError):
+    status = 409
+    title = "Conflict"
+
+
+class TooManyRequests(IamError):
+    status = 429
+    title = "Too Many Requests"

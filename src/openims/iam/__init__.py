@@ -1,0 +1,1 @@
+"""Identity: accounts (domains), projects, users, groups, roles, passwords and tokens."""

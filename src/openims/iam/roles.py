@@ -1,0 +1,51 @@
+"""The system roles this deployment knows and what each may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    READ = "read"  # query images, jobs, quotas
+    WRITE = "write"  # create, update, delete, share images
+    IAM_ADMIN = "iam_admin"  # manage projects, users, groups, grants
+
+
+@dataclass(frozen=True)
+class SystemRole:
+    name: str
+    display_name: str
+    description: str
+    type: str  # AX domain-level, XA project-level, AA both
+    catalog: str
+    permissions: frozenset[Permission]
+
+
+_ALL = frozenset(Permission)
+_RW = frozenset({Permission.READ, Permission.WRITE})
+_R = frozenset({Permission.READ})
+
+SYSTEM_ROLES: tuple[SystemRole, ...] = (
+    SystemRole("te_admin", "Tenant Administrator", "All permissions except IAM user management.", "AA",
+               "BASE", _ALL),
+    SystemRole("secu_admin", "Security Administrator", "Manages users, groups, projects and permissions.",
+               "AX", "BASE", frozenset({Permission.IAM_ADMIN, Permission.READ})),
+    SystemRole("readonly", "Tenant Guest", "Read-only access to all cloud resources.", "AA", "BASE", _R),
+    SystemRole("ims_adm", "IMS Administrator", "Administrator permissions for IMS.", "XA", "IMS", _RW),
+    SystemRole("server_adm", "Server Administrator",
+               "Create, delete, query, modify and upload images.", "XA", "ECS", _RW),
+    SystemRole("ims_fullaccess", "IMS FullAccess", "All permissions for IMS.", "XA", "IMS", _RW),
+    SystemRole("ims_readonly", "IMS ReadOnlyAccess", "Read-only permissions for IMS.", "XA", "IMS", _R),
+)
+
+BY_NAME = {r.name: r for r in SYSTEM_ROLES}
+
+
+def permissions_of(role_names: tuple[str, ...] | list[str]) -> frozenset[Permission]:
+    out: set[Permission] = set()
+    for name in role_names:
+        role = BY_NAME.get(name)
+        if role:
+            out |= role.permissions
+    return frozenset(out)

@@ -1,0 +1,65 @@
+"""The wiring: one Runtime per process holds settings, database, keys and services.
+
+Built once at start-up and handed to the app and the worker; nothing here is a global.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from openims.clock import Clock, utcnow
+from openims.config import Settings
+from openims.db import migrate
+from openims.db.session import Database
+from openims.iam.keys import KeyRepository
+from openims.iam.passwords import PasswordHashing
+from openims.iam.service import Authenticator, BootstrapResult, bootstrap, write_admin_credentials
+from openims.iam.tokens import RevocationList, TokenCodec
+
+log = logging.getLogger("openims")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    db: Database
+    keys: KeyRepository
+    hashing: PasswordHashing
+    codec: TokenCodec
+    revocations: RevocationList
+    authenticator: Authenticator
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = True) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if upgrade:
+        migrate.upgrade(settings.database_url_resolved)
+    keys = KeyRepository(settings.key_dir)
+    keys.ensure()
+    db = Database(settings.database_url_resolved)
+    hashing = PasswordHashing(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
+    codec = TokenCodec(keys.load(), clock)
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        db=db,
+        keys=keys,
+        hashing=hashing,
+        codec=codec,
+        revocations=RevocationList(db, clock),
+        authenticator=Authenticator(settings, hashing, codec, clock),
+    )
+
+
+def bootstrap_runtime(rt: Runtime) -> BootstrapResult:
+    """First-start bootstrap; writes the generated admin password to the data dir once."""
+    with rt.db.transaction() as s:
+        result = bootstrap(s, rt.settings, rt.hashing, rt.clock)
+    if result.password is not None:
+        write_admin_credentials(rt.settings.data_dir / "admin-credentials", rt.settings, result.password)
+    return result
