@@ -57,8 +57,46 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
     console.print(f"  token: curl -i -X POST {settings.base_url}/v3/auth/tokens -H 'Content-Type: "
                   "application/json' -d @- (see README)")
     api = create_app(rt)
+    worker = None
+    if settings.workers > 0:
+        from openims.worker.runner import Worker
+
+        worker = Worker(rt, threads=settings.workers)
+        worker.start()
+        console.print(f"  job worker: {settings.workers} thread(s) in this process")
     try:
         uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    finally:
+        if worker is not None:
+            worker.stop()
+        rt.close()
+
+
+@app.command("worker")
+def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
+                   threads: Annotated[int, typer.Option(help="job threads")] = 1,
+                   once: Annotated[bool, typer.Option("--once", help="run runnable jobs, then exit")] = False) -> None:
+    """Run job workers only (scale-out: many of these beside ``serve --no-worker``)."""
+    import signal
+    import threading
+
+    from openims.runtime import build_runtime
+    from openims.worker.runner import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    rt = build_runtime(_settings(data_dir=data_dir, database_url=database_url))
+    worker = Worker(rt, threads=threads)
+    try:
+        if once:
+            console.print(f"ran {worker.run_until_idle()} job(s)")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        worker.start()
+        console.print(f"openims worker: {threads} thread(s); Ctrl-C to stop")
+        stop.wait()
+        worker.stop()
     finally:
         rt.close()
 

@@ -16,6 +16,9 @@ from openims.iam.keys import KeyRepository
 from openims.iam.passwords import PasswordHashing
 from openims.iam.service import Authenticator, BootstrapResult, bootstrap, write_admin_credentials
 from openims.iam.tokens import RevocationList, TokenCodec
+from openims.objects.base import BucketStore
+from openims.objects.filesystem import FilesystemBuckets
+from openims.objects.image_store import ImageStore
 
 log = logging.getLogger("openims")
 
@@ -30,6 +33,8 @@ class Runtime:
     codec: TokenCodec
     revocations: RevocationList
     authenticator: Authenticator
+    buckets: BucketStore
+    images: ImageStore
 
     def close(self) -> None:
         self.db.dispose()
@@ -53,6 +58,8 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
         codec=codec,
         revocations=RevocationList(db, clock),
         authenticator=Authenticator(settings, hashing, codec, clock),
+        buckets=FilesystemBuckets(settings.obs_dir),
+        images=ImageStore(settings.image_dir),
     )
 
 

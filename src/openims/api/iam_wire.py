@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openims.config import Settings
-from openims.db.models import Domain, Project, User
+from openims.db.models import Domain, Group, Project, Role, User
+from openims.iam.admin import role_policy
 
 
 class _Loose(BaseModel):
@@ -102,6 +103,32 @@ def user_body(user: User, settings: Settings) -> dict[str, Any]:
         "pwd_status": True,
         "last_project_id": None,
         "links": {"self": f"{settings.base_url}/v3/users/{user.id}"},
+    }
+
+
+def group_body(group: Group, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "domain_id": group.domain_id,
+        "description": group.description,
+        # Huawei IAM: milliseconds since the epoch.
+        "create_time": int(group.created_at.timestamp() * 1000),
+        "links": {"self": f"{settings.base_url}/v3/groups/{group.id}"},
+    }
+
+
+def role_body(role: Role, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": role.id,
+        "name": role.name,
+        "display_name": role.display_name,
+        "description": role.description,
+        "type": role.type,
+        "catalog": role.catalog,
+        "domain_id": None,
+        "policy": role_policy(role),
+        "links": {"self": f"{settings.base_url}/v3/roles/{role.id}"},
     }
 
 

@@ -60,6 +60,9 @@ class Database:
         try:
             yield session
             session.commit()
+            # Side effects that must only happen once the data is committed (e.g. deleting files).
+            for action in session.info.pop("after_commit", []):
+                action()
         except BaseException:
             session.rollback()
             raise

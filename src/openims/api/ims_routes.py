@@ -1,0 +1,124 @@
+"""IMS image creation from files, job status, and image queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
+from openims.api.deps import SessionDep
+from openims.api.ims_wire import CreateImageWire, image_body, job_body
+from openims.catalog import images as image_rules
+from openims.catalog import jobs
+from openims.catalog.images import ImageQuery, parse_time_filter, tags_of
+from openims.catalog.imports import submit_file_import
+from openims.errors import BadRequest
+
+router = APIRouter(tags=["ims"])
+
+
+def _refuse_other_forms(body: CreateImageWire) -> None:
+    if body.instance_id:
+        raise BadRequest("The ECS does not exist: this deployment has no servers; create images from "
+                         "files with image_url.", code="IMG.0005")
+    if body.volume_id:
+        raise BadRequest("The specified data disk is unavailable: this deployment has no volumes; create "
+                         "images from files with image_url.", code="IMG.0120")
+    if body.backup_id:
+        raise BadRequest("The backup does not exist: this deployment has no backups.", code="IMG.0020")
+    if not body.image_url:
+        raise BadRequest("image_url is required: <bucket>:<object key> of the image file.", code="IMG.0017")
+    if body.min_disk is None:
+        raise BadRequest("min_disk is required (GB).", code="IMG.0055")
+
+
+def _create(body: CreateImageWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep, *,
+            data_disk: bool) -> dict[str, Any]:
+    _refuse_other_forms(body)
+    job = submit_file_import(session, project_id=caller.project_id, domain_id=caller.domain_id,
+                             req=body.to_domain(data_disk=data_disk), quota=rt.settings.image_quota,
+                             now=rt.clock())
+    return {"job_id": job.id}
+
+
+@router.post("/v2/cloudimages/action", summary="Create a system disk image from an image file")
+@router.post("/v2.1/cloudimages/action", include_in_schema=False)
+def create_image(body: CreateImageWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
+    return _create(body, caller, session, rt, data_disk=False)
+
+
+@router.post("/v1/cloudimages/dataimages/action", summary="Create a data disk image from an image file")
+@router.post("/v2.1/cloudimages/dataimages/action", include_in_schema=False)
+def create_data_image(body: CreateImageWire, caller: WriterDep, session: SessionDep,
+                      rt: RuntimeDep) -> dict[str, Any]:
+    return _create(body, caller, session, rt, data_disk=True)
+
+
+@router.get("/v1/{project_id}/jobs/{job_id}", summary="Query the status of an asynchronous job")
+def show_job(project_id: str, job_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    job = jobs.get_for_project(session, caller.project_id, job_id)
+    return job_body(job, jobs.children(session, job.id))
+
+
+@router.get("/v1/cloudimages/job/{job_id}", summary="Query the status of an asynchronous job (legacy path)")
+def show_job_legacy(job_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    job = jobs.get_for_project(session, caller.project_id, job_id)
+    return job_body(job, jobs.children(session, job.id))
+
+
+_EQUALS = ("name", "status", "disk_format", "container_format", "visibility")
+
+
+def _int_param(params: Any, name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an integer.") from exc
+
+
+@router.get("/v2/cloudimages", summary="Query images (IMS)")
+def list_cloudimages(request: Request, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    p = request.query_params
+    q = ImageQuery(project_id=caller.project_id, limit=_int_param(p, "limit", 500), marker=p.get("marker"),
+                   sort_key=p.get("sort_key", "created_at"), sort_dir=p.get("sort_dir", "desc"),
+                   image_type=p.get("__imagetype"), tag=p.get("tag"))
+    for name in _EQUALS:
+        if name in p:
+            q.equals[name] = p[name]
+    if "min_disk" in p:
+        q.equals["min_disk"] = _int_param(p, "min_disk", 0)
+    if "protected" in p:
+        q.equals["protected"] = p["protected"].lower() == "true"
+    if "owner" in p and p["owner"] != caller.project_id:
+        return {"images": []}
+    if "id" in p:
+        q.ids = [i for i in p["id"].split(",") if i]
+    for key in image_rules.PROPERTY_FILTERS:
+        if key in p:
+            q.properties[key] = p[key]
+    for column in ("created_at", "updated_at"):
+        if column in p:
+            q.time_filters.append(parse_time_filter(column, p[column]))
+    found = image_rules.list_images(session, q)
+    tags = tags_of(session, [i.id for i in found])
+    return {"images": [image_body(i, tags[i.id]) for i in found]}
+
+
+@router.get("/v2/images/{image_id}", summary="Show image details (native)")
+def show_image(image_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    image = image_rules.get_readable(session, caller.project_id, image_id)
+    return image_body(image, tags_of(session, [image.id])[image.id])
+
+
+@router.delete("/v2/images/{image_id}", status_code=204, summary="Delete an image (native)")
+def delete_image(image_id: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    location = image_rules.delete_owned(session, caller.project_id, image_id)
+    if location:
+        # The row is gone in this transaction; the data follows once it commits.
+        session.info.setdefault("after_commit", []).append(lambda: rt.images.delete(location))
+    return Response(status_code=204)

@@ -1,0 +1,132 @@
+"""IMS / Glance wire shapes for images and jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openims.catalog.imports import DiskSource, FileImportRequest
+from openims.db.models import Image, Job
+
+
+def ts(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def job_ts(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def image_body(image: Image, tags: list[str]) -> dict[str, Any]:
+    """One image as both IMS (``/v2/cloudimages``) and Glance (``/v2/images``) render it."""
+    body: dict[str, Any] = {
+        "id": image.id,
+        "name": image.name,
+        "status": image.status,
+        "visibility": image.visibility,
+        "protected": image.protected,
+        "tags": tags,
+        "container_format": image.container_format,
+        "disk_format": image.disk_format,
+        "min_disk": image.min_disk,
+        "min_ram": image.min_ram,
+        "size": image.size,
+        "virtual_size": image.virtual_size,
+        "checksum": image.checksum,
+        "os_hash_algo": image.os_hash_algo,
+        "os_hash_value": image.os_hash_value,
+        "owner": image.owner,
+        "created_at": ts(image.created_at),
+        "updated_at": ts(image.updated_at),
+        "self": f"/v2/images/{image.id}",
+        "file": f"/v2/images/{image.id}/file",
+        "schema": "/v2/schemas/image",
+        "deleted": False,
+        "deleted_at": None,
+        "__imagetype": image.image_type,
+    }
+    for key, value in image.properties.items():
+        body.setdefault(key, value)
+    return body
+
+
+def job_body(job: Job, children: list[Job]) -> dict[str, Any]:
+    entities = dict(job.entities)
+    if children:
+        entities["sub_jobs_list"] = [c.id for c in children]
+        entities["sub_jobs_result"] = [job_body(c, []) for c in children]
+    return {
+        "job_id": job.id,
+        "job_type": job.job_type,
+        "status": job.status,
+        "begin_time": job_ts(job.begin_time),
+        "end_time": job_ts(job.end_time),
+        "error_code": job.error_code,
+        "fail_reason": job.fail_reason,
+        "entities": entities,
+    }
+
+
+class _Wire(BaseModel):
+    # Unknown fields are ignored, as the service's documented behaviour; the known ones are typed.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ImageTagWire(_Wire):
+    key: str = Field(max_length=128)
+    value: str = Field(default="", max_length=128)
+
+
+class DataImageWire(_Wire):
+    name: str | None = Field(default=None, max_length=1024)
+    description: str | None = Field(default=None, max_length=4096)
+    image_url: str = Field(max_length=2048)
+    min_disk: int
+    tags: list[str] | None = Field(default=None, max_length=64)
+    image_tags: list[ImageTagWire] | None = Field(default=None, max_length=64)
+
+
+class CreateImageWire(_Wire):
+    """POST /v2/cloudimages/action — the external-file form (the ECS/volume forms are refused)."""
+
+    name: str | None = Field(default=None, max_length=1024)
+    description: str | None = Field(default=None, max_length=4096)
+    image_url: str | None = Field(default=None, max_length=2048)
+    min_disk: int | None = None
+    os_version: str | None = Field(default=None, max_length=255)
+    os_type: str | None = Field(default=None, max_length=32)
+    is_config: bool = False
+    is_config_init: bool = False
+    tags: list[str] | None = Field(default=None, max_length=64)
+    image_tags: list[ImageTagWire] | None = Field(default=None, max_length=64)
+    type: str | None = Field(default=None, max_length=32)
+    architecture: str | None = Field(default=None, max_length=16)
+    hw_firmware_type: str | None = Field(default=None, max_length=16)
+    max_ram: int | None = None
+    min_ram: int | None = None
+    cmk_id: str | None = Field(default=None, max_length=255)
+    enterprise_project_id: str | None = Field(default=None, max_length=64)
+    is_quick_import: bool = False
+    data_images: list[DataImageWire] | None = Field(default=None, max_length=16)
+    instance_id: str | None = Field(default=None, max_length=255)
+    volume_id: str | None = Field(default=None, max_length=255)
+    backup_id: str | None = Field(default=None, max_length=255)
+
+    def to_domain(self, *, data_disk: bool) -> FileImportRequest:
+        assert self.image_url is not None and self.min_disk is not None
+        src = DiskSource(
+            image_url=self.image_url, min_disk=self.min_disk, name=self.name, description=self.description,
+            tags=self.tags, image_tags=[t.model_dump() for t in self.image_tags] if self.image_tags else None)
+        data = [
+            DiskSource(image_url=d.image_url, min_disk=d.min_disk, name=d.name, description=d.description,
+                       tags=d.tags, image_tags=[t.model_dump() for t in d.image_tags] if d.image_tags else None)
+            for d in self.data_images or []
+        ]
+        return FileImportRequest(
+            source=src, data_disk=data_disk, os_version=self.os_version, os_type=self.os_type,
+            is_config=self.is_config, is_config_init=self.is_config_init, image_type=self.type,
+            architecture=self.architecture, hw_firmware_type=self.hw_firmware_type, min_ram=self.min_ram,
+            max_ram=self.max_ram, cmk_id=self.cmk_id, enterprise_project_id=self.enterprise_project_id,
+            is_quick_import=self.is_quick_import, data_images=data)

@@ -1,0 +1,1 @@
+"""The image catalogue's rules: images, jobs, imports, tags, quotas."""

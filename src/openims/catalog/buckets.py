@@ -1,0 +1,45 @@
+"""Bucket ownership: a bucket belongs to one account; other accounts cannot tell it exists."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openims.db.models import Bucket, Domain
+from openims.errors import Conflict, NotFound
+from openims.iam.service import ADMIN_NAME
+from openims.objects.base import BucketStore, check_bucket_name
+
+
+def owner_of(session: Session, store: BucketStore, bucket: str) -> str | None:
+    """The owning account's id; a directory an operator made by hand belongs to ``admin``."""
+    row = session.get(Bucket, bucket)
+    if row is not None:
+        return row.domain_id
+    if store.bucket_exists(bucket):
+        return session.scalar(select(Domain.id).where(Domain.name == ADMIN_NAME))
+    return None
+
+
+def require_own(session: Session, store: BucketStore, domain_id: str, bucket: str) -> None:
+    if owner_of(session, store, bucket) != domain_id or not store.bucket_exists(bucket):
+        raise NotFound(f"Bucket {bucket} does not exist.", code="IMG.0069")
+
+
+def create(session: Session, store: BucketStore, domain_id: str, bucket: str, now: dt.datetime) -> bool:
+    """Create a bucket for the account; True if new, False if it already was the account's."""
+    check_bucket_name(bucket)
+    owner = owner_of(session, store, bucket)
+    if owner is not None and owner != domain_id:
+        raise Conflict(f"The bucket name {bucket} is taken.", code="IMG.0038")
+    created = not store.bucket_exists(bucket)
+    store.create_bucket(bucket)
+    if session.get(Bucket, bucket) is None:
+        session.add(Bucket(name=bucket, domain_id=domain_id, created_at=now))
+    return created
+
+
+def list_for(session: Session, store: BucketStore, domain_id: str) -> list[str]:
+    return [b for b in store.list_buckets() if owner_of(session, store, b) == domain_id]

@@ -1,0 +1,197 @@
+"""Images: the state machine, tenancy-scoped reads, keyset-paginated listing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from openims.db.models import Image, ImageTag
+from openims.errors import BadRequest, NotFound
+
+
+class ImageStatus(StrEnum):
+    QUEUED = "queued"  # metadata exists, no data yet
+    SAVING = "saving"  # data being imported or uploaded
+    ACTIVE = "active"  # data stored and checksummed: usable
+    KILLED = "killed"  # the import failed
+    DELETED = "deleted"  # gone (rows are removed; the value exists for filters)
+
+
+# Allowed transitions, as glance's domain model: anything else is a bug.
+VALID_TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
+    ImageStatus.QUEUED: frozenset({ImageStatus.SAVING, ImageStatus.KILLED, ImageStatus.DELETED}),
+    # saving → queued: a retried job starts the data over.
+    ImageStatus.SAVING: frozenset({ImageStatus.ACTIVE, ImageStatus.KILLED, ImageStatus.QUEUED,
+                                   ImageStatus.SAVING, ImageStatus.DELETED}),
+    ImageStatus.ACTIVE: frozenset({ImageStatus.DELETED}),
+    ImageStatus.KILLED: frozenset({ImageStatus.DELETED}),
+    ImageStatus.DELETED: frozenset(),
+}
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+def transition(image: Image, target: ImageStatus, now: dt.datetime) -> None:
+    current = ImageStatus(image.status)
+    if target not in VALID_TRANSITIONS[current]:
+        raise InvalidTransition(f"image {image.id}: {current} → {target} is not allowed")
+    image.status = target.value
+    image.updated_at = now
+
+
+def new_image_id() -> str:
+    return str(uuid.uuid4())
+
+
+def readable(project_id: str) -> ColumnElement[bool]:
+    """The images a project may see: its own (shared and public images join in with sharing)."""
+    return or_(Image.owner == project_id, Image.visibility == "public")
+
+
+def get_readable(session: Session, project_id: str, image_id: str) -> Image:
+    image = session.scalar(select(Image).where(Image.id == image_id, readable(project_id)))
+    if image is None:
+        raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
+    return image
+
+
+def get_owned(session: Session, project_id: str, image_id: str, *, for_update: bool = False) -> Image:
+    stmt = select(Image).where(Image.id == image_id, Image.owner == project_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    image = session.scalar(stmt)
+    if image is None:
+        raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
+    return image
+
+
+def tags_of(session: Session, image_ids: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {i: [] for i in image_ids}
+    if image_ids:
+        rows = session.execute(
+            select(ImageTag.image_id, ImageTag.tag).where(ImageTag.image_id.in_(image_ids)).order_by(ImageTag.tag)
+        )
+        for image_id, tag in rows:
+            out[image_id].append(tag)
+    return out
+
+
+# ---------------------------------------------------------------- listing
+
+# Columns a client may sort by, as querying_images.rst lists them.
+SORT_KEYS: dict[str, Any] = {
+    "created_at": Image.created_at,
+    "updated_at": Image.updated_at,
+    "name": Image.name,
+    "id": Image.id,
+    "status": Image.status,
+    # Nullable columns sort as if empty/zero, so keyset comparisons never meet NULL.
+    "container_format": func.coalesce(Image.container_format, ""),
+    "disk_format": func.coalesce(Image.disk_format, ""),
+    "size": func.coalesce(Image.size, 0),
+    "min_disk": Image.min_disk,
+}
+
+# IMS "__x" filters stored as properties: only equality.
+PROPERTY_FILTERS = ("__os_type", "__platform", "__os_bit", "__os_version", "__isregistered",
+                    "__whole_image", "__support_kvm", "__support_xen", "virtual_env_type",
+                    "enterprise_project_id", "architecture", "hw_firmware_type")
+
+TIME_OPS = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__", "eq": "__eq__", "neq": "__ne__"}
+
+
+@dataclass
+class ImageQuery:
+    project_id: str
+    limit: int = 500
+    marker: str | None = None
+    sort_key: str = "created_at"
+    sort_dir: str = "desc"
+    equals: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    tag: str | None = None
+    ids: list[str] | None = None
+    image_type: str | None = None
+    time_filters: list[tuple[str, str, dt.datetime]] = field(default_factory=list)
+
+
+def parse_time_filter(column: str, value: str) -> tuple[str, str, dt.datetime]:
+    """``gt:2018-10-28T10:00:00Z`` → (column, op, time), as the created_at/updated_at filters document."""
+    op, sep, rest = value.partition(":")
+    if not sep or op not in TIME_OPS:
+        raise BadRequest(f"{column} must be <operator>:<UTC time> with operator one of {', '.join(TIME_OPS)}.")
+    try:
+        t = dt.datetime.fromisoformat(rest.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadRequest(f"{column}: {rest!r} is not an ISO 8601 time.") from exc
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return column, op, t
+
+
+def list_images(session: Session, q: ImageQuery) -> list[Image]:
+    if q.sort_key not in SORT_KEYS:
+        raise BadRequest(f"sort_key must be one of {', '.join(SORT_KEYS)}.")
+    if q.sort_dir not in ("asc", "desc"):
+        raise BadRequest("sort_dir must be asc or desc.")
+    if not 0 <= q.limit <= 1000:
+        raise BadRequest("limit must be between 0 and 1000.")
+    stmt: Select[tuple[Image]] = select(Image).where(readable(q.project_id))
+    if q.image_type == "private":
+        stmt = stmt.where(Image.owner == q.project_id, Image.image_type == "private")
+    elif q.image_type == "gold":
+        stmt = stmt.where(Image.visibility == "public")
+    elif q.image_type == "shared":
+        stmt = stmt.where(Image.owner != q.project_id)
+    elif q.image_type is not None:
+        raise BadRequest("__imagetype must be gold, private or shared.", code="IMG.0024")
+    for column, value in q.equals.items():
+        stmt = stmt.where(getattr(Image, column) == value)
+    for key, value in q.properties.items():
+        stmt = stmt.where(Image.properties[key].as_string() == value)
+    if q.ids is not None:
+        stmt = stmt.where(Image.id.in_(q.ids))
+    if q.tag is not None:
+        stmt = stmt.where(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == q.tag)))
+    for column, op, t in q.time_filters:
+        stmt = stmt.where(getattr(getattr(Image, column), TIME_OPS[op])(t))
+    sort_col = SORT_KEYS[q.sort_key]
+    desc = q.sort_dir == "desc"
+    if q.marker:
+        # Keyset pagination: continue strictly after the marker row in (sort key, id) order.
+        marker = session.scalar(select(Image).where(Image.id == q.marker, readable(q.project_id)))
+        if marker is None:
+            raise BadRequest(f"marker {q.marker} is not an image you can see.")
+        mval = session.scalar(select(sort_col).where(Image.id == marker.id))
+        if desc:
+            stmt = stmt.where(or_(sort_col < mval, and_(sort_col == mval, Image.id < marker.id)))
+        else:
+            stmt = stmt.where(or_(sort_col > mval, and_(sort_col == mval, Image.id > marker.id)))
+    order = (sort_col.desc(), Image.id.desc()) if desc else (sort_col.asc(), Image.id.asc())
+    stmt = stmt.order_by(*order).limit(q.limit)
+    return list(session.scalars(stmt))
+
+
+def count_owned(session: Session, project_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(Image).where(Image.owner == project_id)) or 0
+
+
+def delete_owned(session: Session, project_id: str, image_id: str) -> str | None:
+    """Delete one of the project's images; returns the stored data's key to remove after commit."""
+    image = get_owned(session, project_id, image_id, for_update=True)
+    if image.protected:
+        raise BadRequest(f"Image {image_id} is protected and cannot be deleted.", code="IMG.0028")
+    location = image.location
+    session.execute(delete(ImageTag).where(ImageTag.image_id == image.id))
+    session.delete(image)
+    return location

@@ -1,0 +1,133 @@
+"""Asynchronous jobs: the state machine, submission, leases and the wire-facing view.
+
+A job is claimed with one atomic statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
+``BEGIN IMMEDIATE`` write lock on SQLite), held with a lease the worker renews, and claimed again
+by any worker once the lease lapses (the worker died). Every write a worker makes is fenced by
+``lease_owner``, so a worker that lost its lease cannot overwrite its successor's work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from openims.db.models import Job
+from openims.db.session import Database
+from openims.errors import NotFound
+
+
+class JobStatus(StrEnum):
+    INIT = "INIT"  # submitted, waiting for a worker
+    RUNNING = "RUNNING"  # claimed by a worker holding a lease
+    SUCCESS = "SUCCESS"  # finished; entities name the result
+    FAIL = "FAIL"  # finished with error_code and fail_reason
+
+
+class JobType(StrEnum):
+    IMPORT_IMAGE = "imsImportImageJob"  # system disk image from an external file
+    IMPORT_DATA_IMAGE = "imsImportDataImageJob"  # data disk image from an external file
+
+
+VALID_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.INIT: frozenset({JobStatus.RUNNING, JobStatus.FAIL}),
+    # RUNNING → RUNNING: a lapsed lease re-claimed by another worker.
+    JobStatus.RUNNING: frozenset({JobStatus.RUNNING, JobStatus.SUCCESS, JobStatus.FAIL}),
+    JobStatus.SUCCESS: frozenset(),
+    JobStatus.FAIL: frozenset(),
+}
+
+MAX_ATTEMPTS = 3
+
+
+class LeaseLost(RuntimeError):
+    """This worker no longer holds the job's lease; it must stop without writing."""
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def submit(session: Session, *, project_id: str, job_type: JobType, payload: dict[str, Any],
+           entities: dict[str, Any], now: dt.datetime, parent_id: str | None = None,
+           job_id: str | None = None) -> Job:
+    job = Job(id=job_id or new_job_id(), project_id=project_id, job_type=job_type.value,
+              status=JobStatus.INIT.value, payload=payload, entities=entities, parent_id=parent_id,
+              created_at=now, attempts=0)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_for_project(session: Session, project_id: str, job_id: str) -> Job:
+    job = session.scalar(select(Job).where(Job.id == job_id, Job.project_id == project_id))
+    if job is None:
+        raise NotFound(f"Job {job_id} does not exist.", code="IMG.0023")
+    return job
+
+
+def children(session: Session, job_id: str) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.parent_id == job_id).order_by(Job.created_at, Job.id)))
+
+
+def claim(db: Database, worker_id: str, lease_seconds: int, now: dt.datetime) -> Job | None:
+    """Take the oldest runnable top-level job (new, or its lease lapsed) — atomically."""
+    with db.transaction() as s:
+        runnable = and_(
+            Job.parent_id.is_(None),
+            or_(Job.status == JobStatus.INIT.value,
+                and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now)),
+        )
+        job = s.scalar(
+            select(Job).where(runnable).order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True)
+        )
+        if job is None:
+            return None
+        job.status = JobStatus.RUNNING.value
+        job.lease_owner = worker_id
+        job.lease_expires_at = now + dt.timedelta(seconds=lease_seconds)
+        job.attempts += 1
+        if job.begin_time is None:
+            job.begin_time = now
+        s.flush()
+        s.expunge(job)
+        return job
+
+
+def renew(db: Database, job_id: str, worker_id: str, lease_seconds: int, now: dt.datetime,
+          entities: dict[str, Any] | None = None) -> None:
+    values: dict[str, Any] = {"lease_expires_at": now + dt.timedelta(seconds=lease_seconds)}
+    if entities is not None:
+        values["entities"] = entities
+    with db.transaction() as s:
+        result = s.execute(
+            update(Job).where(Job.id == job_id, Job.lease_owner == worker_id,
+                              Job.status == JobStatus.RUNNING.value).values(**values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(job_id)
+
+
+def fenced(session: Session, job_id: str, worker_id: str) -> Job:
+    """The job row, locked, if this worker still holds its lease; else LeaseLost."""
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.lease_owner != worker_id or job.status != JobStatus.RUNNING.value:
+        raise LeaseLost(job_id)
+    return job
+
+
+def finish(job: Job, status: JobStatus, now: dt.datetime, *, error_code: str | None = None,
+           fail_reason: str | None = None) -> None:
+    current = JobStatus(job.status)
+    if status not in VALID_TRANSITIONS[current]:
+        raise RuntimeError(f"job {job.id}: {current} → {status} is not allowed")
+    job.status = status.value
+    job.end_time = now
+    job.error_code = error_code
+    job.fail_reason = fail_reason
+    job.lease_owner = None
+    job.lease_expires_at = None

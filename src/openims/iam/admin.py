@@ -1,0 +1,699 @@
+"""Identity administration: projects, users, groups, memberships, roles and grants.
+
+Every function takes the caller as an ``Actor`` and confines itself to the actor's domain
+(account): another account's user, project or group is reported as not found, never as
+forbidden, so administrators cannot probe other accounts. Functions that change who may log
+in, or with which roles, return the ids of users whose tokens must be revoked; the caller
+revokes them only after its transaction commits, so a revocation never precedes the change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from openims.clock import Clock
+from openims.db.models import Domain, Grant, Group, GroupMember, Image, Project, Role, User
+from openims.errors import Forbidden, IamBadRequest, IamConflict, IamNotFound, Unauthorized
+from openims.iam.ids import new_id
+from openims.iam.passwords import PasswordHashing, password_problem
+from openims.iam.roles import BY_NAME, Permission, SystemRole
+
+# Grant targets as stored in ``grants.target_type``.
+PROJECT = "project"
+DOMAIN = "domain"
+ALL_PROJECTS = "all_projects"
+TARGET_TYPES = (PROJECT, DOMAIN, ALL_PROJECTS)
+
+# Huawei IAM user names: 5-32 characters, letters, digits, '-', '_', '.'; no leading digit.
+_USER_NAME = re.compile(r"^[^\W\d][\w.\-]{4,31}$")
+_PROJECT_SUFFIX = re.compile(r"^[A-Za-z0-9_\-]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_NAME = 64
+MAX_DESCRIPTION = 255
+
+_DENIED = "You are not authorized to perform the requested action."
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: the token's user, its account, and whether it may administer IAM."""
+
+    user_id: str
+    domain_id: str
+    is_admin: bool
+
+
+def require_admin(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise Forbidden(_DENIED + " (needs the Security Administrator or Tenant Administrator role)")
+
+
+@dataclass
+class Outcome:
+    """The result of a change plus the users whose existing tokens are now stale."""
+
+    revoke_users: set[str] = field(default_factory=set)
+
+
+# ---------------------------------------------------------------- lookups, confined to the actor's domain
+
+
+def get_project(session: Session, actor: Actor, project_id: str) -> Project:
+    project = session.get(Project, project_id)
+    if project is None or project.domain_id != actor.domain_id:
+        raise IamNotFound(f"Could not find project: {project_id}.")
+    return project
+
+
+def get_user(session: Session, actor: Actor, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.domain_id != actor.domain_id:
+        raise IamNotFound(f"Could not find user: {user_id}.")
+    return user
+
+
+def get_group(session: Session, actor: Actor, group_id: str) -> Group:
+    group = session.get(Group, group_id)
+    if group is None or group.domain_id != actor.domain_id:
+        raise IamNotFound(f"Could not find group: {group_id}.")
+    return group
+
+
+def get_role(session: Session, role_id: str) -> Role:
+    role = session.get(Role, role_id)
+    if role is None:
+        raise IamNotFound(f"Could not find role: {role_id}.")
+    return role
+
+
+def _own_domain(actor: Actor, domain_id: str | None) -> None:
+    """A body's ``domain_id`` may only name the caller's own account."""
+    if domain_id is not None and domain_id != actor.domain_id:
+        raise Forbidden("You can only manage identities in your own account (domain_id).")
+
+
+def _path_domain(session: Session, actor: Actor, domain_id: str) -> Domain:
+    domain = session.get(Domain, domain_id) if domain_id == actor.domain_id else None
+    if domain is None:
+        raise IamNotFound(f"Could not find domain: {domain_id}.")
+    return domain
+
+
+def _clean_description(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_DESCRIPTION:
+        raise IamBadRequest(f"Invalid description: at most {MAX_DESCRIPTION} characters.")
+    return value
+
+
+# ---------------------------------------------------------------- the lock-out guard
+
+
+def _admin_role_ids(session: Session) -> list[str]:
+    names = [r.name for r in BY_NAME.values() if Permission.IAM_ADMIN in r.permissions]
+    return list(session.scalars(select(Role.id).where(Role.name.in_(names))))
+
+
+def count_admins(session: Session, domain_id: str, region: str) -> int:
+    """Enabled users who could still administer the account after logging in as usual.
+
+    "As usual" means a token scoped to the account's default project (named after the region),
+    which is how the CLI and SDKs log in; an account without such a project counts admin grants
+    anywhere in it.
+    """
+    session.flush()
+    role_ids = _admin_role_ids(session)
+    default_project = session.scalar(
+        select(Project.id).where(Project.domain_id == domain_id, Project.name == region)
+    )
+    if default_project is not None:
+        target = or_(
+            and_(Grant.target_type == PROJECT, Grant.target_id == default_project),
+            and_(Grant.target_type == ALL_PROJECTS, Grant.target_id == domain_id),
+        )
+    else:
+        own_projects = select(Project.id).where(Project.domain_id == domain_id)
+        target = or_(
+            and_(Grant.target_type.in_((DOMAIN, ALL_PROJECTS)), Grant.target_id == domain_id),
+            and_(Grant.target_type == PROJECT, Grant.target_id.in_(own_projects)),
+        )
+    stmt = (
+        select(func.count(func.distinct(User.id)))
+        .join(GroupMember, GroupMember.user_id == User.id)
+        .join(Grant, Grant.group_id == GroupMember.group_id)
+        .where(User.domain_id == domain_id, User.enabled.is_(True), Grant.role_id.in_(role_ids), target)
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+class _LockoutGuard:
+    """Refuses a change that leaves an account which had an administrator without one."""
+
+    def __init__(self, session: Session, domain_id: str, region: str) -> None:
+        self._session = session
+        self._domain_id = domain_id
+        self._region = region
+        self._before = count_admins(session, domain_id, region)
+
+    def check(self) -> None:
+        if self._before > 0 and count_admins(self._session, self._domain_id, self._region) == 0:
+            raise IamConflict(
+                "Refused: this change would leave the account without any enabled user holding an "
+                "administrator role (te_admin or secu_admin) on its default project."
+            )
+
+
+def _flush_unique(session: Session, message: str) -> None:
+    """Flush, turning a unique-constraint violation (a concurrent duplicate) into a 409.
+
+    The error aborts the request's transaction, which is rolled back as the 409 propagates.
+    """
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise IamConflict(message) from exc
+
+
+def _insert_if_absent(session: Session, row: object) -> None:
+    """Insert a row whose twin may have been inserted concurrently; either way it exists after."""
+    try:
+        # A savepoint, so losing the race does not abort the request's transaction.
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        pass
+
+
+# ---------------------------------------------------------------- projects
+
+
+def _check_project_name(name: str, region: str) -> None:
+    prefix = f"{region}_"
+    if len(name) > MAX_NAME or not name.startswith(prefix) or not _PROJECT_SUFFIX.match(name[len(prefix):]):
+        raise IamBadRequest(
+            f"Invalid project name {name!r}: it must be '{prefix}' followed by letters, digits, '_' or '-', "
+            f"at most {MAX_NAME} characters in all (for example {prefix}dev)."
+        )
+
+
+def _project_name_taken(session: Session, name: str, exclude_id: str | None = None) -> bool:
+    stmt = select(Project.id).where(Project.name == name)
+    if exclude_id is not None:
+        stmt = stmt.where(Project.id != exclude_id)
+    return session.scalar(stmt) is not None
+
+
+def create_project(session: Session, actor: Actor, clock: Clock, region: str, *, name: str,
+                   description: str | None = None, domain_id: str | None = None,
+                   parent_id: str | None = None, enabled: bool = True) -> Project:
+    require_admin(actor)
+    _own_domain(actor, domain_id)
+    _check_project_name(name, region)
+    _clean_description(description)
+    if parent_id is not None and parent_id != actor.domain_id:
+        parent = session.get(Project, parent_id)
+        # Huawei's parent is the region's project; Keystone's top level is the domain itself.
+        if parent is None or parent.domain_id != actor.domain_id or parent.name != region:
+            raise IamBadRequest(f"Invalid parent_id {parent_id!r}: it must be the project of region "
+                                f"{region} or the account (domain) id.")
+    # Names are unique across the deployment (a region's project names form one namespace).
+    if _project_name_taken(session, name):
+        raise IamConflict(f"A project named {name!r} already exists.")
+    project = Project(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
+                      enabled=enabled, status="normal", created_at=clock())
+    session.add(project)
+    _flush_unique(session, f"A project named {name!r} already exists.")
+    return project
+
+
+def update_project(session: Session, actor: Actor, region: str, project_id: str, *,
+                   name: str | None = None, description: str | None = None,
+                   enabled: bool | None = None) -> Project:
+    require_admin(actor)
+    project = get_project(session, actor, project_id)
+    if name is None and description is None and enabled is None:
+        raise IamBadRequest("Nothing to change: give a name or a description.")
+    _clean_description(description)
+    is_default = project.name == region
+    if name is not None and name != project.name:
+        if is_default:
+            raise IamBadRequest(f"The default project {region} of the region cannot be renamed.")
+        _check_project_name(name, region)
+        if _project_name_taken(session, name, exclude_id=project.id):
+            raise IamConflict(f"A project named {name!r} already exists.")
+        project.name = name
+    if description is not None:
+        project.description = description
+    if enabled is not None:
+        if is_default and not enabled:
+            raise IamBadRequest(f"The default project {region} of the region cannot be disabled.")
+        project.enabled = enabled
+    _flush_unique(session, f"A project named {name!r} already exists.")
+    return project
+
+
+def set_project_status(session: Session, actor: Actor, region: str, project_id: str, status: str) -> Project:
+    """Huawei's freeze switch: ``suspended`` also disables the project so no token can be scoped to it."""
+    require_admin(actor)
+    project = get_project(session, actor, project_id)
+    if status not in ("normal", "suspended"):
+        raise IamBadRequest("Invalid status: it must be 'normal' or 'suspended'.")
+    if status == "suspended" and project.name == region:
+        raise IamBadRequest(f"The default project {region} of the region cannot be suspended.")
+    project.status = status
+    project.enabled = status == "normal"
+    return project
+
+
+def delete_project(session: Session, actor: Actor, region: str, project_id: str) -> None:
+    require_admin(actor)
+    project = get_project(session, actor, project_id)
+    if project.name == region:
+        raise IamBadRequest(f"The default project {region} of the region cannot be deleted.")
+    images = session.scalar(select(func.count()).select_from(Image)
+                            .where(Image.owner == project.id, Image.status != "deleted"))
+    if images:
+        raise IamConflict(f"The project still owns {images} image(s); delete them first.")
+    # Grants point at their target by id without a foreign key; remove them with the project.
+    session.execute(delete(Grant).where(Grant.target_type == PROJECT, Grant.target_id == project.id))
+    session.delete(project)
+    session.flush()
+
+
+# ---------------------------------------------------------------- users
+
+
+def _check_user_name(name: str) -> None:
+    if not _USER_NAME.match(name):
+        raise IamBadRequest(
+            f"Invalid user name {name!r}: 5 to 32 characters of letters, digits, '-', '_' or '.', "
+            "not starting with a digit."
+        )
+
+
+def _check_password(password: str, user_name: str) -> None:
+    problem = password_problem(password, user_name)
+    if problem is None and password.lower() == user_name.lower()[::-1]:
+        problem = "the password must not be the user name spelled backwards"
+    if problem is not None:
+        raise IamBadRequest(f"Invalid password: {problem}.")
+
+
+def _check_email(email: str | None) -> None:
+    if email and (len(email) > 255 or not _EMAIL.match(email)):
+        raise IamBadRequest(f"Invalid email address {email!r}.")
+
+
+def _user_name_taken(session: Session, domain_id: str, name: str, exclude_id: str | None = None) -> bool:
+    stmt = select(User.id).where(User.domain_id == domain_id, User.name == name)
+    if exclude_id is not None:
+        stmt = stmt.where(User.id != exclude_id)
+    return session.scalar(stmt) is not None
+
+
+def _check_default_project(session: Session, actor: Actor, project_id: str | None) -> None:
+    # Accepted for compatibility; validated so a typo is reported, though it is not stored.
+    if project_id:
+        get_project(session, actor, project_id)
+
+
+def create_user(session: Session, actor: Actor, clock: Clock, hashing: PasswordHashing, *, name: str,
+                password: str | None = None, enabled: bool = True, description: str | None = None,
+                email: str | None = None, domain_id: str | None = None,
+                default_project_id: str | None = None) -> User:
+    require_admin(actor)
+    _own_domain(actor, domain_id)
+    _check_user_name(name)
+    _clean_description(description)
+    _check_email(email)
+    _check_default_project(session, actor, default_project_id)
+    if password is not None:
+        _check_password(password, name)
+    if _user_name_taken(session, actor.domain_id, name):
+        raise IamConflict(f"A user named {name!r} already exists in this account.")
+    now = clock()
+    user = User(id=new_id(), name=name, domain_id=actor.domain_id,
+                password_hash=hashing.hash(password) if password is not None else None,
+                enabled=enabled, email=email or None, description=description or "", created_at=now,
+                password_changed_at=now if password is not None else None, failed_logins=0)
+    session.add(user)
+    _flush_unique(session, f"A user named {name!r} already exists in this account.")
+    return user
+
+
+def list_users(session: Session, actor: Actor, *, name: str | None = None, domain_id: str | None = None,
+               enabled: bool | None = None) -> Sequence[User]:
+    require_admin(actor)
+    if domain_id is not None and domain_id != actor.domain_id:
+        return []
+    stmt = select(User).where(User.domain_id == actor.domain_id).order_by(User.name)
+    if name is not None:
+        stmt = stmt.where(User.name == name)
+    if enabled is not None:
+        stmt = stmt.where(User.enabled.is_(enabled))
+    return session.scalars(stmt).all()
+
+
+def update_user(session: Session, actor: Actor, clock: Clock, hashing: PasswordHashing, region: str,
+                user_id: str, *, name: str | None = None, password: str | None = None,
+                enabled: bool | None = None, description: str | None = None, email: str | None = None,
+                domain_id: str | None = None, default_project_id: str | None = None) -> tuple[User, Outcome]:
+    require_admin(actor)
+    user = get_user(session, actor, user_id)
+    _own_domain(actor, domain_id)
+    _clean_description(description)
+    _check_email(email)
+    _check_default_project(session, actor, default_project_id)
+    out = Outcome()
+    guard = _LockoutGuard(session, actor.domain_id, region)
+    if name is not None and name != user.name:
+        _check_user_name(name)
+        if _user_name_taken(session, user.domain_id, name, exclude_id=user.id):
+            raise IamConflict(f"A user named {name!r} already exists in this account.")
+        user.name = name
+    if password is not None:
+        _check_password(password, user.name)
+        user.password_hash = hashing.hash(password)
+        user.password_changed_at = clock()
+        user.failed_logins = 0
+        user.locked_until = None
+        out.revoke_users.add(user.id)
+    if enabled is not None and enabled != user.enabled:
+        if not enabled and user.id == actor.user_id:
+            raise IamBadRequest("You cannot disable yourself.")
+        user.enabled = enabled
+        if not enabled:
+            out.revoke_users.add(user.id)
+    if description is not None:
+        user.description = description
+    if email is not None:
+        user.email = email or None
+    _flush_unique(session, f"A user named {name!r} already exists in this account.")
+    guard.check()
+    return user, out
+
+
+def delete_user(session: Session, actor: Actor, region: str, user_id: str) -> Outcome:
+    require_admin(actor)
+    user = get_user(session, actor, user_id)
+    if user.id == actor.user_id:
+        raise IamBadRequest("You cannot delete yourself.")
+    guard = _LockoutGuard(session, actor.domain_id, region)
+    session.execute(delete(GroupMember).where(GroupMember.user_id == user.id))
+    session.delete(user)
+    guard.check()
+    return Outcome(revoke_users={user.id})
+
+
+def change_own_password(session: Session, actor: Actor, clock: Clock, hashing: PasswordHashing,
+                        user_id: str, *, original_password: str, password: str) -> Outcome:
+    """A user changes their own password, proving they know the current one."""
+    user = get_user(session, actor, user_id)
+    if user.id != actor.user_id:
+        raise Forbidden("Users can only change their own password; administrators use PATCH /v3/users.")
+    if not hashing.verify(user.password_hash, original_password):
+        raise Unauthorized("The original password is wrong.")
+    if password == original_password:
+        raise IamBadRequest("Invalid password: the new password must differ from the old one.")
+    _check_password(password, user.name)
+    user.password_hash = hashing.hash(password)
+    user.password_changed_at = clock()
+    session.flush()
+    return Outcome(revoke_users={user.id})
+
+
+# ---------------------------------------------------------------- groups and membership
+
+
+def _check_group_name(name: str) -> None:
+    if not name.strip() or len(name) > MAX_NAME:
+        raise IamBadRequest(f"Invalid group name {name!r}: 1 to {MAX_NAME} characters.")
+
+
+def _group_name_taken(session: Session, domain_id: str, name: str, exclude_id: str | None = None) -> bool:
+    stmt = select(Group.id).where(Group.domain_id == domain_id, Group.name == name)
+    if exclude_id is not None:
+        stmt = stmt.where(Group.id != exclude_id)
+    return session.scalar(stmt) is not None
+
+
+def create_group(session: Session, actor: Actor, clock: Clock, *, name: str, description: str | None = None,
+                 domain_id: str | None = None) -> Group:
+    require_admin(actor)
+    _own_domain(actor, domain_id)
+    _check_group_name(name)
+    _clean_description(description)
+    if _group_name_taken(session, actor.domain_id, name):
+        raise IamConflict(f"A group named {name!r} already exists in this account.")
+    group = Group(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
+                  created_at=clock())
+    session.add(group)
+    _flush_unique(session, f"A group named {name!r} already exists in this account.")
+    return group
+
+
+def list_groups(session: Session, actor: Actor, *, name: str | None = None,
+                domain_id: str | None = None) -> Sequence[Group]:
+    require_admin(actor)
+    if domain_id is not None and domain_id != actor.domain_id:
+        return []
+    stmt = select(Group).where(Group.domain_id == actor.domain_id).order_by(Group.name)
+    if name is not None:
+        stmt = stmt.where(Group.name == name)
+    return session.scalars(stmt).all()
+
+
+def update_group(session: Session, actor: Actor, group_id: str, *, name: str | None = None,
+                 description: str | None = None, domain_id: str | None = None) -> Group:
+    require_admin(actor)
+    group = get_group(session, actor, group_id)
+    _own_domain(actor, domain_id)
+    _clean_description(description)
+    if name is not None and name != group.name:
+        _check_group_name(name)
+        if _group_name_taken(session, group.domain_id, name, exclude_id=group.id):
+            raise IamConflict(f"A group named {name!r} already exists in this account.")
+        group.name = name
+    if description is not None:
+        group.description = description
+    _flush_unique(session, f"A group named {name!r} already exists in this account.")
+    return group
+
+
+def _member_ids(session: Session, group_id: str) -> set[str]:
+    return set(session.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group_id)))
+
+
+def delete_group(session: Session, actor: Actor, region: str, group_id: str) -> Outcome:
+    require_admin(actor)
+    group = get_group(session, actor, group_id)
+    guard = _LockoutGuard(session, actor.domain_id, region)
+    members = _member_ids(session, group.id)
+    session.execute(delete(Grant).where(Grant.group_id == group.id))
+    session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    session.delete(group)
+    guard.check()
+    return Outcome(revoke_users=members)
+
+
+def group_users(session: Session, actor: Actor, group_id: str, *, name: str | None = None,
+                enabled: bool | None = None) -> Sequence[User]:
+    require_admin(actor)
+    group = get_group(session, actor, group_id)
+    stmt = (select(User).join(GroupMember, GroupMember.user_id == User.id)
+            .where(GroupMember.group_id == group.id).order_by(User.name))
+    if name is not None:
+        stmt = stmt.where(User.name == name)
+    if enabled is not None:
+        stmt = stmt.where(User.enabled.is_(enabled))
+    return session.scalars(stmt).all()
+
+
+def user_groups(session: Session, actor: Actor, user_id: str) -> Sequence[Group]:
+    """A user's groups: visible to administrators and to the user themself."""
+    user = get_user(session, actor, user_id)
+    if user.id != actor.user_id:
+        require_admin(actor)
+    stmt = (select(Group).join(GroupMember, GroupMember.group_id == Group.id)
+            .where(GroupMember.user_id == user.id).order_by(Group.name))
+    return session.scalars(stmt).all()
+
+
+def add_member(session: Session, actor: Actor, group_id: str, user_id: str) -> None:
+    """Idempotent, as Keystone: adding a member twice is not an error."""
+    require_admin(actor)
+    group = get_group(session, actor, group_id)
+    user = get_user(session, actor, user_id)
+    if session.get(GroupMember, (group.id, user.id)) is None:
+        _insert_if_absent(session, GroupMember(group_id=group.id, user_id=user.id))
+
+
+def is_member(session: Session, actor: Actor, group_id: str, user_id: str) -> bool:
+    require_admin(actor)
+    group = get_group(session, actor, group_id)
+    user = get_user(session, actor, user_id)
+    return session.get(GroupMember, (group.id, user.id)) is not None
+
+
+def remove_member(session: Session, actor: Actor, region: str, group_id: str, user_id: str) -> Outcome:
+    require_admin(actor)
+    group = get_group(session, actor, group_id)
+    user = get_user(session, actor, user_id)
+    membership = session.get(GroupMember, (group.id, user.id))
+    if membership is None:
+        raise IamNotFound(f"User {user_id} is not a member of group {group_id}.")
+    guard = _LockoutGuard(session, actor.domain_id, region)
+    session.delete(membership)
+    guard.check()
+    # Tokens carry roles; ones issued through this group must not outlive the membership.
+    return Outcome(revoke_users={user.id})
+
+
+# ---------------------------------------------------------------- roles
+
+
+def list_roles(session: Session, actor: Actor, *, name: str | None = None,
+               display_name: str | None = None, domain_id: str | None = None) -> Sequence[Role]:
+    require_admin(actor)
+    if domain_id is not None:
+        # Huawei returns only the account's custom policies for domain_id; there are none here.
+        return []
+    stmt = select(Role).order_by(Role.name)
+    if name is not None:
+        stmt = stmt.where(Role.name == name)
+    if display_name is not None:
+        stmt = stmt.where(Role.display_name == display_name)
+    return session.scalars(stmt).all()
+
+
+def show_role(session: Session, actor: Actor, role_id: str) -> Role:
+    require_admin(actor)
+    return get_role(session, role_id)
+
+
+def role_policy(role: Role) -> dict[str, Any]:
+    """The Huawei policy document a system role stands for, derived from its permissions."""
+    system: SystemRole | None = BY_NAME.get(role.name)
+    perms = system.permissions if system else frozenset()
+    statements: list[dict[str, Any]] = []
+    if perms == frozenset(Permission):
+        statements.append({"Action": ["*:*:*"], "Effect": "Allow"})
+    else:
+        if Permission.WRITE in perms:
+            statements.append({"Action": ["ims:*:*"], "Effect": "Allow"})
+        elif Permission.READ in perms:
+            statements.append({"Action": ["ims:*:get*", "ims:*:list*"], "Effect": "Allow"})
+        if Permission.IAM_ADMIN in perms:
+            statements.append({"Action": ["iam:*:*"], "Effect": "Allow"})
+        else:
+            statements.append({"Action": ["iam:*:*"], "Effect": "Deny"})
+    return {"Version": "1.0", "Statement": statements}
+
+
+# ---------------------------------------------------------------- grants
+
+# Huawei role display modes: which kind of target a role may be granted on.
+_ALLOWED_TYPES = {PROJECT: ("XA", "AA"), ALL_PROJECTS: ("XA", "AA"), DOMAIN: ("AX", "AA")}
+_TARGET_WORDS = {PROJECT: "a project", ALL_PROJECTS: "all projects", DOMAIN: "the account (domain)"}
+
+
+def _grant_parts(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
+                 role_id: str) -> tuple[Group, Role]:
+    require_admin(actor)
+    if target_type == PROJECT:
+        get_project(session, actor, target_id)
+    elif target_type in (DOMAIN, ALL_PROJECTS):
+        _path_domain(session, actor, target_id)
+    else:  # pragma: no cover - routes only pass known types
+        raise IamBadRequest(f"Unknown grant target {target_type!r}.")
+    return get_group(session, actor, group_id), get_role(session, role_id)
+
+
+def add_grant(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
+              role_id: str) -> None:
+    """Idempotent, as Keystone: granting twice is not an error."""
+    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
+    if role.type not in _ALLOWED_TYPES[target_type]:
+        level = {"AX": "account-level", "XA": "project-level"}.get(role.type, role.type)
+        raise IamBadRequest(f"Role {role.name} is {level} and cannot be granted on {_TARGET_WORDS[target_type]}.")
+    key = (group.id, role.id, target_type, target_id)
+    if session.get(Grant, key) is None:
+        _insert_if_absent(session, Grant(group_id=group.id, role_id=role.id, target_type=target_type,
+                                         target_id=target_id))
+
+
+def has_grant(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
+              role_id: str) -> bool:
+    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
+    return session.get(Grant, (group.id, role.id, target_type, target_id)) is not None
+
+
+def remove_grant(session: Session, actor: Actor, region: str, target_type: str, target_id: str,
+                 group_id: str, role_id: str) -> Outcome:
+    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
+    grant = session.get(Grant, (group.id, role.id, target_type, target_id))
+    if grant is None:
+        raise IamNotFound(f"Could not find the grant of role {role.name} to group {group_id} on "
+                          f"{_TARGET_WORDS[target_type]}.")
+    guard = _LockoutGuard(session, actor.domain_id, region)
+    session.delete(grant)
+    guard.check()
+    # Members' tokens carry the role; they must log in again to drop it.
+    return Outcome(revoke_users=_member_ids(session, group.id))
+
+
+def grant_roles(session: Session, actor: Actor, target_type: str, target_id: str,
+                group_id: str) -> Sequence[Role]:
+    require_admin(actor)
+    if target_type == PROJECT:
+        get_project(session, actor, target_id)
+    else:
+        _path_domain(session, actor, target_id)
+    group = get_group(session, actor, group_id)
+    stmt = (select(Role).join(Grant, Grant.role_id == Role.id)
+            .where(Grant.group_id == group.id, Grant.target_type == target_type, Grant.target_id == target_id)
+            .order_by(Role.name))
+    return session.scalars(stmt).all()
+
+
+@dataclass(frozen=True)
+class Assignment:
+    group_id: str
+    role_id: str
+    target_type: str
+    target_id: str
+
+
+def role_assignments(session: Session, actor: Actor, *, group_id: str | None = None,
+                     user_id: str | None = None, role_id: str | None = None,
+                     project_id: str | None = None, domain_id: str | None = None,
+                     inherited_only: bool = False) -> list[Assignment]:
+    """Grants of the actor's account, filtered as Keystone's ``GET /v3/role_assignments``."""
+    require_admin(actor)
+    if group_id is not None and user_id is not None:
+        raise IamBadRequest("Specify group.id or user.id, not both.")
+    if project_id is not None and domain_id is not None:
+        raise IamBadRequest("Specify scope.project.id or scope.domain.id, not both.")
+    stmt = (select(Grant).join(Group, Group.id == Grant.group_id)
+            .where(Group.domain_id == actor.domain_id)
+            .order_by(Grant.target_type, Grant.target_id, Grant.group_id, Grant.role_id))
+    if group_id is not None:
+        stmt = stmt.where(Grant.group_id == group_id)
+    if user_id is not None:
+        stmt = stmt.where(Grant.group_id.in_(select(GroupMember.group_id).where(GroupMember.user_id == user_id)))
+    if role_id is not None:
+        stmt = stmt.where(Grant.role_id == role_id)
+    if project_id is not None:
+        stmt = stmt.where(Grant.target_type == PROJECT, Grant.target_id == project_id)
+    if domain_id is not None:
+        types: Iterable[str] = (ALL_PROJECTS,) if inherited_only else (DOMAIN, ALL_PROJECTS)
+        stmt = stmt.where(Grant.target_type.in_(tuple(types)), Grant.target_id == domain_id)
+    elif inherited_only:
+        stmt = stmt.where(Grant.target_type == ALL_PROJECTS)
+    return [Assignment(g.group_id, g.role_id, g.target_type, g.target_id) for g in session.scalars(stmt)]

@@ -1,0 +1,147 @@
+"""MD5 and SHA-512 of an image file in one read pass, on two cores.
+
+The file is read once into a small ring of reusable buffers. Each buffer is
+handed to a worker thread for MD5 while the calling thread runs SHA-512 on
+the same bytes; hashlib releases the GIL on large buffers, so the two hashes
+really run in parallel. Memory stays at a few chunks whatever the file size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from openims.imaging.errors import ConversionFailed
+
+MiB = 1 << 20
+DEFAULT_CHUNK = 4 * MiB
+# Three buffers: one being hashed by each thread and one being filled.
+_BUFFERS = 3
+
+
+@dataclass(frozen=True)
+class Digests:
+    size: int
+    md5: str
+    sha512: str
+
+
+def _digest_stream(
+    source: io.FileIO,
+    *,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+    deadline: float | None,
+    sink: Callable[[bytearray, int], None] | None = None,
+) -> Digests:
+    if chunk <= 0:
+        raise ValueError("chunk must be positive")
+    md5 = hashlib.md5(usedforsecurity=False)  # required by the IMS/Glance API, not for security
+    sha512 = hashlib.sha512()
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(_BUFFERS):
+        free.put(bytearray(chunk))
+    work: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    failures: list[BaseException] = []
+
+    def md5_worker() -> None:
+        while (item := work.get()) is not None:
+            buffer, length = item
+            try:
+                if not failures:
+                    with memoryview(buffer) as view:
+                        md5.update(view[:length])
+            except BaseException as exc:  # handed to the caller below
+                failures.append(exc)
+            finally:
+                # Always hand the buffer back, or the reader would wait forever.
+                free.put(buffer)
+
+    worker = threading.Thread(target=md5_worker, name="md5-digest", daemon=True)
+    worker.start()
+    size = 0
+    try:
+        while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise ConversionFailed("computing the image checksums timed out")
+            buffer = free.get()
+            length = source.readinto(buffer)
+            if not length:
+                free.put(buffer)
+                break
+            work.put((buffer, length))
+            with memoryview(buffer) as view:
+                sha512.update(view[:length])
+            if sink is not None:
+                sink(buffer, length)
+            size += length
+            if progress is not None:
+                progress(size)
+    finally:
+        work.put(None)
+        worker.join()
+    if failures:
+        raise failures[0]
+    return Digests(size=size, md5=md5.hexdigest(), sha512=sha512.hexdigest())
+
+
+def digest_file(
+    path: Path,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Callable[[int], None] | None = None,
+    deadline: float | None = None,
+) -> Digests:
+    """MD5 and SHA-512 of ``path``; ``progress`` gets the bytes hashed so far.
+
+    ``deadline`` is a time.monotonic() value after which hashing is abandoned.
+    """
+    with open(path, "rb", buffering=0) as source:
+        return _digest_stream(source, chunk=chunk, progress=progress, deadline=deadline)
+
+
+def copy_with_digests(
+    src: Path,
+    dst: Path,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Callable[[int], None] | None = None,
+    deadline: float | None = None,
+) -> Digests:
+    """Copy ``src`` to a new file ``dst`` and hash it in the same read pass.
+
+    All-zero chunks become holes, so a sparse raw disk stays sparse. On
+    failure ``dst`` is removed.
+    """
+    zeros = bytes(chunk)
+    done = False
+    try:
+        with open(src, "rb", buffering=0) as source, open(dst, "wb", buffering=0) as target:
+
+            def write(buffer: bytearray, length: int) -> None:
+                if length == len(buffer) and buffer == zeros:
+                    target.seek(length, os.SEEK_CUR)
+                    return
+                with memoryview(buffer) as view:
+                    written = 0
+                    while written < length:
+                        count = target.write(view[written:length])
+                        if count is None:  # only for non-blocking files, which this is not
+                            raise OSError("short write")
+                        written += count
+
+            digests = _digest_stream(source, chunk=chunk, progress=progress, deadline=deadline, sink=write)
+            # Trailing holes only moved the offset: give the file its length.
+            target.truncate(digests.size)
+        done = True
+        return digests
+    finally:
+        if not done:
+            dst.unlink(missing_ok=True)

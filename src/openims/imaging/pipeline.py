@@ -1,0 +1,202 @@
+"""Import one uploaded image file: inspect, size-check, convert, checksum."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from openims.imaging.checksums import copy_with_digests, digest_file
+from openims.imaging.errors import IMG_DISK_SIZE, IMG_UNSUPPORTED, ConversionFailed, ImageRejected
+from openims.imaging.formats import ImageFormat
+from openims.imaging.inspect import Inspection, human_size, inspect_image
+from openims.imaging.qemu import INFO_TIMEOUT, STORE_FORMATS, StoreFormat, qemu_img_convert, qemu_img_info
+
+GiB = 1 << 30
+# Beyond this no image is accepted even without min_disk: converting to raw
+# and hashing a bigger (mostly empty) disk would tie up a worker for hours.
+DEFAULT_MAX_VIRTUAL_SIZE = 2048 * GiB
+
+# Share of the 0-100 progress scale that each stage ends at.
+_INSPECTED = 5
+_CONVERTED = 80
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredImage:
+    path: Path
+    size: int
+    virtual_size: int
+    source_format: ImageFormat
+    disk_format: str
+    checksum: str
+    os_hash_algo: str = "sha512"
+    os_hash_value: str
+
+
+class _Progress:
+    """Turns stage fractions into whole, never-decreasing percentages."""
+
+    def __init__(self, callback: Callable[[int], None] | None) -> None:
+        self._callback = callback
+        self._last = -1
+
+    def __call__(self, percent: float) -> None:
+        value = min(100, max(0, int(percent)))
+        if self._callback is not None and value > self._last:
+            self._last = value
+            self._callback(value)
+
+    def span(self, start: int, end: int, total: float) -> Callable[[float], None]:
+        """A callback mapping 0..total onto start..end."""
+        width = end - start
+
+        def report(done: float) -> None:
+            self(start + width * (done / total if total > 0 else 1.0))
+
+        return report
+
+
+def _check_virtual_size(inspection: Inspection, min_disk_gb: int | None, max_virtual_size: int) -> None:
+    size = inspection.virtual_size
+    if size > max_virtual_size:
+        raise ImageRejected(
+            IMG_DISK_SIZE,
+            f"the disk in the image is {human_size(size)}, more than the "
+            f"{human_size(max_virtual_size)} this service accepts",
+        )
+    if min_disk_gb is not None and size > min_disk_gb * GiB:
+        raise ImageRejected(
+            IMG_DISK_SIZE,
+            f"the disk in the image is {human_size(size)}, larger than the minimum disk size "
+            f"of {min_disk_gb} GB; raise min_disk to at least {-(-size // GiB)} GB",
+        )
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ConversionFailed("the image import timed out")
+    return left
+
+
+def import_image(
+    source: Path,
+    dest: Path,
+    *,
+    min_disk_gb: int | None,
+    declared: ImageFormat | None,
+    store_format: StoreFormat = "qcow2",
+    quick: bool = False,
+    max_file_size: int,
+    timeout: float,
+    progress: Callable[[int], None] | None = None,
+    max_virtual_size: int = DEFAULT_MAX_VIRTUAL_SIZE,
+) -> StoredImage:
+    """Turn the uploaded file ``source`` into a stored image at ``dest``.
+
+    ``dest`` is a path chosen by the caller (typically a temporary name next
+    to the final location); it is created or overwritten, and removed again if
+    anything fails. ``quick`` (IMS fast import) accepts raw content only and
+    stores it as raw without conversion, whatever ``store_format`` says.
+    ``timeout`` bounds the whole import. ``progress`` receives whole
+    percentages, increasing, ending with 100.
+
+    Raises ImageRejected (ConversionFailed for failures on our side).
+    """
+    if store_format not in STORE_FORMATS:
+        raise ValueError(f"unsupported store format {store_format!r}")
+    deadline = time.monotonic() + timeout
+    report = _Progress(progress)
+    report(0)
+    done = False
+    try:
+        inspection = inspect_image(
+            source,
+            declared=declared,
+            max_file_size=max_file_size,
+            timeout=min(INFO_TIMEOUT, _remaining(deadline)),
+        )
+        report(_INSPECTED)
+        _check_virtual_size(inspection, min_disk_gb, max_virtual_size)
+        if quick:
+            stored = _quick_import(source, dest, inspection, deadline, report)
+        else:
+            stored = _convert_import(source, dest, inspection, store_format, deadline, report)
+        report(100)
+        done = True
+        return stored
+    except OSError as exc:
+        raise ConversionFailed(f"the server could not store the image ({exc.strerror or exc})") from exc
+    finally:
+        if not done:
+            # Never leave a partial or unchecked image behind.
+            dest.unlink(missing_ok=True)
+
+
+def _quick_import(
+    source: Path, dest: Path, inspection: Inspection, deadline: float, report: _Progress
+) -> StoredImage:
+    if inspection.format is not ImageFormat.RAW:
+        raise ImageRejected(
+            IMG_UNSUPPORTED,
+            f"quick import accepts only raw images; this file is {inspection.format.value}",
+        )
+    # Raw needs no conversion: copy and hash in the same read pass.
+    digests = copy_with_digests(
+        source,
+        dest,
+        progress=report.span(_INSPECTED, 100, inspection.file_size),
+        deadline=deadline,
+    )
+    return StoredImage(
+        path=dest,
+        size=digests.size,
+        virtual_size=inspection.virtual_size,
+        source_format=inspection.format,
+        disk_format="raw",
+        checksum=digests.md5,
+        os_hash_value=digests.sha512,
+    )
+
+
+def _convert_import(
+    source: Path,
+    dest: Path,
+    inspection: Inspection,
+    store_format: StoreFormat,
+    deadline: float,
+    report: _Progress,
+) -> StoredImage:
+    # Even qcow2 -> qcow2 is rewritten: the stored file is then one qemu wrote.
+    qemu_img_convert(
+        source,
+        inspection.format,
+        dest,
+        store_format,
+        timeout=_remaining(deadline),
+        progress=report.span(_INSPECTED, _CONVERTED, 100.0),
+        # Data plus generous room for qcow2 metadata; anything bigger is an attack.
+        max_output_size=inspection.virtual_size + inspection.virtual_size // 8 + (64 << 20),
+    )
+    report(_CONVERTED)
+    # Re-read what qemu wrote: it must be a plain image of the same disk.
+    info = qemu_img_info(dest, ImageFormat(store_format), timeout=min(INFO_TIMEOUT, _remaining(deadline)))
+    if info.get("virtual-size") != inspection.virtual_size or "backing-filename" in info:
+        raise ConversionFailed("the converted image does not match the source disk")
+    digests = digest_file(
+        dest,
+        progress=report.span(_CONVERTED, 100, os.stat(dest).st_size),
+        deadline=deadline,
+    )
+    return StoredImage(
+        path=dest,
+        size=digests.size,
+        virtual_size=inspection.virtual_size,
+        source_format=inspection.format,
+        disk_format=store_format,
+        checksum=digests.md5,
+        os_hash_value=digests.sha512,
+    )

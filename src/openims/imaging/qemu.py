@@ -1,0 +1,339 @@
+"""Running qemu-img on untrusted image files.
+
+Every call names the input format with ``-f`` (qemu never probes: probing is
+how a raw file posing as qcow2 gets its backing file opened), runs under
+resource limits and a wall-clock timeout, and the child is killed whatever
+happens to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from openims.imaging.errors import IMG_FORMAT, ConversionFailed, ImageRejected
+from openims.imaging.formats import ImageFormat
+
+StoreFormat = Literal["qcow2", "raw"]
+STORE_FORMATS: tuple[StoreFormat, ...] = ("qcow2", "raw")
+
+GiB = 1 << 30
+
+# `qemu-img info` only parses headers: 1 GiB of address space and 30 s of CPU
+# are far more than a legitimate image needs and stop a header bomb.
+INFO_ADDRESS_SPACE = 1 * GiB
+INFO_CPU_SECONDS = 30
+INFO_TIMEOUT = 30.0
+# convert runs an I/O thread pool plus format caches; 2 GiB leaves headroom
+# for the thread stacks while still bounding a hostile image.
+CONVERT_ADDRESS_SPACE = 2 * GiB
+
+_PROGRESS = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
+# Only what qemu-img needs: no proxy variables, no locale surprises in messages.
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
+_STDERR_TAIL = 8192
+_STDOUT_LIMIT = 4 << 20
+_MESSAGE_LIMIT = 300
+
+
+def find_qemu_img() -> str:
+    """Return the qemu-img executable, or fail with a message an operator can act on."""
+    found = shutil.which("qemu-img", path=os.environ.get("PATH"))
+    if found is None:
+        raise ConversionFailed("qemu-img is not installed on this server (install the qemu-utils package)")
+    return found
+
+
+def _limits(address_space: int, cpu_seconds: int, file_size: int | None) -> Callable[[], None]:
+    """Build the preexec_fn that applies resource limits in the child.
+
+    The limits are computed here, in the parent: between fork and exec the child
+    must only make plain system calls (no imports, no logging, no locks).
+    """
+    wanted: list[tuple[int, int, int]] = [
+        (resource.RLIMIT_CORE, 0, 0),  # a crashing qemu-img must not dump image data to disk
+        (resource.RLIMIT_AS, address_space, address_space),
+        # SIGXCPU at the soft limit; the hard limit is the SIGKILL backstop.
+        (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5),
+    ]
+    if file_size is not None:
+        wanted.append((resource.RLIMIT_FSIZE, file_size, file_size))
+    plan: list[tuple[int, int, int]] = []
+    for which, soft, hard in wanted:
+        _, current_hard = resource.getrlimit(which)
+        if current_hard != resource.RLIM_INFINITY:
+            # An unprivileged process may only lower its limits.
+            hard = min(hard, current_hard)
+            soft = min(soft, hard)
+        plan.append((which, soft, hard))
+
+    def apply() -> None:
+        for which, soft, hard in plan:
+            resource.setrlimit(which, (soft, hard))
+
+    return apply
+
+
+def _absolute(path: Path) -> Path:
+    # An absolute path starts with "/", so qemu can never read a "proto:"
+    # prefix (nbd:, json:, ...) out of a file name.
+    return Path(os.path.abspath(path))
+
+
+def _message(stderr: bytes, paths: Sequence[Path]) -> str:
+    """qemu-img's error text, without our server paths and bounded in length."""
+    text = stderr.decode("utf-8", "replace")
+    for path in paths:
+        text = text.replace(str(path), path.name)
+    lines = [line.strip().removeprefix("qemu-img: ") for line in text.splitlines() if line.strip()]
+    message = "; ".join(lines) or "no error message"
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[: _MESSAGE_LIMIT - 3] + "..."
+    return message
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _killed(what: str, returncode: int) -> ConversionFailed:
+    if returncode == -signal.SIGXCPU:
+        return ConversionFailed(f"{what} exceeded its CPU time limit")
+    if returncode == -signal.SIGXFSZ:
+        return ConversionFailed(f"{what} wrote more data than the image can hold")
+    return ConversionFailed(f"{what} crashed ({_signal_name(returncode)})")
+
+
+def _run_bounded(argv: list[str], timeout: float, what: str) -> tuple[int, bytes, bytes]:
+    """Run a short qemu-img command under the header-parsing limits.
+
+    Output goes to temporary files, not memory: a damaged image can make
+    `qemu-img check` print an error line per cluster.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            # run() kills the child itself on timeout or on any exception.
+            proc = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                timeout=timeout,
+                env=_ENV,
+                preexec_fn=_limits(INFO_ADDRESS_SPACE, INFO_CPU_SECONDS, None),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise ConversionFailed(f"{what} timed out after {timeout:g} s") from None
+        except OSError as exc:
+            raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}") from None
+        if proc.returncode < 0:
+            raise _killed(what, proc.returncode)
+        if os.fstat(out.fileno()).st_size > _STDOUT_LIMIT:
+            raise ConversionFailed(f"{what} printed more output than expected")
+        out.seek(0)
+        return proc.returncode, out.read(), _tail(err)
+
+
+def _tail(file: IO[bytes]) -> bytes:
+    file.seek(0, os.SEEK_END)
+    file.seek(max(0, file.tell() - _STDERR_TAIL))
+    return file.read()
+
+
+def _parse_json(what: str, output: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(output)
+    except ValueError:
+        raise ConversionFailed(f"{what} printed output that is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise ConversionFailed(f"{what} printed unexpected JSON")
+    return parsed
+
+
+def qemu_img_info(path: Path, fmt: ImageFormat, *, timeout: float = INFO_TIMEOUT) -> dict[str, Any]:
+    """Run ``qemu-img info -f <fmt> --output=json`` on ``path`` under limits.
+
+    Raises ImageRejected (IMG.0057) if qemu-img cannot read the file as
+    ``fmt``, ConversionFailed if qemu-img is missing, crashes or times out.
+    """
+    target = _absolute(path)
+    argv = [find_qemu_img(), "info", "--force-share", "-f", fmt.qemu_name, "--output=json", str(target)]
+    returncode, output, errors = _run_bounded(argv, timeout, "qemu-img info")
+    if returncode != 0:
+        raise ImageRejected(
+            IMG_FORMAT, f"the file cannot be read as {fmt.value}: {_message(errors, [target])}"
+        )
+    return _parse_json("qemu-img info", output)
+
+
+def qemu_img_data_end(path: Path, fmt: ImageFormat, *, timeout: float = INFO_TIMEOUT) -> int:
+    """The end of the furthest data in the file, per ``qemu-img map``.
+
+    For formats qemu has no checker for: a result beyond the file size means
+    the file was cut off (qemu would silently read the missing part as zeros).
+    """
+    target = _absolute(path)
+    argv = [find_qemu_img(), "map", "--force-share", "-f", fmt.qemu_name, "--output=json", str(target)]
+    returncode, output, errors = _run_bounded(argv, timeout, "qemu-img map")
+    if returncode != 0:
+        raise ImageRejected(
+            IMG_FORMAT, f"the {fmt.value} file is damaged or truncated: {_message(errors, [target])}"
+        )
+    try:
+        extents = json.loads(output)
+    except ValueError:
+        raise ConversionFailed("qemu-img map printed output that is not JSON") from None
+    end = 0
+    for extent in extents if isinstance(extents, list) else []:
+        if isinstance(extent, dict) and isinstance(extent.get("offset"), int):
+            end = max(end, extent["offset"] + int(extent.get("length", 0)))
+    return end
+
+
+# `qemu-img check` exit codes: 0 clean, 1 check failed, 2 corruptions,
+# 3 only leaked clusters (harmless for reading), 63 format has no checker.
+_CHECK_CLEAN = {0, 3, 63}
+
+
+def qemu_img_check(path: Path, fmt: ImageFormat, *, timeout: float = INFO_TIMEOUT) -> None:
+    """Run ``qemu-img check`` (read-only) and refuse damaged or truncated images.
+
+    qemu-img convert reads clusters past the end of a truncated file as
+    zeros, so without this check a cut-off upload would import "successfully".
+    """
+    target = _absolute(path)
+    argv = [find_qemu_img(), "check", "--force-share", "-f", fmt.qemu_name, "--output=json", str(target)]
+    returncode, output, errors = _run_bounded(argv, timeout, "qemu-img check")
+    if returncode in _CHECK_CLEAN:
+        return
+    if returncode == 2:
+        report = _parse_json("qemu-img check", output)
+        count = report.get("corruptions", "some")
+        raise ImageRejected(
+            IMG_FORMAT, f"the {fmt.value} file is damaged or truncated ({count} corrupt metadata entries)"
+        )
+    raise ImageRejected(
+        IMG_FORMAT, f"the {fmt.value} file is damaged or truncated: {_message(errors, [target])}"
+    )
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
+def _follow_progress(
+    proc: subprocess.Popen[bytes], deadline: float, progress: Callable[[float], None] | None
+) -> None:
+    """Read qemu-img's stdout until EOF, reporting "(12.34/100%)" records."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    pending = b""
+    last = -1.0
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _DeadlineExceeded
+            if not selector.select(remaining):
+                continue
+            data = os.read(fd, 4096)
+            if not data:
+                return
+            # qemu-img rewrites its progress line with "\r"; split on both.
+            *records, pending = re.split(rb"[\r\n]", pending + data)
+            # Bound what we keep if a line never ends.
+            pending = pending[-256:]
+            if progress is None:
+                continue
+            for record in records:
+                match = _PROGRESS.search(record)
+                if match is None:
+                    continue
+                value = min(100.0, max(0.0, float(match.group(1))))
+                if value != last:
+                    last = value
+                    progress(value)
+
+
+def qemu_img_convert(
+    src: Path,
+    src_fmt: ImageFormat,
+    dst: Path,
+    dst_fmt: StoreFormat,
+    *,
+    timeout: float,
+    progress: Callable[[float], None] | None = None,
+    max_output_size: int | None = None,
+) -> None:
+    """Convert ``src`` (read as ``src_fmt``) into a new ``dst_fmt`` image at ``dst``.
+
+    ``progress`` receives percentages (0.0-100.0) as qemu-img reports them.
+    ``max_output_size`` caps the bytes qemu-img may write (RLIMIT_FSIZE).
+    On any failure ``dst`` is removed and the child is killed.
+    """
+    if dst_fmt not in STORE_FORMATS:
+        raise ValueError(f"unsupported output format {dst_fmt!r}")
+    exe = find_qemu_img()
+    source = _absolute(src)
+    target = _absolute(dst)
+    argv = [exe, "convert", "-p", "-f", src_fmt.qemu_name, "-O", dst_fmt]
+    if dst_fmt == "qcow2":
+        # Pin the qcow2 version so stored images do not depend on qemu's default.
+        argv += ["-o", "compat=1.1"]
+    argv += [str(source), str(target)]
+    cpu_seconds = int(timeout * 2) + 10  # the I/O threads may use both cores
+    done = False
+    try:
+        with tempfile.TemporaryFile() as stderr_file:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    # A file rather than a pipe: nobody has to drain it while we read stdout.
+                    stderr=stderr_file,
+                    env=_ENV,
+                    preexec_fn=_limits(CONVERT_ADDRESS_SPACE, cpu_seconds, max_output_size),
+                )
+            except OSError as exc:
+                raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}") from None
+            deadline = time.monotonic() + timeout
+            try:
+                _follow_progress(proc, deadline, progress)
+                returncode = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except (_DeadlineExceeded, subprocess.TimeoutExpired):
+                raise ConversionFailed(f"conversion timed out after {timeout:g} s") from None
+            finally:
+                # Whatever went wrong here (even KeyboardInterrupt), never leave qemu-img running.
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+            if returncode < 0:
+                raise _killed("qemu-img convert", returncode)
+            if returncode != 0:
+                message = _message(_tail(stderr_file), [source, target])
+                if "No space left" in message or "Input/output error" in message:
+                    raise ConversionFailed(f"the server could not write the converted image: {message}")
+                raise ImageRejected(IMG_FORMAT, f"the image could not be converted: {message}")
+        done = True
+    finally:
+        if not done:
+            target.unlink(missing_ok=True)

@@ -1,0 +1,86 @@
+"""The one interface to users' buckets, and the naming rules every backend enforces."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+# OBS/S3 bucket names: 3-63 lower-case letters, digits, hyphens and periods, starting and ending
+# with a letter or digit, not shaped like an IP address.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+MAX_KEY_BYTES = 1024
+
+
+class InvalidObjectName(ValueError):
+    """A bucket name or object key that can never be valid."""
+
+
+class ObjectNotFound(LookupError):
+    """The bucket or object does not exist (or is outside the bucket)."""
+
+
+def check_bucket_name(name: str) -> str:
+    if not _BUCKET.match(name) or _IPV4.match(name) or ".." in name or ".-" in name or "-." in name:
+        raise InvalidObjectName(
+            f"invalid bucket name {name!r}: use 3-63 lower-case letters, digits, hyphens and periods"
+        )
+    return name
+
+
+def check_key(key: str) -> str:
+    """Object keys are relative, '/'-separated paths with no empty, '.' or '..' segments."""
+    if not key:
+        raise InvalidObjectName("the object key is empty")
+    if "\x00" in key or any(ord(c) < 32 for c in key):
+        raise InvalidObjectName("the object key contains control characters")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidObjectName(f"the object key is longer than {MAX_KEY_BYTES} bytes")
+    if key.startswith("/") or "\\" in key:
+        raise InvalidObjectName("the object key must be a relative path")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidObjectName("the object key contains an empty, '.' or '..' path segment")
+    return key
+
+
+def parse_object_url(url: str) -> tuple[str, str]:
+    """``bucket:path/to/key`` → (bucket, key), both checked."""
+    if not isinstance(url, str) or ":" not in url:
+        raise InvalidObjectName("the URL must have the form <bucket>:<object key>")
+    bucket, key = url.split(":", 1)
+    return check_bucket_name(bucket), check_key(key)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    modified: dt.datetime
+
+
+class BucketStore(Protocol):
+    """Users' buckets. Implementations: filesystem (embedded default); S3 comes later."""
+
+    def bucket_exists(self, bucket: str) -> bool: ...
+
+    def create_bucket(self, bucket: str) -> None: ...
+
+    def list_buckets(self) -> list[str]: ...
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo: ...
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def put(self, bucket: str, key: str, stream: BinaryIO) -> ObjectInfo: ...
+
+    def delete(self, bucket: str, key: str) -> None: ...
+
+    def local_copy(self, bucket: str, key: str) -> AbstractContextManager[Path]:
+        """A local, random-access path to the object for the duration of the block (qemu-img needs one)."""
+        ...

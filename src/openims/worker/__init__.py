@@ -1,0 +1,1 @@
+"""Job execution: claim with a lease, heartbeat, run the handler, recover after crashes."""

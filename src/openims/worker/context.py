@@ -1,0 +1,61 @@
+"""What a handler gets: the runtime, its job, fenced transactions and progress reporting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from openims.catalog import jobs
+from openims.catalog.jobs import LeaseLost
+from openims.db.models import Job
+from openims.runtime import Runtime
+
+
+class JobContext:
+    def __init__(self, rt: Runtime, job: Job, worker_id: str) -> None:
+        self.rt = rt
+        self.job = job
+        self.worker_id = worker_id
+        self.lost = threading.Event()
+        self._percent = 0.0
+        self._last_report = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def lease_seconds(self) -> int:
+        return self.rt.settings.job_lease_seconds
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(self.job.id)
+
+    @contextmanager
+    def fenced(self) -> Iterator[tuple[Session, Job]]:
+        """A transaction that only commits if this worker still holds the lease."""
+        self.check()
+        with self.rt.db.transaction() as s:
+            yield s, jobs.fenced(s, self.job.id, self.worker_id)
+
+    def renew(self) -> None:
+        with self._lock:
+            entities = {**self.job.entities, "process_percent": round(self._percent, 1)}
+            self.job.entities = entities
+        try:
+            jobs.renew(self.rt.db, self.job.id, self.worker_id, self.lease_seconds, self.rt.clock(), entities)
+        except LeaseLost:
+            self.lost.set()
+            raise
+
+    def progress(self, percent: float) -> None:
+        """Record progress; written at most twice a second. Raises LeaseLost to abort the work."""
+        self.check()
+        with self._lock:
+            self._percent = max(self._percent, min(100.0, percent))
+        now = time.monotonic()
+        if now - self._last_report >= 0.5:
+            self._last_report = now
+            self.renew()

@@ -1,0 +1,113 @@
+"""The worker loop: claim → heartbeat → handler → done, in threads of ``openims serve`` or ``openims worker``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from openims.catalog import jobs
+from openims.catalog.jobs import MAX_ATTEMPTS, JobStatus, LeaseLost
+from openims.db.models import Job
+from openims.runtime import Runtime
+from openims.worker.context import JobContext
+from openims.worker.handlers import HANDLERS, JobFailed
+
+log = logging.getLogger("openims.worker")
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(self, rt: Runtime, *, threads: int = 1, poll_interval: float = 0.5) -> None:
+        self.rt = rt
+        self.threads = threads
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for i in range(self.threads):
+            t = threading.Thread(target=self._loop, name=f"openims-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def _loop(self) -> None:
+        worker_id = worker_identity()
+        while not self._stop.is_set():
+            try:
+                job = jobs.claim(self.rt.db, worker_id, self.rt.settings.job_lease_seconds, self.rt.clock())
+            except Exception:
+                log.exception("claiming a job failed")
+                self._stop.wait(self.poll_interval * 4)
+                continue
+            if job is None:
+                self._stop.wait(self.poll_interval)
+                continue
+            self.run_one(job, worker_id)
+
+    def run_until_idle(self, worker_id: str | None = None) -> int:
+        """Run jobs in the calling thread until none is runnable (tests, ``openims worker --once``)."""
+        worker_id = worker_id or worker_identity()
+        count = 0
+        while (job := jobs.claim(self.rt.db, worker_id, self.rt.settings.job_lease_seconds,
+                                 self.rt.clock())) is not None:
+            self.run_one(job, worker_id)
+            count += 1
+        return count
+
+    def run_one(self, job: Job, worker_id: str) -> None:
+        ctx = JobContext(self.rt, job, worker_id)
+        handler = HANDLERS.get(job.job_type)
+        beat_stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(ctx, beat_stop), daemon=True,
+                                name=f"openims-heartbeat-{job.id[:8]}")
+        beat.start()
+        log.info("job %s (%s) attempt %d started", job.id, job.job_type, job.attempts)
+        try:
+            if handler is None:
+                raise JobFailed("IMG.0061", f"no handler for job type {job.job_type}")
+            if job.attempts > MAX_ATTEMPTS:
+                raise JobFailed("IMG.0061", f"the job was interrupted {MAX_ATTEMPTS} times and is abandoned")
+            handler.run(ctx)
+            log.info("job %s finished", job.id)
+        except LeaseLost:
+            log.warning("job %s: lease lost; another worker takes over", job.id)
+        except JobFailed as exc:
+            log.info("job %s failed: %s %s", job.id, exc.code, exc.reason)
+            self._fail(ctx, handler, exc.code, exc.reason)
+        except Exception:
+            log.exception("job %s crashed", job.id)
+            self._fail(ctx, handler, "IMG.0061", "Unknown system error while running the job; it has been logged.")
+        finally:
+            beat_stop.set()
+            beat.join(5)
+
+    def _fail(self, ctx: JobContext, handler: object, code: str, reason: str) -> None:
+        try:
+            revert = getattr(handler, "revert", None)
+            with ctx.fenced() as (s, row):
+                if revert is not None:
+                    revert(ctx, s)
+                jobs.finish(row, JobStatus.FAIL, self.rt.clock(), error_code=code, fail_reason=reason)
+        except LeaseLost:
+            log.warning("job %s: lease lost before the failure was recorded", ctx.job.id)
+
+    def _heartbeat(self, ctx: JobContext, stop: threading.Event) -> None:
+        interval = max(1.0, ctx.lease_seconds / 3)
+        while not stop.wait(interval):
+            try:
+                ctx.renew()
+            except LeaseLost:
+                return
+            except Exception:
+                log.exception("heartbeat for job %s failed", ctx.job.id)
