@@ -621,7 +621,8 @@ def add_grant(session: Session, actor: Actor, target_type: str, target_id: str, 
     group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
     if role.type not in _ALLOWED_TYPES[target_type]:
         level = {"AX": "account-level", "XA": "project-level"}.get(role.type, role.type)
-        raise IamBadRequest(f"Role {role.name} is {level} and cannot be granted on {_TARGET_WORDS[target_type]}.")
+        raise IamBadRequest(f"Role {role.name} is {level} and cannot be granted on "
+                            f"{_TARGET_WORDS[target_type]}.")
     key = (group.id, role.id, target_type, target_id)
     if session.get(Grant, key) is None:
         _insert_if_absent(session, Grant(group_id=group.id, role_id=role.id, target_type=target_type,
@@ -686,7 +687,8 @@ def role_assignments(session: Session, actor: Actor, *, group_id: str | None = N
     if group_id is not None:
         stmt = stmt.where(Grant.group_id == group_id)
     if user_id is not None:
-        stmt = stmt.where(Grant.group_id.in_(select(GroupMember.group_id).where(GroupMember.user_id == user_id)))
+        groups_of_user = select(GroupMember.group_id).where(GroupMember.user_id == user_id)
+        stmt = stmt.where(Grant.group_id.in_(groups_of_user))
     if role_id is not None:
         stmt = stmt.where(Grant.role_id == role_id)
     if project_id is not None:

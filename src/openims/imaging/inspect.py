@@ -354,6 +354,40 @@ def _check_vmdk(inspector: format_inspector.FileInspector) -> None:
         )
 
 
+def _check_qcow_tables(fmt: ImageFormat, header: bytes, file_size: int) -> None:
+    """The L1 and refcount tables must lie inside the file.
+
+    qemu always writes them into the image, so a table past the end means a
+    truncated file or a forged header; refusing here also spares qemu-img
+    from walking millions of garbage table entries.
+    """
+    if fmt is ImageFormat.QCOW:
+        (size,) = struct.unpack(">Q", header[24:32])
+        cluster_bits, l2_bits = header[32], header[33]
+        (l1_offset,) = struct.unpack(">Q", header[40:48])
+        if not 9 <= cluster_bits <= 16 or not 6 <= l2_bits <= 16:
+            raise ImageRejected(IMG_FORMAT, "the qcow header has an invalid cluster size")
+        span = 1 << (cluster_bits + l2_bits)
+        tables = [("L1", l1_offset, -(-size // span) * 8)]
+    else:
+        (cluster_bits,) = struct.unpack(">I", header[20:24])
+        (l1_entries,) = struct.unpack(">I", header[36:40])
+        l1_offset, refcount_offset = struct.unpack(">QQ", header[40:56])
+        (refcount_clusters,) = struct.unpack(">I", header[56:60])
+        if not 9 <= cluster_bits <= 21:
+            raise ImageRejected(IMG_FORMAT, "the qcow2 header has an invalid cluster size")
+        tables = [
+            ("L1", l1_offset, l1_entries * 8),
+            ("refcount", refcount_offset, refcount_clusters << cluster_bits),
+        ]
+    for name, offset, length in tables:
+        if offset + length > file_size:
+            raise ImageRejected(
+                IMG_FORMAT,
+                f"the {fmt.value} {name} table lies beyond the end of the file (truncated or forged header)",
+            )
+
+
 def _own_safety(
     fmt: ImageFormat, path: Path, file_size: int, inspector: format_inspector.FileInspector | None
 ) -> None:
@@ -372,6 +406,7 @@ def _own_safety(
             )
         if header[crypt_at : crypt_at + 4] != bytes(4):
             raise ImageRejected(IMG_UNSUPPORTED, f"encrypted {fmt.value} images are not supported")
+        _check_qcow_tables(fmt, header, file_size)
     elif fmt is ImageFormat.QED:
         if len(header) < 64:
             raise ImageRejected(IMG_FORMAT, "the qed header is truncated")

@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` and `make test`. Everything else is their plumbing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench-import bench-api clean setup
+
+setup: $(STAMP)
+	@./scripts/ensure-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "openims needs Python >= 3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/openims serve
+
+test: setup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
+
+bench-import: setup
+	$(BIN)/python bench/import_bench.py
+
+bench-api: setup
+	$(BIN)/python bench/api_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

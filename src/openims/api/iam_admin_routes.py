@@ -1,0 +1,443 @@
+"""IAM administration routes (Keystone v3 and Huawei IAM shapes): wire ↔ ``iam.admin``.
+
+Handlers parse and render only; every rule (who may, what is valid, tenancy) is in
+``openims.iam.admin``. Changes that invalidate tokens commit first and revoke after, so a
+failed change never revokes and a revocation never precedes the change it follows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from sqlalchemy.orm import Session
+
+from openims.api.auth import Caller, CallerDep, RuntimeDep
+from openims.api.deps import SessionDep
+from openims.api.iam_wire import group_body, project_body, role_body, user_body
+from openims.errors import IamBadRequest
+from openims.iam import admin
+from openims.iam.admin import Actor, Assignment, Outcome
+from openims.iam.roles import Permission
+from openims.runtime import Runtime
+
+router = APIRouter(tags=["iam-admin"])
+
+
+
+def _id() -> Any:
+    return Field(default=None, max_length=64)
+
+
+class _Body(BaseModel):
+    # Unknown attributes are ignored, as Keystone ignores extras it does not store.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ProjectCreate(_Body):
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+    domain_id: str | None = _id()
+    parent_id: str | None = _id()
+    enabled: StrictBool = True
+
+
+class ProjectCreateRequest(_Body):
+    project: ProjectCreate
+
+
+class ProjectUpdate(_Body):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+    enabled: StrictBool | None = None
+
+
+class ProjectUpdateRequest(_Body):
+    project: ProjectUpdate
+
+
+class ProjectStatus(_Body):
+    status: str = Field(max_length=16)
+
+
+class ProjectStatusRequest(_Body):
+    project: ProjectStatus
+
+
+class UserCreate(_Body):
+    name: str = Field(min_length=1, max_length=64)
+    password: str | None = Field(default=None, max_length=1024)
+    enabled: StrictBool = True
+    description: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=255)
+    domain_id: str | None = _id()
+    default_project_id: str | None = _id()
+
+
+class UserCreateRequest(_Body):
+    user: UserCreate
+
+
+class UserUpdate(_Body):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    password: str | None = Field(default=None, max_length=1024)
+    enabled: StrictBool | None = None
+    description: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=255)
+    domain_id: str | None = _id()
+    default_project_id: str | None = _id()
+
+
+class UserUpdateRequest(_Body):
+    user: UserUpdate
+
+
+class PasswordChange(_Body):
+    password: str = Field(min_length=1, max_length=1024)
+    original_password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordChangeRequest(_Body):
+    user: PasswordChange
+
+
+class GroupCreate(_Body):
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+    domain_id: str | None = _id()
+
+
+class GroupCreateRequest(_Body):
+    group: GroupCreate
+
+
+class GroupUpdate(_Body):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+    domain_id: str | None = _id()
+
+
+class GroupUpdateRequest(_Body):
+    group: GroupUpdate
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _actor(caller: Caller) -> Actor:
+    return Actor(user_id=caller.user_id, domain_id=caller.domain_id,
+                 is_admin=caller.can(Permission.IAM_ADMIN))
+
+
+def _links(rt: Runtime, request: Request) -> dict[str, Any]:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return {"self": f"{rt.settings.base_url}{request.url.path}{query}", "previous": None, "next": None}
+
+
+def _commit_and_revoke(session: Session, rt: Runtime, outcome: Outcome) -> None:
+    session.commit()
+    for user_id in sorted(outcome.revoke_users):
+        rt.revocations.revoke_user(user_id, rt.settings.token_ttl)
+
+
+def _no_content() -> Response:
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- projects
+
+
+@router.post("/v3/projects", status_code=201, summary="Create a project (<region>_<suffix>)")
+def create_project(req: ProjectCreateRequest, caller: CallerDep, session: SessionDep,
+                   rt: RuntimeDep) -> dict[str, Any]:
+    p = req.project
+    project = admin.create_project(session, _actor(caller), rt.clock, rt.settings.region, name=p.name,
+                                   description=p.description, domain_id=p.domain_id, parent_id=p.parent_id,
+                                   enabled=p.enabled)
+    return {"project": project_body(project, rt.settings)}
+
+
+@router.patch("/v3/projects/{project_id}", summary="Modify a project")
+def update_project(project_id: str, req: ProjectUpdateRequest, caller: CallerDep, session: SessionDep,
+                   rt: RuntimeDep) -> dict[str, Any]:
+    p = req.project
+    project = admin.update_project(session, _actor(caller), rt.settings.region, project_id, name=p.name,
+                                   description=p.description, enabled=p.enabled)
+    return {"project": project_body(project, rt.settings)}
+
+
+@router.delete("/v3/projects/{project_id}", status_code=204, summary="Delete a project")
+def delete_project(project_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    admin.delete_project(session, _actor(caller), rt.settings.region, project_id)
+    return _no_content()
+
+
+@router.get("/v3-ext/projects/{project_id}", summary="Show a project with its Huawei status")
+def show_project_status(project_id: str, caller: CallerDep, session: SessionDep,
+                        rt: RuntimeDep) -> dict[str, Any]:
+    actor = _actor(caller)
+    admin.require_admin(actor)
+    project = admin.get_project(session, actor, project_id)
+    return {"project": {**project_body(project, rt.settings), "status": project.status}}
+
+
+@router.put("/v3-ext/projects/{project_id}", status_code=204, summary="Set a project's status")
+def set_project_status(project_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+                       body: Any = Body(default=None)) -> Response:
+    # Parsed here rather than by FastAPI so errors on /v3-ext keep the Keystone shape.
+    try:
+        req = ProjectStatusRequest.model_validate(body)
+    except ValidationError as exc:
+        raise IamBadRequest("Invalid request: expected {\"project\": {\"status\": "
+                            "\"normal\" | \"suspended\"}}.") from exc
+    admin.set_project_status(session, _actor(caller), rt.settings.region, project_id, req.project.status)
+    return _no_content()
+
+
+# ---------------------------------------------------------------- users
+
+
+@router.post("/v3/users", status_code=201, summary="Create a user")
+def create_user(req: UserCreateRequest, caller: CallerDep, session: SessionDep,
+                rt: RuntimeDep) -> dict[str, Any]:
+    u = req.user
+    user = admin.create_user(session, _actor(caller), rt.clock, rt.hashing, name=u.name, password=u.password,
+                             enabled=u.enabled, description=u.description, email=u.email,
+                             domain_id=u.domain_id, default_project_id=u.default_project_id)
+    return {"user": user_body(user, rt.settings)}
+
+
+@router.get("/v3/users", summary="List users of the caller's account")
+def list_users(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+               name: str | None = Query(default=None, max_length=64),
+               domain_id: str | None = Query(default=None, max_length=64),
+               enabled: bool | None = None) -> dict[str, Any]:
+    users = admin.list_users(session, _actor(caller), name=name, domain_id=domain_id, enabled=enabled)
+    return {"users": [user_body(u, rt.settings) for u in users], "links": _links(rt, request)}
+
+
+@router.patch("/v3/users/{user_id}", summary="Modify a user")
+def update_user(user_id: str, req: UserUpdateRequest, caller: CallerDep, session: SessionDep,
+                rt: RuntimeDep) -> dict[str, Any]:
+    u = req.user
+    user, outcome = admin.update_user(session, _actor(caller), rt.clock, rt.hashing, rt.settings.region,
+                                      user_id, name=u.name, password=u.password, enabled=u.enabled,
+                                      description=u.description, email=u.email, domain_id=u.domain_id,
+                                      default_project_id=u.default_project_id)
+    _commit_and_revoke(session, rt, outcome)
+    return {"user": user_body(user, rt.settings)}
+
+
+@router.delete("/v3/users/{user_id}", status_code=204, summary="Delete a user")
+def delete_user(user_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    outcome = admin.delete_user(session, _actor(caller), rt.settings.region, user_id)
+    _commit_and_revoke(session, rt, outcome)
+    return _no_content()
+
+
+@router.post("/v3/users/{user_id}/password", status_code=204, summary="Change one's own password")
+def change_password(user_id: str, req: PasswordChangeRequest, caller: CallerDep, session: SessionDep,
+                    rt: RuntimeDep) -> Response:
+    outcome = admin.change_own_password(session, _actor(caller), rt.clock, rt.hashing, user_id,
+                                        original_password=req.user.original_password,
+                                        password=req.user.password)
+    _commit_and_revoke(session, rt, outcome)
+    return _no_content()
+
+
+@router.get("/v3/users/{user_id}/groups", summary="Groups a user belongs to")
+def list_user_groups(user_id: str, request: Request, caller: CallerDep, session: SessionDep,
+                     rt: RuntimeDep) -> dict[str, Any]:
+    groups = admin.user_groups(session, _actor(caller), user_id)
+    return {"groups": [group_body(g, rt.settings) for g in groups], "links": _links(rt, request)}
+
+
+# ---------------------------------------------------------------- groups
+
+
+@router.post("/v3/groups", status_code=201, summary="Create a user group")
+def create_group(req: GroupCreateRequest, caller: CallerDep, session: SessionDep,
+                 rt: RuntimeDep) -> dict[str, Any]:
+    g = req.group
+    group = admin.create_group(session, _actor(caller), rt.clock, name=g.name, description=g.description,
+                               domain_id=g.domain_id)
+    return {"group": group_body(group, rt.settings)}
+
+
+@router.get("/v3/groups", summary="List user groups")
+def list_groups(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+                name: str | None = Query(default=None, max_length=64),
+                domain_id: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
+    groups = admin.list_groups(session, _actor(caller), name=name, domain_id=domain_id)
+    return {"groups": [group_body(g, rt.settings) for g in groups], "links": _links(rt, request)}
+
+
+@router.get("/v3/groups/{group_id}", summary="Show a user group")
+def show_group(group_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
+    actor = _actor(caller)
+    admin.require_admin(actor)
+    return {"group": group_body(admin.get_group(session, actor, group_id), rt.settings)}
+
+
+@router.patch("/v3/groups/{group_id}", summary="Update a user group")
+def update_group(group_id: str, req: GroupUpdateRequest, caller: CallerDep, session: SessionDep,
+                 rt: RuntimeDep) -> dict[str, Any]:
+    g = req.group
+    group = admin.update_group(session, _actor(caller), group_id, name=g.name, description=g.description,
+                               domain_id=g.domain_id)
+    return {"group": group_body(group, rt.settings)}
+
+
+@router.delete("/v3/groups/{group_id}", status_code=204, summary="Delete a user group")
+def delete_group(group_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    outcome = admin.delete_group(session, _actor(caller), rt.settings.region, group_id)
+    _commit_and_revoke(session, rt, outcome)
+    return _no_content()
+
+
+@router.get("/v3/groups/{group_id}/users", summary="Users in a user group")
+def list_group_users(group_id: str, request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+                     name: str | None = Query(default=None, max_length=64),
+                     domain_id: str | None = Query(default=None, max_length=64),
+                     enabled: bool | None = None) -> dict[str, Any]:
+    actor = _actor(caller)
+    users = admin.group_users(session, actor, group_id, name=name, enabled=enabled)
+    if domain_id is not None and domain_id != actor.domain_id:
+        users = []
+    return {"users": [user_body(u, rt.settings) for u in users], "links": _links(rt, request)}
+
+
+@router.put("/v3/groups/{group_id}/users/{user_id}", status_code=204, summary="Add a user to a group")
+def add_group_user(group_id: str, user_id: str, caller: CallerDep, session: SessionDep) -> Response:
+    admin.add_member(session, _actor(caller), group_id, user_id)
+    return _no_content()
+
+
+@router.head("/v3/groups/{group_id}/users/{user_id}", status_code=204, summary="Is the user in the group")
+def check_group_user(group_id: str, user_id: str, caller: CallerDep, session: SessionDep) -> Response:
+    if not admin.is_member(session, _actor(caller), group_id, user_id):
+        return Response(status_code=404)
+    return _no_content()
+
+
+@router.delete("/v3/groups/{group_id}/users/{user_id}", status_code=204, summary="Remove a user from a group")
+def remove_group_user(group_id: str, user_id: str, caller: CallerDep, session: SessionDep,
+                      rt: RuntimeDep) -> Response:
+    outcome = admin.remove_member(session, _actor(caller), rt.settings.region, group_id, user_id)
+    _commit_and_revoke(session, rt, outcome)
+    return _no_content()
+
+
+# ---------------------------------------------------------------- roles
+
+
+@router.get("/v3/roles", summary="List roles")
+def list_roles(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+               name: str | None = Query(default=None, max_length=64),
+               display_name: str | None = Query(default=None, max_length=128),
+               domain_id: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
+    roles = admin.list_roles(session, _actor(caller), name=name, display_name=display_name,
+                             domain_id=domain_id)
+    return {"roles": [role_body(r, rt.settings) for r in roles], "links": _links(rt, request),
+            "total_number": len(roles)}
+
+
+@router.get("/v3/roles/{role_id}", summary="Show a role")
+def show_role(role_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
+    return {"role": role_body(admin.show_role(session, _actor(caller), role_id), rt.settings)}
+
+
+# ---------------------------------------------------------------- grants
+
+_GRANT_PATHS = (
+    (admin.PROJECT, "/v3/projects/{target_id}/groups/{group_id}/roles", ""),
+    (admin.DOMAIN, "/v3/domains/{target_id}/groups/{group_id}/roles", ""),
+    (admin.ALL_PROJECTS, "/v3/OS-INHERIT/domains/{target_id}/groups/{group_id}/roles",
+     "/inherited_to_projects"),
+)
+
+
+def _grant_routes(target_type: str, base: str, suffix: str) -> None:
+    """Register list/put/head/delete for one kind of grant target; the three differ only in path."""
+    word = {admin.PROJECT: "a project", admin.DOMAIN: "the domain", admin.ALL_PROJECTS: "all projects"}
+    where = word[target_type]
+    one = f"{base}/{{role_id}}{suffix}"
+    listing = f"{base}{suffix}" if suffix else base
+    # FastAPI names path parameters after the path; these keep the documented names in the schema.
+    key = "project_id" if target_type == admin.PROJECT else "domain_id"
+    one = one.replace("{target_id}", "{" + key + "}")
+    listing = listing.replace("{target_id}", "{" + key + "}")
+
+    def target(request: Request) -> str:
+        return str(request.path_params[key])
+
+    def list_grants(request: Request, group_id: str, caller: CallerDep, session: SessionDep,
+                    rt: RuntimeDep) -> dict[str, Any]:
+        roles = admin.grant_roles(session, _actor(caller), target_type, target(request), group_id)
+        return {"roles": [role_body(r, rt.settings) for r in roles], "links": _links(rt, request)}
+
+    def put_grant(request: Request, group_id: str, role_id: str, caller: CallerDep,
+                  session: SessionDep) -> Response:
+        admin.add_grant(session, _actor(caller), target_type, target(request), group_id, role_id)
+        return _no_content()
+
+    def head_grant(request: Request, group_id: str, role_id: str, caller: CallerDep,
+                   session: SessionDep) -> Response:
+        found = admin.has_grant(session, _actor(caller), target_type, target(request), group_id, role_id)
+        return _no_content() if found else Response(status_code=404)
+
+    def delete_grant(request: Request, group_id: str, role_id: str, caller: CallerDep, session: SessionDep,
+                     rt: RuntimeDep) -> Response:
+        outcome = admin.remove_grant(session, _actor(caller), rt.settings.region, target_type,
+                                     target(request), group_id, role_id)
+        _commit_and_revoke(session, rt, outcome)
+        return _no_content()
+
+    name = target_type
+    router.add_api_route(listing, list_grants, methods=["GET"], name=f"list_grants_{name}",
+                         summary=f"Roles a group holds on {where}")
+    router.add_api_route(one, put_grant, methods=["PUT"], status_code=204, name=f"put_grant_{name}",
+                         summary=f"Grant a role to a group on {where}")
+    router.add_api_route(one, head_grant, methods=["HEAD"], status_code=204, name=f"head_grant_{name}",
+                         summary=f"Does a group hold a role on {where}")
+    router.add_api_route(one, delete_grant, methods=["DELETE"], status_code=204, name=f"delete_grant_{name}",
+                         summary=f"Revoke a role from a group on {where}")
+
+
+for _type, _base, _suffix in _GRANT_PATHS:
+    _grant_routes(_type, _base, _suffix)
+
+
+def _assignment_body(a: Assignment, rt: Runtime) -> dict[str, Any]:
+    base = rt.settings.base_url
+    if a.target_type == admin.PROJECT:
+        scope: dict[str, Any] = {"project": {"id": a.target_id}}
+        link = f"{base}/v3/projects/{a.target_id}/groups/{a.group_id}/roles/{a.role_id}"
+    elif a.target_type == admin.DOMAIN:
+        scope = {"domain": {"id": a.target_id}}
+        link = f"{base}/v3/domains/{a.target_id}/groups/{a.group_id}/roles/{a.role_id}"
+    else:
+        scope = {"domain": {"id": a.target_id}, "OS-INHERIT:inherited_to": "projects"}
+        link = (f"{base}/v3/OS-INHERIT/domains/{a.target_id}/groups/{a.group_id}/roles/{a.role_id}"
+                "/inherited_to_projects")
+    return {"scope": scope, "role": {"id": a.role_id}, "group": {"id": a.group_id},
+            "links": {"assignment": link}}
+
+
+@router.get("/v3/role_assignments", summary="List role assignments (grants) of the account")
+def list_role_assignments(
+    request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+    group_id: str | None = Query(default=None, alias="group.id", max_length=64),
+    user_id: str | None = Query(default=None, alias="user.id", max_length=64),
+    role_id: str | None = Query(default=None, alias="role.id", max_length=64),
+    project_id: str | None = Query(default=None, alias="scope.project.id", max_length=64),
+    domain_id: str | None = Query(default=None, alias="scope.domain.id", max_length=64),
+    inherited_to: str | None = Query(default=None, alias="scope.OS-INHERIT:inherited_to", max_length=16),
+) -> dict[str, Any]:
+    if inherited_to is not None and inherited_to != "projects":
+        raise IamBadRequest("scope.OS-INHERIT:inherited_to only supports the value 'projects'.")
+    found = admin.role_assignments(session, _actor(caller), group_id=group_id, user_id=user_id,
+                                   role_id=role_id, project_id=project_id, domain_id=domain_id,
+                                   inherited_only=inherited_to is not None)
+    return {"role_assignments": [_assignment_body(a, rt) for a in found], "links": _links(rt, request)}
