@@ -6,7 +6,8 @@ Built once at start-up and handed to the app and the worker; nothing here is a g
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from openims.clock import Clock, utcnow
 from openims.config import Settings
@@ -35,6 +36,9 @@ class Runtime:
     authenticator: Authenticator
     buckets: BucketStore
     images: ImageStore
+    # Set when this process submits a job, so its in-process workers start at once instead of at
+    # their next poll; workers in other processes find the job by polling.
+    job_submitted: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         self.db.dispose()

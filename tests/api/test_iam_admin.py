@@ -30,7 +30,9 @@ def _id_of(client: TestClient, headers: H, kind: str, name: str) -> str:
 
 
 def _create_user(client: TestClient, headers: H, name: str, password: str = PASSWORD, **extra: Any) -> str:
-    r = client.post("/v3/users", json={"user": {"name": name, "password": password, **extra}}, headers=headers)
+    r = client.post(
+        "/v3/users", json={"user": {"name": name, "password": password, **extra}}, headers=headers
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["user"]["id"])
 
@@ -76,8 +78,16 @@ def other_account(runtime: Runtime) -> dict[str, str]:
         s.add(Domain(id=ids["domain"], name="other-account", enabled=True, created_at=now))
         s.flush()
         s.add(Project(id=ids["project"], name="local-1_other", domain_id=ids["domain"], created_at=now))
-        s.add(User(id=ids["user"], name="stranger", domain_id=ids["domain"],
-                   password_hash=runtime.hashing.hash(PASSWORD), enabled=True, created_at=now))
+        s.add(
+            User(
+                id=ids["user"],
+                name="stranger",
+                domain_id=ids["domain"],
+                password_hash=runtime.hashing.hash(PASSWORD),
+                enabled=True,
+                created_at=now,
+            )
+        )
         s.add(Group(id=ids["group"], name="strangers", domain_id=ids["domain"], created_at=now))
     return ids
 
@@ -101,16 +111,25 @@ class TestProjects:
         _keystone_error(r, 403)
 
     def test_create_show_update_delete(self, client: TestClient, admin_headers: H) -> None:
-        r = client.post("/v3/projects", json={"project": {"name": "local-1_dev", "description": "dev"}},
-                        headers=admin_headers)
+        r = client.post(
+            "/v3/projects",
+            json={"project": {"name": "local-1_dev", "description": "dev"}},
+            headers=admin_headers,
+        )
         assert r.status_code == 201, r.text
         body = r.json()["project"]
         assert body["name"] == "local-1_dev" and body["description"] == "dev" and body["enabled"] is True
         assert body["is_domain"] is False and body["links"]["self"].endswith(body["id"])
         pid = body["id"]
-        assert client.get(f"/v3/projects/{pid}", headers=admin_headers).json()["project"]["name"] == "local-1_dev"
-        r = client.patch(f"/v3/projects/{pid}", json={"project": {"name": "local-1_test", "description": "t"}},
-                         headers=admin_headers)
+        assert (
+            client.get(f"/v3/projects/{pid}", headers=admin_headers).json()["project"]["name"]
+            == "local-1_dev"
+        )
+        r = client.patch(
+            f"/v3/projects/{pid}",
+            json={"project": {"name": "local-1_test", "description": "t"}},
+            headers=admin_headers,
+        )
         assert r.status_code == 200 and r.json()["project"]["name"] == "local-1_test"
         assert r.json()["project"]["description"] == "t"
         names = {p["name"] for p in client.get("/v3/projects", headers=admin_headers).json()["projects"]}
@@ -123,46 +142,70 @@ class TestProjects:
         for bad in ("dev", "local-2_dev", "local-1_", "local-1_a b", "local-1_" + "x" * 60, ""):
             r = client.post("/v3/projects", json={"project": {"name": bad}}, headers=admin_headers)
             _keystone_error(r, 400)
-        for bad_body in ({}, {"project": {}}, {"project": {"name": 5}}, {"project": "x"},
-                         {"project": {"name": "local-1_ok", "enabled": "yes"}}):
+        bad_bodies: list[Any] = [
+            {},
+            {"project": {}},
+            {"project": {"name": 5}},
+            {"project": "x"},
+            {"project": {"name": "local-1_ok", "enabled": "yes"}},
+        ]
+        for bad_body in bad_bodies:
             _keystone_error(client.post("/v3/projects", json=bad_body, headers=admin_headers), 400)
         _create_project(client, admin_headers, "local-1_dev")
         r = client.post("/v3/projects", json={"project": {"name": "local-1_dev"}}, headers=admin_headers)
         _keystone_error(r, 409)
         pid = _create_project(client, admin_headers, "local-1_qa")
-        r = client.patch(f"/v3/projects/{pid}", json={"project": {"name": "local-1_dev"}}, headers=admin_headers)
+        r = client.patch(
+            f"/v3/projects/{pid}", json={"project": {"name": "local-1_dev"}}, headers=admin_headers
+        )
         _keystone_error(r, 409)
         _keystone_error(client.patch(f"/v3/projects/{pid}", json={"project": {}}, headers=admin_headers), 400)
 
-    def test_other_domain_is_404(self, client: TestClient, admin_headers: H,
-                                 other_account: dict[str, str]) -> None:
+    def test_other_domain_is_404(
+        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+    ) -> None:
         pid = other_account["project"]
-        _keystone_error(client.patch(f"/v3/projects/{pid}", json={"project": {"description": "x"}},
-                                     headers=admin_headers), 404)
+        _keystone_error(
+            client.patch(
+                f"/v3/projects/{pid}", json={"project": {"description": "x"}}, headers=admin_headers
+            ),
+            404,
+        )
         _keystone_error(client.delete(f"/v3/projects/{pid}", headers=admin_headers), 404)
         _keystone_error(client.get(f"/v3-ext/projects/{pid}", headers=admin_headers), 404)
-        r = client.post("/v3/projects", json={"project": {"name": "local-1_x", "domain_id": other_account["domain"]}},
-                        headers=admin_headers)
+        r = client.post(
+            "/v3/projects",
+            json={"project": {"name": "local-1_x", "domain_id": other_account["domain"]}},
+            headers=admin_headers,
+        )
         _keystone_error(r, 403)
 
     def test_default_project_is_protected(self, client: TestClient, admin_headers: H) -> None:
         pid = _id_of(client, admin_headers, "projects", "local-1")
         _keystone_error(client.delete(f"/v3/projects/{pid}", headers=admin_headers), 400)
-        r = client.patch(f"/v3/projects/{pid}", json={"project": {"name": "local-1_x"}}, headers=admin_headers)
+        r = client.patch(
+            f"/v3/projects/{pid}", json={"project": {"name": "local-1_x"}}, headers=admin_headers
+        )
         _keystone_error(r, 400)
-        r = client.put(f"/v3-ext/projects/{pid}", json={"project": {"status": "suspended"}}, headers=admin_headers)
+        r = client.put(
+            f"/v3-ext/projects/{pid}", json={"project": {"status": "suspended"}}, headers=admin_headers
+        )
         _keystone_error(r, 400)
 
     def test_status_suspend_blocks_scoping(self, client: TestClient, admin_headers: H) -> None:
         pid = _create_project(client, admin_headers, "local-1_dev")
-        r = client.put(f"/v3-ext/projects/{pid}", json={"project": {"status": "suspended"}}, headers=admin_headers)
+        r = client.put(
+            f"/v3-ext/projects/{pid}", json={"project": {"status": "suspended"}}, headers=admin_headers
+        )
         assert r.status_code == 204, r.text
         r = client.get(f"/v3-ext/projects/{pid}", headers=admin_headers)
         assert r.status_code == 200 and r.json()["project"]["status"] == "suspended"
         assert r.json()["project"]["enabled"] is False
         r = client.post("/v3/auth/tokens", json=password_auth("admin", ADMIN_PASSWORD, project="local-1_dev"))
         assert r.status_code == 401
-        r = client.put(f"/v3-ext/projects/{pid}", json={"project": {"status": "normal"}}, headers=admin_headers)
+        r = client.put(
+            f"/v3-ext/projects/{pid}", json={"project": {"status": "normal"}}, headers=admin_headers
+        )
         assert r.status_code == 204
         assert login(client, project="local-1_dev")
         for bad in ({"project": {"status": "frozen"}}, {"status": "normal"}, None):
@@ -179,12 +222,24 @@ class TestUsers:
 
     def test_reader_is_forbidden(self, client: TestClient, reader_headers: H) -> None:
         _keystone_error(client.get("/v3/users", headers=reader_headers), 403)
-        r = client.post("/v3/users", json={"user": {"name": "alice", "password": PASSWORD}}, headers=reader_headers)
+        r = client.post(
+            "/v3/users", json={"user": {"name": "alice", "password": PASSWORD}}, headers=reader_headers
+        )
         _keystone_error(r, 403)
 
     def test_create_list_update_delete(self, client: TestClient, admin_headers: H) -> None:
-        r = client.post("/v3/users", json={"user": {"name": "alice", "password": PASSWORD, "description": "ops",
-                                                    "email": "alice@example.com"}}, headers=admin_headers)
+        r = client.post(
+            "/v3/users",
+            json={
+                "user": {
+                    "name": "alice",
+                    "password": PASSWORD,
+                    "description": "ops",
+                    "email": "alice@example.com",
+                }
+            },
+            headers=admin_headers,
+        )
         assert r.status_code == 201, r.text
         user = r.json()["user"]
         assert user["name"] == "alice" and user["enabled"] is True and "password" not in user
@@ -198,34 +253,51 @@ class TestUsers:
         assert [u["id"] for u in r.json()["users"]] == [user["id"]]
         r = client.get("/v3/users", params={"domain_id": new_id()}, headers=admin_headers)
         assert r.json()["users"] == []
-        r = client.patch(f"/v3/users/{user['id']}", json={"user": {"name": "alice2", "description": "dev"}},
-                         headers=admin_headers)
+        r = client.patch(
+            f"/v3/users/{user['id']}",
+            json={"user": {"name": "alice2", "description": "dev"}},
+            headers=admin_headers,
+        )
         assert r.status_code == 200 and r.json()["user"]["name"] == "alice2"
-        assert client.get(f"/v3/users/{user['id']}", headers=admin_headers).json()["user"]["description"] == "dev"
+        assert (
+            client.get(f"/v3/users/{user['id']}", headers=admin_headers).json()["user"]["description"]
+            == "dev"
+        )
         assert client.delete(f"/v3/users/{user['id']}", headers=admin_headers).status_code == 204
         _keystone_error(client.get(f"/v3/users/{user['id']}", headers=admin_headers), 404)
 
     def test_validation_and_conflicts(self, client: TestClient, admin_headers: H) -> None:
-        for bad in ({"name": "abc", "password": PASSWORD}, {"name": "1alice", "password": PASSWORD},
-                    {"name": "al ice", "password": PASSWORD}, {"name": "alice", "password": "short"},
-                    {"name": "alice", "password": "alllowercase"}, {"name": "alice", "password": "Alice-1234"},
-                    {"name": "alice", "password": PASSWORD, "enabled": "no"},
-                    {"name": "alice", "password": PASSWORD, "email": "not-an-email"},
-                    {"password": PASSWORD}):
+        for bad in (
+            {"name": "abc", "password": PASSWORD},
+            {"name": "1alice", "password": PASSWORD},
+            {"name": "al ice", "password": PASSWORD},
+            {"name": "alice", "password": "short"},
+            {"name": "alice", "password": "alllowercase"},
+            {"name": "alice", "password": "Alice-1234"},
+            {"name": "alice", "password": PASSWORD, "enabled": "no"},
+            {"name": "alice", "password": PASSWORD, "email": "not-an-email"},
+            {"password": PASSWORD},
+        ):
             _keystone_error(client.post("/v3/users", json={"user": bad}, headers=admin_headers), 400)
         uid = _create_user(client, admin_headers, "alice")
-        _keystone_error(client.post("/v3/users", json={"user": {"name": "alice"}}, headers=admin_headers), 409)
-        _keystone_error(client.patch(f"/v3/users/{uid}", json={"user": {"name": "admin"}}, headers=admin_headers),
-                        409)
-        _keystone_error(client.patch(f"/v3/users/{uid}", json={"user": {"password": "weak"}},
-                                     headers=admin_headers), 400)
+        _keystone_error(
+            client.post("/v3/users", json={"user": {"name": "alice"}}, headers=admin_headers), 409
+        )
+        _keystone_error(
+            client.patch(f"/v3/users/{uid}", json={"user": {"name": "admin"}}, headers=admin_headers), 409
+        )
+        _keystone_error(
+            client.patch(f"/v3/users/{uid}", json={"user": {"password": "weak"}}, headers=admin_headers), 400
+        )
 
-    def test_other_domain_is_404(self, client: TestClient, admin_headers: H,
-                                 other_account: dict[str, str]) -> None:
+    def test_other_domain_is_404(
+        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+    ) -> None:
         uid = other_account["user"]
         _keystone_error(client.get(f"/v3/users/{uid}", headers=admin_headers), 404)
-        _keystone_error(client.patch(f"/v3/users/{uid}", json={"user": {"enabled": False}},
-                                     headers=admin_headers), 404)
+        _keystone_error(
+            client.patch(f"/v3/users/{uid}", json={"user": {"enabled": False}}, headers=admin_headers), 404
+        )
         _keystone_error(client.delete(f"/v3/users/{uid}", headers=admin_headers), 404)
         _keystone_error(client.get(f"/v3/users/{uid}/groups", headers=admin_headers), 404)
         names = {u["name"] for u in client.get("/v3/users", headers=admin_headers).json()["users"]}
@@ -234,11 +306,13 @@ class TestUsers:
     def test_cannot_delete_or_disable_self(self, client: TestClient, admin_headers: H) -> None:
         uid = _id_of(client, admin_headers, "users", "admin")
         _keystone_error(client.delete(f"/v3/users/{uid}", headers=admin_headers), 400)
-        _keystone_error(client.patch(f"/v3/users/{uid}", json={"user": {"enabled": False}},
-                                     headers=admin_headers), 400)
+        _keystone_error(
+            client.patch(f"/v3/users/{uid}", json={"user": {"enabled": False}}, headers=admin_headers), 400
+        )
 
-    def test_disable_and_delete_revoke_tokens(self, client: TestClient, admin_headers: H,
-                                              clock: ManualClock) -> None:
+    def test_disable_and_delete_revoke_tokens(
+        self, client: TestClient, admin_headers: H, clock: ManualClock
+    ) -> None:
         token = _user_with_role(client, admin_headers, "carol", "readonly")
         uid = _id_of(client, admin_headers, "users", "carol")
         assert client.get(f"/v3/users/{uid}", headers={"X-Auth-Token": token}).status_code == 200
@@ -248,8 +322,12 @@ class TestUsers:
         r = client.post("/v3/auth/tokens", json=password_auth("carol", PASSWORD))
         assert r.status_code == 401
         clock.advance(1)
-        assert client.patch(f"/v3/users/{uid}", json={"user": {"enabled": True}},
-                            headers=admin_headers).status_code == 200
+        assert (
+            client.patch(
+                f"/v3/users/{uid}", json={"user": {"enabled": True}}, headers=admin_headers
+            ).status_code
+            == 200
+        )
         token = login(client, "carol", PASSWORD)
         assert client.delete(f"/v3/users/{uid}", headers=admin_headers).status_code == 204
         _keystone_error(client.get("/v3/auth/projects", headers={"X-Auth-Token": token}), 401)
@@ -257,7 +335,9 @@ class TestUsers:
     def test_admin_sets_password(self, client: TestClient, admin_headers: H, clock: ManualClock) -> None:
         token = _user_with_role(client, admin_headers, "dave1", "readonly")
         uid = _id_of(client, admin_headers, "users", "dave1")
-        r = client.patch(f"/v3/users/{uid}", json={"user": {"password": "Other-pass-77"}}, headers=admin_headers)
+        r = client.patch(
+            f"/v3/users/{uid}", json={"user": {"password": "Other-pass-77"}}, headers=admin_headers
+        )
         assert r.status_code == 200
         _keystone_error(client.get("/v3/auth/projects", headers={"X-Auth-Token": token}), 401)
         clock.advance(1)
@@ -267,7 +347,9 @@ class TestUsers:
         # A second administrator: removing the first is fine while the second remains.
         helper = _create_user(client, admin_headers, "helper")
         admin_group = _id_of(client, admin_headers, "groups", "admin")
-        assert client.put(f"/v3/groups/{admin_group}/users/{helper}", headers=admin_headers).status_code == 204
+        assert (
+            client.put(f"/v3/groups/{admin_group}/users/{helper}", headers=admin_headers).status_code == 204
+        )
         helper_headers = {"X-Auth-Token": login(client, "helper", PASSWORD)}
         admin_id = _id_of(client, admin_headers, "users", "admin")
         r = client.delete(f"/v3/groups/{admin_group}/users/{admin_id}", headers=helper_headers)
@@ -286,15 +368,22 @@ class TestUsers:
 
 class TestPasswordChange:
     def _change(self, client: TestClient, token: str, user_id: str, old: str, new: str) -> Any:
-        return client.post(f"/v3/users/{user_id}/password", headers={"X-Auth-Token": token},
-                           json={"user": {"password": new, "original_password": old}})
+        return client.post(
+            f"/v3/users/{user_id}/password",
+            headers={"X-Auth-Token": token},
+            json={"user": {"password": new, "original_password": old}},
+        )
 
     def test_requires_token(self, client: TestClient) -> None:
-        r = client.post(f"/v3/users/{new_id()}/password",
-                        json={"user": {"password": "New-pass-1234", "original_password": PASSWORD}})
+        r = client.post(
+            f"/v3/users/{new_id()}/password",
+            json={"user": {"password": "New-pass-1234", "original_password": PASSWORD}},
+        )
         _keystone_error(r, 401)
 
-    def test_change_revokes_old_tokens(self, client: TestClient, admin_headers: H, clock: ManualClock) -> None:
+    def test_change_revokes_old_tokens(
+        self, client: TestClient, admin_headers: H, clock: ManualClock
+    ) -> None:
         token = _user_with_role(client, admin_headers, "erin1", "readonly")
         uid = _id_of(client, admin_headers, "users", "erin1")
         other_token = login(client, "erin1", PASSWORD, project=None)
@@ -317,13 +406,18 @@ class TestPasswordChange:
         r = client.post(f"/v3/users/{uid}/password", headers={"X-Auth-Token": token}, json={"user": {}})
         _keystone_error(r, 400)
         # Someone else's password: not even an administrator may use this route.
-        _keystone_error(self._change(client, admin_headers["X-Auth-Token"], uid, PASSWORD, "New-pass-1234"), 403)
+        _keystone_error(
+            self._change(client, admin_headers["X-Auth-Token"], uid, PASSWORD, "New-pass-1234"), 403
+        )
         # The old password still works after all those failures.
         assert login(client, "frank", PASSWORD)
 
-    def test_other_domain_is_404(self, client: TestClient, admin_headers: H,
-                                 other_account: dict[str, str]) -> None:
-        r = self._change(client, admin_headers["X-Auth-Token"], other_account["user"], PASSWORD, "New-pass-1234")
+    def test_other_domain_is_404(
+        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+    ) -> None:
+        r = self._change(
+            client, admin_headers["X-Auth-Token"], other_account["user"], PASSWORD, "New-pass-1234"
+        )
         _keystone_error(r, 404)
 
 
@@ -340,8 +434,9 @@ class TestGroups:
         _keystone_error(client.post("/v3/groups", json={"group": {"name": "g"}}, headers=reader_headers), 403)
 
     def test_crud(self, client: TestClient, admin_headers: H) -> None:
-        r = client.post("/v3/groups", json={"group": {"name": "devs", "description": "developers"}},
-                        headers=admin_headers)
+        r = client.post(
+            "/v3/groups", json={"group": {"name": "devs", "description": "developers"}}, headers=admin_headers
+        )
         assert r.status_code == 201, r.text
         group = r.json()["group"]
         assert group["name"] == "devs" and group["description"] == "developers"
@@ -354,9 +449,13 @@ class TestGroups:
         assert [g["id"] for g in r.json()["groups"]] == [gid]
         r = client.patch(f"/v3/groups/{gid}", json={"group": {"name": "developers"}}, headers=admin_headers)
         assert r.status_code == 200 and r.json()["group"]["name"] == "developers"
-        _keystone_error(client.post("/v3/groups", json={"group": {"name": "admin"}}, headers=admin_headers), 409)
+        _keystone_error(
+            client.post("/v3/groups", json={"group": {"name": "admin"}}, headers=admin_headers), 409
+        )
         _keystone_error(client.post("/v3/groups", json={"group": {"name": ""}}, headers=admin_headers), 400)
-        _keystone_error(client.post("/v3/groups", json={"group": {"name": "x" * 65}}, headers=admin_headers), 400)
+        _keystone_error(
+            client.post("/v3/groups", json={"group": {"name": "x" * 65}}, headers=admin_headers), 400
+        )
         assert client.delete(f"/v3/groups/{gid}", headers=admin_headers).status_code == 204
         _keystone_error(client.get(f"/v3/groups/{gid}", headers=admin_headers), 404)
 
@@ -376,28 +475,36 @@ class TestGroups:
         _keystone_error(client.delete(path, headers=admin_headers), 404)
         assert client.get(f"/v3/groups/{gid}/users", headers=admin_headers).json()["users"] == []
 
-    def test_own_groups_visible_to_user(self, client: TestClient, admin_headers: H, reader_headers: H) -> None:
+    def test_own_groups_visible_to_user(
+        self, client: TestClient, admin_headers: H, reader_headers: H
+    ) -> None:
         uid = _id_of(client, admin_headers, "users", "reader")
         r = client.get(f"/v3/users/{uid}/groups", headers=reader_headers)
         assert r.status_code == 200 and [g["name"] for g in r.json()["groups"]] == ["reader-group"]
         admin_id = _id_of(client, admin_headers, "users", "admin")
         _keystone_error(client.get(f"/v3/users/{admin_id}/groups", headers=reader_headers), 403)
 
-    def test_other_domain_is_404(self, client: TestClient, admin_headers: H,
-                                 other_account: dict[str, str]) -> None:
+    def test_other_domain_is_404(
+        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+    ) -> None:
         gid, uid = other_account["group"], other_account["user"]
         own_group = _create_group(client, admin_headers, "devs")
         own_user = _create_user(client, admin_headers, "henry")
-        for method, path in (("GET", f"/v3/groups/{gid}"), ("DELETE", f"/v3/groups/{gid}"),
-                             ("GET", f"/v3/groups/{gid}/users"), ("PUT", f"/v3/groups/{gid}/users/{own_user}"),
-                             ("PUT", f"/v3/groups/{own_group}/users/{uid}"),
-                             ("HEAD", f"/v3/groups/{own_group}/users/{uid}")):
+        for method, path in (
+            ("GET", f"/v3/groups/{gid}"),
+            ("DELETE", f"/v3/groups/{gid}"),
+            ("GET", f"/v3/groups/{gid}/users"),
+            ("PUT", f"/v3/groups/{gid}/users/{own_user}"),
+            ("PUT", f"/v3/groups/{own_group}/users/{uid}"),
+            ("HEAD", f"/v3/groups/{own_group}/users/{uid}"),
+        ):
             r = client.request(method, path, headers=admin_headers)
             assert r.status_code == 404, (method, path, r.text)
         r = client.patch(f"/v3/groups/{gid}", json={"group": {"name": "x"}}, headers=admin_headers)
         _keystone_error(r, 404)
-        assert "strangers" not in {g["name"] for g in
-                                   client.get("/v3/groups", headers=admin_headers).json()["groups"]}
+        assert "strangers" not in {
+            g["name"] for g in client.get("/v3/groups", headers=admin_headers).json()["groups"]
+        }
 
 
 # ---------------------------------------------------------------- roles
@@ -441,7 +548,9 @@ class TestGrants:
         pid = _id_of(client, admin_headers, "projects", "local-1")
         gid = _id_of(client, admin_headers, "groups", "reader-group")
         rid = _id_of(client, admin_headers, "roles", "te_admin")
-        _keystone_error(client.put(f"/v3/projects/{pid}/groups/{gid}/roles/{rid}", headers=reader_headers), 403)
+        _keystone_error(
+            client.put(f"/v3/projects/{pid}/groups/{gid}/roles/{rid}", headers=reader_headers), 403
+        )
         _keystone_error(client.get("/v3/role_assignments", headers=reader_headers), 403)
 
     def test_project_grant_gives_scoped_token(self, client: TestClient, admin_headers: H) -> None:
@@ -467,8 +576,9 @@ class TestGrants:
         user_headers = {"X-Auth-Token": r.headers["X-Subject-Token"]}
         # Readonly on a project is no IAM administrator.
         _keystone_error(client.get("/v3/users", headers=user_headers), 403)
-        _keystone_error(client.post("/v3/projects", json={"project": {"name": "local-1_x"}},
-                                    headers=user_headers), 403)
+        _keystone_error(
+            client.post("/v3/projects", json={"project": {"name": "local-1_x"}}, headers=user_headers), 403
+        )
         # ... and still has no role on the default project.
         r = client.post("/v3/auth/tokens", json=password_auth("ivan1", PASSWORD, project="local-1"))
         _keystone_error(r, 401)
@@ -477,7 +587,9 @@ class TestGrants:
         _keystone_error(client.get("/v3/auth/projects", headers=user_headers), 401)
         _keystone_error(client.delete(grant, headers=admin_headers), 404)
 
-    def test_domain_and_inherited_grants(self, client: TestClient, admin_headers: H, clock: ManualClock) -> None:
+    def test_domain_and_inherited_grants(
+        self, client: TestClient, admin_headers: H, clock: ManualClock
+    ) -> None:
         did = client.get("/v3/auth/domains", headers=admin_headers).json()["domains"][0]["id"]
         pid = _create_project(client, admin_headers, "local-1_dev")
         uid = _create_user(client, admin_headers, "judy1")
@@ -492,16 +604,21 @@ class TestGrants:
         assert [r["name"] for r in roles] == ["secu_admin"]
         # A project-level (XA) role cannot be granted on the domain, nor an AX role on a project.
         _keystone_error(client.put(f"/v3/domains/{did}/groups/{gid}/roles/{ims}", headers=admin_headers), 400)
-        _keystone_error(client.put(f"/v3/projects/{pid}/groups/{gid}/roles/{secu}", headers=admin_headers), 400)
+        _keystone_error(
+            client.put(f"/v3/projects/{pid}/groups/{gid}/roles/{secu}", headers=admin_headers), 400
+        )
         inh = f"/v3/OS-INHERIT/domains/{did}/groups/{gid}/roles/{ims}/inherited_to_projects"
         assert client.head(inh, headers=admin_headers).status_code == 404
         assert client.put(inh, headers=admin_headers).status_code == 204
         assert client.head(inh, headers=admin_headers).status_code == 204
-        r = client.get(f"/v3/OS-INHERIT/domains/{did}/groups/{gid}/roles/inherited_to_projects",
-                       headers=admin_headers)
+        r = client.get(
+            f"/v3/OS-INHERIT/domains/{did}/groups/{gid}/roles/inherited_to_projects", headers=admin_headers
+        )
         assert [x["name"] for x in r.json()["roles"]] == ["ims_readonly"]
         # Inherited to every project, including one created later.
-        tok = client.post("/v3/auth/tokens", json=password_auth("judy1", PASSWORD, project="local-1_dev")).json()
+        tok = client.post(
+            "/v3/auth/tokens", json=password_auth("judy1", PASSWORD, project="local-1_dev")
+        ).json()
         assert [x["name"] for x in tok["token"]["roles"]] == ["ims_readonly"]
         _create_project(client, admin_headers, "local-1_new")
         assert login(client, "judy1", PASSWORD, project="local-1_new")
@@ -513,21 +630,29 @@ class TestGrants:
         assert r.status_code == 200
         got = r.json()["role_assignments"]
         assert {(a["role"]["id"], a["scope"].get("OS-INHERIT:inherited_to")) for a in got} == {
-            (secu, None), (ims, "projects")}
+            (secu, None),
+            (ims, "projects"),
+        }
         assert all(a["group"]["id"] == gid and a["scope"]["domain"]["id"] == did for a in got)
         assert all(a["links"]["assignment"].startswith("http") for a in got)
-        r = client.get("/v3/role_assignments", params={"scope.domain.id": did, "role.id": ims,
-                                                       "scope.OS-INHERIT:inherited_to": "projects"},
-                       headers=admin_headers)
+        r = client.get(
+            "/v3/role_assignments",
+            params={"scope.domain.id": did, "role.id": ims, "scope.OS-INHERIT:inherited_to": "projects"},
+            headers=admin_headers,
+        )
         assert [a["group"]["id"] for a in r.json()["role_assignments"]] == [gid]
         admin_pid = _id_of(client, admin_headers, "projects", "local-1")
         r = client.get("/v3/role_assignments", params={"scope.project.id": admin_pid}, headers=admin_headers)
         assert [a["role"]["id"] for a in r.json()["role_assignments"]] == [
-            _id_of(client, admin_headers, "roles", "te_admin")]
+            _id_of(client, admin_headers, "roles", "te_admin")
+        ]
         r = client.get("/v3/role_assignments", params={"user.id": uid}, headers=admin_headers)
         assert len(r.json()["role_assignments"]) == 2
-        r = client.get("/v3/role_assignments", params={"scope.project.id": pid, "scope.domain.id": did},
-                       headers=admin_headers)
+        r = client.get(
+            "/v3/role_assignments",
+            params={"scope.project.id": pid, "scope.domain.id": did},
+            headers=admin_headers,
+        )
         _keystone_error(r, 400)
         assert client.delete(inh, headers=admin_headers).status_code == 204
         assert client.delete(dom, headers=admin_headers).status_code == 204
@@ -535,14 +660,18 @@ class TestGrants:
         r = client.post("/v3/auth/tokens", json=password_auth("judy1", PASSWORD, project="local-1_dev"))
         _keystone_error(r, 401)
 
-    def test_bootstrap_admin_grants_cannot_all_go(self, client: TestClient, admin_headers: H,
-                                                  clock: ManualClock) -> None:
+    def test_bootstrap_admin_grants_cannot_all_go(
+        self, client: TestClient, admin_headers: H, clock: ManualClock
+    ) -> None:
         did = client.get("/v3/auth/domains", headers=admin_headers).json()["domains"][0]["id"]
         pid = _id_of(client, admin_headers, "projects", "local-1")
         gid = _id_of(client, admin_headers, "groups", "admin")
         te = _id_of(client, admin_headers, "roles", "te_admin")
         # The inherited grant still makes admin an administrator of local-1 ...
-        assert client.delete(f"/v3/projects/{pid}/groups/{gid}/roles/{te}", headers=admin_headers).status_code == 204
+        assert (
+            client.delete(f"/v3/projects/{pid}/groups/{gid}/roles/{te}", headers=admin_headers).status_code
+            == 204
+        )
         # ... the members' tokens went with the grant; a new login still has te_admin.
         _keystone_error(client.get("/v3/users", headers=admin_headers), 401)
         clock.advance(1)
@@ -552,17 +681,20 @@ class TestGrants:
         _keystone_error(client.delete(inh, headers=fresh), 409)
         assert client.head(inh, headers=fresh).status_code == 204
 
-    def test_other_domain_is_404(self, client: TestClient, admin_headers: H,
-                                 other_account: dict[str, str]) -> None:
+    def test_other_domain_is_404(
+        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+    ) -> None:
         own_pid = _id_of(client, admin_headers, "projects", "local-1")
         own_gid = _id_of(client, admin_headers, "groups", "admin")
         rid = _id_of(client, admin_headers, "roles", "readonly")
         other = other_account
-        for path in (f"/v3/projects/{other['project']}/groups/{own_gid}/roles/{rid}",
-                     f"/v3/projects/{own_pid}/groups/{other['group']}/roles/{rid}",
-                     f"/v3/domains/{other['domain']}/groups/{own_gid}/roles/{rid}",
-                     f"/v3/OS-INHERIT/domains/{other['domain']}/groups/{own_gid}/roles/{rid}/inherited_to_projects",
-                     f"/v3/projects/{own_pid}/groups/{own_gid}/roles/{new_id()}"):
+        for path in (
+            f"/v3/projects/{other['project']}/groups/{own_gid}/roles/{rid}",
+            f"/v3/projects/{own_pid}/groups/{other['group']}/roles/{rid}",
+            f"/v3/domains/{other['domain']}/groups/{own_gid}/roles/{rid}",
+            f"/v3/OS-INHERIT/domains/{other['domain']}/groups/{own_gid}/roles/{rid}/inherited_to_projects",
+            f"/v3/projects/{own_pid}/groups/{own_gid}/roles/{new_id()}",
+        ):
             for method in ("PUT", "HEAD", "DELETE"):
                 r = client.request(method, path, headers=admin_headers)
                 assert r.status_code == 404, (method, path, r.text)
@@ -572,8 +704,9 @@ class TestGrants:
         assert r.json()["role_assignments"] == []
 
 
-def test_other_account_rows_untouched(runtime: Runtime, client: TestClient, admin_headers: H,
-                                      other_account: dict[str, str]) -> None:
+def test_other_account_rows_untouched(
+    runtime: Runtime, client: TestClient, admin_headers: H, other_account: dict[str, str]
+) -> None:
     """Nothing an administrator does through the API reaches into another account."""
     client.delete(f"/v3/users/{other_account['user']}", headers=admin_headers)
     client.delete(f"/v3/groups/{other_account['group']}", headers=admin_headers)

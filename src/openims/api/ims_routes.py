@@ -40,6 +40,7 @@ def _create(body: CreateImageWire, caller: WriterDep, session: SessionDep, rt: R
     job = submit_file_import(session, project_id=caller.project_id, domain_id=caller.domain_id,
                              req=body.to_domain(data_disk=data_disk), quota=rt.settings.image_quota,
                              now=rt.clock())
+    session.info.setdefault("after_commit", []).append(rt.job_submitted.set)
     return {"job_id": job.id}
 
 

@@ -457,10 +457,12 @@ def _header_virtual_size(fmt: ImageFormat, inspector: format_inspector.FileInspe
         (size,) = struct.unpack("<Q", _header(inspector)[48:56])
         return int(size)
     try:
-        return int(inspector.virtual_size)
+        size = int(inspector.virtual_size)
     except Exception:
         # Some inspectors raise on odd-but-accepted headers; qemu's figure stands.
         return None
+    # 0 is oslo's "could not tell" (e.g. VHDX metadata it did not reach).
+    return size or None
 
 
 def _cross_check(path: Path, fmt: ImageFormat, info: dict[str, Any], header_size: int | None) -> int:

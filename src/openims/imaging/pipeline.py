@@ -108,6 +108,9 @@ def import_image(
     """
     if store_format not in STORE_FORMATS:
         raise ValueError(f"unsupported store format {store_format!r}")
+    if os.path.abspath(dest) == os.path.abspath(source):
+        # dest is deleted on failure: it must never be the upload itself.
+        raise ValueError("dest must differ from source")
     deadline = time.monotonic() + timeout
     report = _Progress(progress)
     report(0)
@@ -129,7 +132,9 @@ def import_image(
         done = True
         return stored
     except OSError as exc:
-        raise ConversionFailed(f"the server could not store the image ({exc.strerror or exc})") from exc
+        raise ConversionFailed(
+            f"the server could not process the image file ({exc.strerror or exc})"
+        ) from exc
     finally:
         if not done:
             # Never leave a partial or unchecked image behind.

@@ -38,6 +38,7 @@ class Worker:
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
+        self.rt.job_submitted.set()
         for t in self._threads:
             t.join(timeout)
 
@@ -51,7 +52,8 @@ class Worker:
                 self._stop.wait(self.poll_interval * 4)
                 continue
             if job is None:
-                self._stop.wait(self.poll_interval)
+                if self.rt.job_submitted.wait(self.poll_interval):
+                    self.rt.job_submitted.clear()
                 continue
             self.run_one(job, worker_id)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from imaging_support import (
+
+from tests.unit.imaging.imaging_support import (
     QemuImg,
     Sample,
     VmdkEditor,

@@ -1,5 +1,4 @@
-"""Helpers shared by the imaging tests (a plain module: conftest is not importable
-by name when several conftest.py files exist)."""
+"""Helpers shared by the imaging tests (a module, since conftest is not for importing)."""
 
 from __future__ import annotations
 

@@ -7,14 +7,13 @@ import random
 import shutil
 import struct
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from imaging_support import SAMPLE_NAMES, QemuImg, Sample, VmdkEditor
 
 from openims.imaging import ImageFormat, ImageRejected, format_from_extension, inspect_image
 from openims.imaging import inspect as inspect_module
+from tests.unit.imaging.imaging_support import SAMPLE_NAMES, QemuImg, Sample, VmdkEditor
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -319,7 +318,8 @@ def test_truncated_qcow2_header(
 
 
 @pytest.mark.parametrize(
-    "name", ["qcow2", "qcow", "qed", "vdi", "vhdx", "vmdk-monolithicSparse", "vmdk-streamOptimized", "vhd-dynamic"]
+    "name",
+    ["qcow2", "qcow", "qed", "vdi", "vhdx", "vmdk-monolithicSparse", "vmdk-streamOptimized", "vhd-dynamic"],
 )
 def test_truncated_body(name: str, samples: dict[str, Sample], tmp_path: Path) -> None:
     """qemu-img convert would read the missing clusters as zeros: refuse instead."""

@@ -1,0 +1,565 @@
+"""``openims iam``: manage projects, users, groups, roles and grants over the HTTP API.
+
+Everything goes through ``openims.client.Session``, so it works against a server on another
+host (``OPENIMS_ENDPOINT``) exactly as it does locally. Objects are named by name or id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from openims.client.session import ApiError, Credentials, Session
+
+app = typer.Typer(help="Identity administration: projects, users, groups, roles and grants.",
+                  no_args_is_help=True)
+project_app = typer.Typer(help="Projects (named <region>_<suffix>, e.g. local-1_dev).", no_args_is_help=True)
+user_app = typer.Typer(help="Users of the account.", no_args_is_help=True)
+group_app = typer.Typer(help="User groups and their members.", no_args_is_help=True)
+role_app = typer.Typer(help="System roles.", no_args_is_help=True)
+grant_app = typer.Typer(help="Roles granted to groups on a project, the account or all projects.",
+                        no_args_is_help=True)
+app.add_typer(project_app, name="project")
+app.add_typer(user_app, name="user")
+app.add_typer(group_app, name="group")
+app.add_typer(role_app, name="role")
+app.add_typer(grant_app, name="grant")
+
+out = Console()
+err = Console(stderr=True)
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CliError(Exception):
+    """A user mistake found on the client side (e.g. an ambiguous or unknown name)."""
+
+
+def _handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Print API and usage errors as one clear line and exit 1, never with a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ApiError as exc:
+            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+        except CliError as exc:
+            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@dataclasses.dataclass
+class _Target:
+    endpoint: str | None = None
+    username: str | None = None
+    domain: str | None = None
+    project: str | None = None
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    endpoint: Annotated[str | None, typer.Option(help="API endpoint [OPENIMS_ENDPOINT]")] = None,
+    username: Annotated[str | None, typer.Option("--user", help="log in as [OPENIMS_USERNAME]")] = None,
+    domain: Annotated[str | None, typer.Option(help="the user's account [OPENIMS_DOMAIN]")] = None,
+    project: Annotated[str | None, typer.Option(help="project for the token [OPENIMS_PROJECT]")] = None,
+) -> None:
+    """Connection: OPENIMS_* variables (password: OPENIMS_PASSWORD or ./data/admin-credentials)."""
+    ctx.obj = _Target(endpoint, username, domain, project)
+
+
+def _session(ctx: typer.Context) -> Session:
+    target = _find_target(ctx)
+    creds = Credentials.from_env()
+    changes = {k: v for k, v in (("endpoint", target.endpoint), ("username", target.username),
+                                 ("domain", target.domain), ("project", target.project)) if v is not None}
+    return Session(dataclasses.replace(creds, **changes))
+
+
+def _find_target(ctx: typer.Context) -> _Target:
+    # Click hands a parent's ``obj`` down to its subcommands' contexts.
+    return ctx.obj if isinstance(ctx.obj, _Target) else _Target()
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+# ---------------------------------------------------------------- output
+
+
+def _print_json(data: Any) -> None:
+    # Plain print: rich would wrap long lines and break the JSON for pipes.
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+    table = Table()
+    for header, _ in columns:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(key)) for _, key in columns))
+    out.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return escape(str(value))
+
+
+def _show(obj: dict[str, Any], keys: Sequence[str], as_json: bool) -> None:
+    if as_json:
+        _print_json(obj)
+        return
+    rows = ({"field": k, "value": obj.get(k)} for k in keys if k in obj)
+    _table(rows, (("Field", "field"), ("Value", "value")))
+
+
+# ---------------------------------------------------------------- name → id
+
+
+_SINGULAR = {"projects": "project", "users": "user", "groups": "group", "roles": "role"}
+
+
+def _resolve(s: Session, kind: str, ref: str) -> dict[str, Any]:
+    """The object of ``kind`` named or identified by ``ref``; ids are tried first when they look like one."""
+    if _HEX32.match(ref):
+        r = s.request("GET", f"/v3/{kind}/{ref}", expect=(200, 404))
+        if r.status_code == 200:
+            found: dict[str, Any] = r.json()[_SINGULAR[kind]]
+            return found
+    items = s.request("GET", f"/v3/{kind}", params={"name": ref}).json()[kind]
+    if len(items) == 1:
+        item: dict[str, Any] = items[0]
+        return item
+    if not items:
+        raise CliError(f"No {_SINGULAR[kind]} named or with id {ref!r}.")
+    raise CliError(f"{len(items)} {kind} are named {ref!r}; use the id.")
+
+
+def _id(s: Session, kind: str, ref: str) -> str:
+    return str(_resolve(s, kind, ref)["id"])
+
+
+def _domain_id(s: Session) -> str:
+    if s.domain_id:
+        return s.domain_id
+    domains = s.request("GET", "/v3/auth/domains").json()["domains"]
+    if not domains:
+        raise CliError("The account (domain) of this user could not be determined.")
+    return str(domains[0]["id"])
+
+
+# ---------------------------------------------------------------- projects
+
+_PROJECT_COLUMNS = (("ID", "id"), ("Name", "name"), ("Enabled", "enabled"), ("Description", "description"))
+_PROJECT_KEYS = ("id", "name", "domain_id", "parent_id", "enabled", "status", "description")
+
+
+@project_app.command("list")
+@_handles_errors
+def project_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List the account's projects."""
+    with _session(ctx) as s:
+        body = s.request("GET", "/v3/projects").json()
+    if as_json:
+        _print_json(body["projects"])
+    else:
+        _table(body["projects"], _PROJECT_COLUMNS)
+
+
+@project_app.command("create")
+@_handles_errors
+def project_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="<region>_<suffix>")],
+                   description: Annotated[str | None, typer.Option(help="free text")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """Create a project."""
+    body: dict[str, Any] = {"name": name}
+    if description is not None:
+        body["description"] = description
+    with _session(ctx) as s:
+        project = s.request("POST", "/v3/projects", json={"project": body}, expect=(201,)).json()["project"]
+    _show(project, _PROJECT_KEYS, as_json)
+
+
+@project_app.command("show")
+@_handles_errors
+def project_show(ctx: typer.Context, project: Annotated[str, typer.Argument(help="name or id")],
+                 as_json: JsonOpt = False) -> None:
+    """Show a project, with its status."""
+    with _session(ctx) as s:
+        pid = _id(s, "projects", project)
+        shown = s.request("GET", f"/v3-ext/projects/{pid}").json()["project"]
+    _show(shown, _PROJECT_KEYS, as_json)
+
+
+@project_app.command("update")
+@_handles_errors
+def project_update(
+    ctx: typer.Context,
+    project: Annotated[str, typer.Argument(help="name or id")],
+    name: Annotated[str | None, typer.Option(help="new name")] = None,
+    description: Annotated[str | None, typer.Option(help="new description")] = None,
+    enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="enable or disable")] = None,
+    status: Annotated[str | None, typer.Option(help="normal | suspended")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rename, describe, enable/disable or suspend a project."""
+    changes: dict[str, Any] = {k: v for k, v in (("name", name), ("description", description),
+                                                 ("enabled", enabled)) if v is not None}
+    if not changes and status is None:
+        raise CliError("Nothing to change: give --name, --description, --enable/--disable or --status.")
+    with _session(ctx) as s:
+        pid = _id(s, "projects", project)
+        if status is not None:
+            s.request("PUT", f"/v3-ext/projects/{pid}", json={"project": {"status": status}}, expect=(204,))
+        if changes:
+            s.request("PATCH", f"/v3/projects/{pid}", json={"project": changes})
+        shown = s.request("GET", f"/v3-ext/projects/{pid}").json()["project"]
+    _show(shown, _PROJECT_KEYS, as_json)
+
+
+@project_app.command("delete")
+@_handles_errors
+def project_delete(ctx: typer.Context, project: Annotated[str, typer.Argument(help="name or id")]) -> None:
+    """Delete a project (it must own no images)."""
+    with _session(ctx) as s:
+        pid = _id(s, "projects", project)
+        s.request("DELETE", f"/v3/projects/{pid}", expect=(204,))
+    err.print(f"deleted project {escape(project)}")
+
+
+# ---------------------------------------------------------------- users
+
+_USER_COLUMNS = (("ID", "id"), ("Name", "name"), ("Enabled", "enabled"), ("Email", "email"),
+                 ("Description", "description"))
+_USER_KEYS = ("id", "name", "domain_id", "enabled", "email", "description", "password_expires_at")
+
+
+def _new_password(given: str | None, from_stdin: bool, prompt: str = "Password") -> str:
+    if given is not None:
+        return given
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@user_app.command("list")
+@_handles_errors
+def user_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help="exact name")] = None,
+              enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="filter")] = None,
+              as_json: JsonOpt = False) -> None:
+    """List the account's users."""
+    params: dict[str, str] = {}
+    if name is not None:
+        params["name"] = name
+    if enabled is not None:
+        params["enabled"] = "true" if enabled else "false"
+    with _session(ctx) as s:
+        users = s.request("GET", "/v3/users", params=params).json()["users"]
+    if as_json:
+        _print_json(users)
+    else:
+        _table(users, _USER_COLUMNS)
+
+
+@user_app.command("create")
+@_handles_errors
+def user_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="5-32 characters")],
+    password: Annotated[str | None, typer.Option(help="initial password (prompted if omitted)")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read it from stdin")] = False,
+    description: Annotated[str | None, typer.Option(help="free text")] = None,
+    email: Annotated[str | None, typer.Option(help="e-mail address")] = None,
+    disabled: Annotated[bool, typer.Option("--disabled", help="create disabled")] = False,
+    groups: Annotated[list[str] | None, typer.Option("--group", help="add to group (repeatable)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a user, optionally adding it to groups."""
+    body: dict[str, Any] = {"name": name, "password": _new_password(password, password_stdin),
+                            "enabled": not disabled}
+    if description is not None:
+        body["description"] = description
+    if email is not None:
+        body["email"] = email
+    with _session(ctx) as s:
+        group_ids = [_id(s, "groups", g) for g in groups or []]
+        user = s.request("POST", "/v3/users", json={"user": body}, expect=(201,)).json()["user"]
+        for gid in group_ids:
+            s.request("PUT", f"/v3/groups/{gid}/users/{user['id']}", expect=(204,))
+    _show(user, _USER_KEYS, as_json)
+
+
+@user_app.command("show")
+@_handles_errors
+def user_show(ctx: typer.Context, user: Annotated[str, typer.Argument(help="name or id")],
+              as_json: JsonOpt = False) -> None:
+    """Show a user and its groups."""
+    with _session(ctx) as s:
+        shown = _resolve(s, "users", user)
+        groups = s.request("GET", f"/v3/users/{shown['id']}/groups").json()["groups"]
+    shown = {**shown, "groups": [g["name"] for g in groups]}
+    if as_json:
+        _print_json(shown)
+    else:
+        _show({**shown, "groups": ", ".join(shown["groups"])}, (*_USER_KEYS, "groups"), False)
+
+
+@user_app.command("update")
+@_handles_errors
+def user_update(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="name or id")],
+    name: Annotated[str | None, typer.Option(help="new name")] = None,
+    password: Annotated[str | None, typer.Option(help="new password (revokes the user's tokens)")] = None,
+    enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="enable or disable")] = None,
+    description: Annotated[str | None, typer.Option(help="new description")] = None,
+    email: Annotated[str | None, typer.Option(help="new e-mail address")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a user's name, password, state, description or e-mail (as an administrator)."""
+    changes = {k: v for k, v in (("name", name), ("password", password), ("enabled", enabled),
+                                 ("description", description), ("email", email)) if v is not None}
+    if not changes:
+        raise CliError("Nothing to change: give --name, --password, --enable/--disable, --description "
+                       "or --email.")
+    with _session(ctx) as s:
+        uid = _id(s, "users", user)
+        shown = s.request("PATCH", f"/v3/users/{uid}", json={"user": changes}).json()["user"]
+    _show(shown, _USER_KEYS, as_json)
+
+
+@user_app.command("delete")
+@_handles_errors
+def user_delete(ctx: typer.Context, user: Annotated[str, typer.Argument(help="name or id")]) -> None:
+    """Delete a user (revokes its tokens)."""
+    with _session(ctx) as s:
+        uid = _id(s, "users", user)
+        s.request("DELETE", f"/v3/users/{uid}", expect=(204,))
+    err.print(f"deleted user {escape(user)}")
+
+
+@user_app.command("password")
+@_handles_errors
+def user_password(
+    ctx: typer.Context,
+    old: Annotated[str | None, typer.Option("--old", help="current password (default: login one)")] = None,
+    new: Annotated[str | None, typer.Option("--new", help="new password (prompted if omitted)")] = None,
+) -> None:
+    """Change your own password; every token you hold is revoked."""
+    with _session(ctx) as s:
+        original = old if old is not None else s.credentials.password
+        if not original:
+            original = typer.prompt("Current password", hide_input=True)
+        new_password = _new_password(new, False, "New password")
+        user_id = s.user_id
+        if not user_id:
+            raise CliError("Could not determine the logged-in user.")
+        s.request("POST", f"/v3/users/{user_id}/password", expect=(204,),
+                  json={"user": {"password": new_password, "original_password": original}})
+        # The cached token was just revoked; forget it so the next command logs in afresh.
+        s.invalidate()
+    err.print("password changed; update OPENIMS_PASSWORD (or the credentials file) before the next command")
+
+
+# ---------------------------------------------------------------- groups
+
+_GROUP_COLUMNS = (("ID", "id"), ("Name", "name"), ("Description", "description"))
+
+
+@group_app.command("list")
+@_handles_errors
+def group_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List the account's user groups."""
+    with _session(ctx) as s:
+        groups = s.request("GET", "/v3/groups").json()["groups"]
+    if as_json:
+        _print_json(groups)
+    else:
+        _table(groups, _GROUP_COLUMNS)
+
+
+@group_app.command("create")
+@_handles_errors
+def group_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="group name")],
+                 description: Annotated[str | None, typer.Option(help="free text")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """Create a user group."""
+    body: dict[str, Any] = {"name": name}
+    if description is not None:
+        body["description"] = description
+    with _session(ctx) as s:
+        group = s.request("POST", "/v3/groups", json={"group": body}, expect=(201,)).json()["group"]
+    _show(group, ("id", "name", "domain_id", "description"), as_json)
+
+
+@group_app.command("delete")
+@_handles_errors
+def group_delete(ctx: typer.Context, group: Annotated[str, typer.Argument(help="name or id")]) -> None:
+    """Delete a user group (its grants and memberships go with it)."""
+    with _session(ctx) as s:
+        gid = _id(s, "groups", group)
+        s.request("DELETE", f"/v3/groups/{gid}", expect=(204,))
+    err.print(f"deleted group {escape(group)}")
+
+
+@group_app.command("add-user")
+@_handles_errors
+def group_add_user(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
+                   user: Annotated[str, typer.Argument(help="user name or id")]) -> None:
+    """Add a user to a group."""
+    with _session(ctx) as s:
+        gid, uid = _id(s, "groups", group), _id(s, "users", user)
+        s.request("PUT", f"/v3/groups/{gid}/users/{uid}", expect=(204,))
+    err.print(f"added {escape(user)} to {escape(group)}")
+
+
+@group_app.command("remove-user")
+@_handles_errors
+def group_remove_user(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
+                      user: Annotated[str, typer.Argument(help="user name or id")]) -> None:
+    """Remove a user from a group."""
+    with _session(ctx) as s:
+        gid, uid = _id(s, "groups", group), _id(s, "users", user)
+        s.request("DELETE", f"/v3/groups/{gid}/users/{uid}", expect=(204,))
+    err.print(f"removed {escape(user)} from {escape(group)}")
+
+
+@group_app.command("users")
+@_handles_errors
+def group_users(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
+                as_json: JsonOpt = False) -> None:
+    """List a group's members."""
+    with _session(ctx) as s:
+        gid = _id(s, "groups", group)
+        users = s.request("GET", f"/v3/groups/{gid}/users").json()["users"]
+    if as_json:
+        _print_json(users)
+    else:
+        _table(users, _USER_COLUMNS)
+
+
+# ---------------------------------------------------------------- roles
+
+
+@role_app.command("list")
+@_handles_errors
+def role_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help="exact name")] = None,
+              as_json: JsonOpt = False) -> None:
+    """List the system roles."""
+    with _session(ctx) as s:
+        roles = s.request("GET", "/v3/roles", params={"name": name} if name else None).json()["roles"]
+    if as_json:
+        _print_json(roles)
+    else:
+        _table(roles, (("ID", "id"), ("Name", "name"), ("Display name", "display_name"), ("Type", "type"),
+                       ("Description", "description")))
+
+
+# ---------------------------------------------------------------- grants
+
+
+def _grant_path(s: Session, group: str, role: str, project: str | None, domain: bool,
+                all_projects: bool) -> str:
+    if sum((project is not None, domain, all_projects)) != 1:
+        raise CliError("Give exactly one of --project NAME|ID, --domain or --all-projects.")
+    gid, rid = _id(s, "groups", group), _id(s, "roles", role)
+    if project is not None:
+        return f"/v3/projects/{_id(s, 'projects', project)}/groups/{gid}/roles/{rid}"
+    did = _domain_id(s)
+    if domain:
+        return f"/v3/domains/{did}/groups/{gid}/roles/{rid}"
+    return f"/v3/OS-INHERIT/domains/{did}/groups/{gid}/roles/{rid}/inherited_to_projects"
+
+
+ProjectOpt = Annotated[str | None, typer.Option("--project", help="on this project (name or id)")]
+DomainOpt = Annotated[bool, typer.Option("--domain", help="on the account (domain) itself")]
+AllProjectsOpt = Annotated[bool, typer.Option("--all-projects", help="on every project, present and future")]
+
+
+@grant_app.command("add")
+@_handles_errors
+def grant_add(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
+              role: Annotated[str, typer.Argument(help="role name or id, e.g. readonly")],
+              project: ProjectOpt = None, domain: DomainOpt = False,
+              all_projects: AllProjectsOpt = False) -> None:
+    """Grant a role to a group."""
+    with _session(ctx) as s:
+        s.request("PUT", _grant_path(s, group, role, project, domain, all_projects), expect=(204,))
+    err.print(f"granted {escape(role)} to {escape(group)}")
+
+
+@grant_app.command("remove")
+@_handles_errors
+def grant_remove(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
+                 role: Annotated[str, typer.Argument(help="role name or id")],
+                 project: ProjectOpt = None, domain: DomainOpt = False,
+                 all_projects: AllProjectsOpt = False) -> None:
+    """Revoke a role from a group (members must log in again)."""
+    with _session(ctx) as s:
+        s.request("DELETE", _grant_path(s, group, role, project, domain, all_projects), expect=(204,))
+    err.print(f"revoked {escape(role)} from {escape(group)}")
+
+
+@grant_app.command("list")
+@_handles_errors
+def grant_list(ctx: typer.Context, group: Annotated[str | None, typer.Option(help="only this group")] = None,
+               project: ProjectOpt = None, domain: DomainOpt = False, all_projects: AllProjectsOpt = False,
+               as_json: JsonOpt = False) -> None:
+    """List grants, with names."""
+    if sum((project is not None, domain, all_projects)) > 1:
+        raise CliError("Give at most one of --project, --domain or --all-projects.")
+    with _session(ctx) as s:
+        params: dict[str, str] = {}
+        if group is not None:
+            params["group.id"] = _id(s, "groups", group)
+        if project is not None:
+            params["scope.project.id"] = _id(s, "projects", project)
+        if domain or all_projects:
+            params["scope.domain.id"] = _domain_id(s)
+        if all_projects:
+            params["scope.OS-INHERIT:inherited_to"] = "projects"
+        found = s.request("GET", "/v3/role_assignments", params=params).json()["role_assignments"]
+        roles = {r["id"]: r["name"] for r in s.request("GET", "/v3/roles").json()["roles"]}
+        groups = {g["id"]: g["name"] for g in s.request("GET", "/v3/groups").json()["groups"]}
+        projects = {p["id"]: p["name"] for p in s.request("GET", "/v3/projects").json()["projects"]}
+    if domain:
+        # The domain filter also matches inherited grants; --domain means the domain itself.
+        found = [a for a in found if "OS-INHERIT:inherited_to" not in a["scope"]]
+    rows = []
+    for a in found:
+        scope = a["scope"]
+        if "project" in scope:
+            target = f"project {projects.get(scope['project']['id'], scope['project']['id'])}"
+        elif "OS-INHERIT:inherited_to" in scope:
+            target = "all projects"
+        else:
+            target = "domain"
+        rows.append({"group": groups.get(a["group"]["id"], a["group"]["id"]),
+                     "role": roles.get(a["role"]["id"], a["role"]["id"]), "target": target,
+                     "group_id": a["group"]["id"], "role_id": a["role"]["id"], "scope": scope})
+    if as_json:
+        _print_json(rows)
+    else:
+        _table(rows, (("Group", "group"), ("Role", "role"), ("On", "target")))
