@@ -9,13 +9,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from openims import cli_iam
+from openims import cli_iam, cli_ims
 from openims.config import Settings
 
 app = typer.Typer(help="openims: image management service compatible with Huawei Cloud IMS.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(cli_ims.obs_app, name="obs")
+app.add_typer(cli_ims.image_app, name="image")
+app.add_typer(cli_ims.job_app, name="job")
 app.add_typer(cli_iam.app, name="iam")
 console = Console()
 err = Console(stderr=True)

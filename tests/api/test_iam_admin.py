@@ -587,6 +587,21 @@ class TestGrants:
         _keystone_error(client.get("/v3/auth/projects", headers=user_headers), 401)
         _keystone_error(client.delete(grant, headers=admin_headers), 404)
 
+    def test_project_te_admin_is_no_account_admin(self, client: TestClient, admin_headers: H) -> None:
+        """te_admin on one project runs that project; IAM is account-wide and needs an account grant."""
+        _create_project(client, admin_headers, "local-1_team")
+        token = _user_with_role(client, admin_headers, "teamlead", "te_admin", project="local-1_team")
+        tok = client.get("/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token}).json()[
+            "token"
+        ]
+        assert [r["name"] for r in tok["roles"]] == ["te_admin"]
+        headers = {"X-Auth-Token": token}
+        _keystone_error(client.get("/v3/users", headers=headers), 403)
+        gid = _id_of(client, admin_headers, "groups", "teamlead-group")
+        rid = _id_of(client, admin_headers, "roles", "te_admin")
+        pid = _id_of(client, admin_headers, "projects", "local-1")
+        _keystone_error(client.put(f"/v3/projects/{pid}/groups/{gid}/roles/{rid}", headers=headers), 403)
+
     def test_domain_and_inherited_grants(
         self, client: TestClient, admin_headers: H, clock: ManualClock
     ) -> None:

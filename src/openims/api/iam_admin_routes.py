@@ -7,13 +7,13 @@ failed change never revokes and a revocation never precedes the change it follow
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy.orm import Session
 
-from openims.api.auth import Caller, CallerDep, RuntimeDep
+from openims.api.auth import CallerDep, RuntimeDep
 from openims.api.deps import SessionDep
 from openims.api.iam_wire import group_body, project_body, role_body, user_body
 from openims.errors import IamBadRequest
@@ -125,9 +125,13 @@ class GroupUpdateRequest(_Body):
 # ---------------------------------------------------------------- helpers
 
 
-def _actor(caller: Caller) -> Actor:
-    return Actor(user_id=caller.user_id, domain_id=caller.domain_id,
-                 is_admin=caller.can(Permission.IAM_ADMIN))
+def _actor(caller: CallerDep, session: SessionDep) -> Actor:
+    return admin.actor_for(session, caller.user_id, caller.domain_id,
+                           token_is_admin=caller.can(Permission.IAM_ADMIN))
+
+
+# The caller as ``iam.admin`` sees it; shares the request's session (dependencies are cached).
+ActorDep = Annotated[Actor, Depends(_actor)]
 
 
 def _links(rt: Runtime, request: Request) -> dict[str, Any]:
@@ -149,41 +153,40 @@ def _no_content() -> Response:
 
 
 @router.post("/v3/projects", status_code=201, summary="Create a project (<region>_<suffix>)")
-def create_project(req: ProjectCreateRequest, caller: CallerDep, session: SessionDep,
+def create_project(req: ProjectCreateRequest, actor: ActorDep, session: SessionDep,
                    rt: RuntimeDep) -> dict[str, Any]:
     p = req.project
-    project = admin.create_project(session, _actor(caller), rt.clock, rt.settings.region, name=p.name,
+    project = admin.create_project(session, actor, rt.clock, rt.settings.region, name=p.name,
                                    description=p.description, domain_id=p.domain_id, parent_id=p.parent_id,
                                    enabled=p.enabled)
     return {"project": project_body(project, rt.settings)}
 
 
 @router.patch("/v3/projects/{project_id}", summary="Modify a project")
-def update_project(project_id: str, req: ProjectUpdateRequest, caller: CallerDep, session: SessionDep,
+def update_project(project_id: str, req: ProjectUpdateRequest, actor: ActorDep, session: SessionDep,
                    rt: RuntimeDep) -> dict[str, Any]:
     p = req.project
-    project = admin.update_project(session, _actor(caller), rt.settings.region, project_id, name=p.name,
+    project = admin.update_project(session, actor, rt.settings.region, project_id, name=p.name,
                                    description=p.description, enabled=p.enabled)
     return {"project": project_body(project, rt.settings)}
 
 
 @router.delete("/v3/projects/{project_id}", status_code=204, summary="Delete a project")
-def delete_project(project_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
-    admin.delete_project(session, _actor(caller), rt.settings.region, project_id)
+def delete_project(project_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    admin.delete_project(session, actor, rt.settings.region, project_id)
     return _no_content()
 
 
 @router.get("/v3-ext/projects/{project_id}", summary="Show a project with its Huawei status")
-def show_project_status(project_id: str, caller: CallerDep, session: SessionDep,
+def show_project_status(project_id: str, actor: ActorDep, session: SessionDep,
                         rt: RuntimeDep) -> dict[str, Any]:
-    actor = _actor(caller)
     admin.require_admin(actor)
     project = admin.get_project(session, actor, project_id)
     return {"project": {**project_body(project, rt.settings), "status": project.status}}
 
 
 @router.put("/v3-ext/projects/{project_id}", status_code=204, summary="Set a project's status")
-def set_project_status(project_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+def set_project_status(project_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep,
                        body: Any = Body(default=None)) -> Response:
     # Parsed here rather than by FastAPI so errors on /v3-ext keep the Keystone shape.
     try:
@@ -191,7 +194,7 @@ def set_project_status(project_id: str, caller: CallerDep, session: SessionDep, 
     except ValidationError as exc:
         raise IamBadRequest("Invalid request: expected {\"project\": {\"status\": "
                             "\"normal\" | \"suspended\"}}.") from exc
-    admin.set_project_status(session, _actor(caller), rt.settings.region, project_id, req.project.status)
+    admin.set_project_status(session, actor, rt.settings.region, project_id, req.project.status)
     return _no_content()
 
 
@@ -199,29 +202,29 @@ def set_project_status(project_id: str, caller: CallerDep, session: SessionDep, 
 
 
 @router.post("/v3/users", status_code=201, summary="Create a user")
-def create_user(req: UserCreateRequest, caller: CallerDep, session: SessionDep,
+def create_user(req: UserCreateRequest, actor: ActorDep, session: SessionDep,
                 rt: RuntimeDep) -> dict[str, Any]:
     u = req.user
-    user = admin.create_user(session, _actor(caller), rt.clock, rt.hashing, name=u.name, password=u.password,
+    user = admin.create_user(session, actor, rt.clock, rt.hashing, name=u.name, password=u.password,
                              enabled=u.enabled, description=u.description, email=u.email,
                              domain_id=u.domain_id, default_project_id=u.default_project_id)
     return {"user": user_body(user, rt.settings)}
 
 
 @router.get("/v3/users", summary="List users of the caller's account")
-def list_users(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+def list_users(request: Request, actor: ActorDep, session: SessionDep, rt: RuntimeDep,
                name: str | None = Query(default=None, max_length=64),
                domain_id: str | None = Query(default=None, max_length=64),
                enabled: bool | None = None) -> dict[str, Any]:
-    users = admin.list_users(session, _actor(caller), name=name, domain_id=domain_id, enabled=enabled)
+    users = admin.list_users(session, actor, name=name, domain_id=domain_id, enabled=enabled)
     return {"users": [user_body(u, rt.settings) for u in users], "links": _links(rt, request)}
 
 
 @router.patch("/v3/users/{user_id}", summary="Modify a user")
-def update_user(user_id: str, req: UserUpdateRequest, caller: CallerDep, session: SessionDep,
+def update_user(user_id: str, req: UserUpdateRequest, actor: ActorDep, session: SessionDep,
                 rt: RuntimeDep) -> dict[str, Any]:
     u = req.user
-    user, outcome = admin.update_user(session, _actor(caller), rt.clock, rt.hashing, rt.settings.region,
+    user, outcome = admin.update_user(session, actor, rt.clock, rt.hashing, rt.settings.region,
                                       user_id, name=u.name, password=u.password, enabled=u.enabled,
                                       description=u.description, email=u.email, domain_id=u.domain_id,
                                       default_project_id=u.default_project_id)
@@ -230,16 +233,16 @@ def update_user(user_id: str, req: UserUpdateRequest, caller: CallerDep, session
 
 
 @router.delete("/v3/users/{user_id}", status_code=204, summary="Delete a user")
-def delete_user(user_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
-    outcome = admin.delete_user(session, _actor(caller), rt.settings.region, user_id)
+def delete_user(user_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    outcome = admin.delete_user(session, actor, rt.settings.region, user_id)
     _commit_and_revoke(session, rt, outcome)
     return _no_content()
 
 
 @router.post("/v3/users/{user_id}/password", status_code=204, summary="Change one's own password")
-def change_password(user_id: str, req: PasswordChangeRequest, caller: CallerDep, session: SessionDep,
+def change_password(user_id: str, req: PasswordChangeRequest, actor: ActorDep, session: SessionDep,
                     rt: RuntimeDep) -> Response:
-    outcome = admin.change_own_password(session, _actor(caller), rt.clock, rt.hashing, user_id,
+    outcome = admin.change_own_password(session, actor, rt.clock, rt.hashing, user_id,
                                         original_password=req.user.original_password,
                                         password=req.user.password)
     _commit_and_revoke(session, rt, outcome)
@@ -247,9 +250,9 @@ def change_password(user_id: str, req: PasswordChangeRequest, caller: CallerDep,
 
 
 @router.get("/v3/users/{user_id}/groups", summary="Groups a user belongs to")
-def list_user_groups(user_id: str, request: Request, caller: CallerDep, session: SessionDep,
+def list_user_groups(user_id: str, request: Request, actor: ActorDep, session: SessionDep,
                      rt: RuntimeDep) -> dict[str, Any]:
-    groups = admin.user_groups(session, _actor(caller), user_id)
+    groups = admin.user_groups(session, actor, user_id)
     return {"groups": [group_body(g, rt.settings) for g in groups], "links": _links(rt, request)}
 
 
@@ -257,51 +260,49 @@ def list_user_groups(user_id: str, request: Request, caller: CallerDep, session:
 
 
 @router.post("/v3/groups", status_code=201, summary="Create a user group")
-def create_group(req: GroupCreateRequest, caller: CallerDep, session: SessionDep,
+def create_group(req: GroupCreateRequest, actor: ActorDep, session: SessionDep,
                  rt: RuntimeDep) -> dict[str, Any]:
     g = req.group
-    group = admin.create_group(session, _actor(caller), rt.clock, name=g.name, description=g.description,
+    group = admin.create_group(session, actor, rt.clock, name=g.name, description=g.description,
                                domain_id=g.domain_id)
     return {"group": group_body(group, rt.settings)}
 
 
 @router.get("/v3/groups", summary="List user groups")
-def list_groups(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+def list_groups(request: Request, actor: ActorDep, session: SessionDep, rt: RuntimeDep,
                 name: str | None = Query(default=None, max_length=64),
                 domain_id: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
-    groups = admin.list_groups(session, _actor(caller), name=name, domain_id=domain_id)
+    groups = admin.list_groups(session, actor, name=name, domain_id=domain_id)
     return {"groups": [group_body(g, rt.settings) for g in groups], "links": _links(rt, request)}
 
 
 @router.get("/v3/groups/{group_id}", summary="Show a user group")
-def show_group(group_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
-    actor = _actor(caller)
+def show_group(group_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
     admin.require_admin(actor)
     return {"group": group_body(admin.get_group(session, actor, group_id), rt.settings)}
 
 
 @router.patch("/v3/groups/{group_id}", summary="Update a user group")
-def update_group(group_id: str, req: GroupUpdateRequest, caller: CallerDep, session: SessionDep,
+def update_group(group_id: str, req: GroupUpdateRequest, actor: ActorDep, session: SessionDep,
                  rt: RuntimeDep) -> dict[str, Any]:
     g = req.group
-    group = admin.update_group(session, _actor(caller), group_id, name=g.name, description=g.description,
+    group = admin.update_group(session, actor, group_id, name=g.name, description=g.description,
                                domain_id=g.domain_id)
     return {"group": group_body(group, rt.settings)}
 
 
 @router.delete("/v3/groups/{group_id}", status_code=204, summary="Delete a user group")
-def delete_group(group_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
-    outcome = admin.delete_group(session, _actor(caller), rt.settings.region, group_id)
+def delete_group(group_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    outcome = admin.delete_group(session, actor, rt.settings.region, group_id)
     _commit_and_revoke(session, rt, outcome)
     return _no_content()
 
 
 @router.get("/v3/groups/{group_id}/users", summary="Users in a user group")
-def list_group_users(group_id: str, request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+def list_group_users(group_id: str, request: Request, actor: ActorDep, session: SessionDep, rt: RuntimeDep,
                      name: str | None = Query(default=None, max_length=64),
                      domain_id: str | None = Query(default=None, max_length=64),
                      enabled: bool | None = None) -> dict[str, Any]:
-    actor = _actor(caller)
     users = admin.group_users(session, actor, group_id, name=name, enabled=enabled)
     if domain_id is not None and domain_id != actor.domain_id:
         users = []
@@ -309,22 +310,22 @@ def list_group_users(group_id: str, request: Request, caller: CallerDep, session
 
 
 @router.put("/v3/groups/{group_id}/users/{user_id}", status_code=204, summary="Add a user to a group")
-def add_group_user(group_id: str, user_id: str, caller: CallerDep, session: SessionDep) -> Response:
-    admin.add_member(session, _actor(caller), group_id, user_id)
+def add_group_user(group_id: str, user_id: str, actor: ActorDep, session: SessionDep) -> Response:
+    admin.add_member(session, actor, group_id, user_id)
     return _no_content()
 
 
 @router.head("/v3/groups/{group_id}/users/{user_id}", status_code=204, summary="Is the user in the group")
-def check_group_user(group_id: str, user_id: str, caller: CallerDep, session: SessionDep) -> Response:
-    if not admin.is_member(session, _actor(caller), group_id, user_id):
+def check_group_user(group_id: str, user_id: str, actor: ActorDep, session: SessionDep) -> Response:
+    if not admin.is_member(session, actor, group_id, user_id):
         return Response(status_code=404)
     return _no_content()
 
 
 @router.delete("/v3/groups/{group_id}/users/{user_id}", status_code=204, summary="Remove a user from a group")
-def remove_group_user(group_id: str, user_id: str, caller: CallerDep, session: SessionDep,
+def remove_group_user(group_id: str, user_id: str, actor: ActorDep, session: SessionDep,
                       rt: RuntimeDep) -> Response:
-    outcome = admin.remove_member(session, _actor(caller), rt.settings.region, group_id, user_id)
+    outcome = admin.remove_member(session, actor, rt.settings.region, group_id, user_id)
     _commit_and_revoke(session, rt, outcome)
     return _no_content()
 
@@ -333,19 +334,19 @@ def remove_group_user(group_id: str, user_id: str, caller: CallerDep, session: S
 
 
 @router.get("/v3/roles", summary="List roles")
-def list_roles(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+def list_roles(request: Request, actor: ActorDep, session: SessionDep, rt: RuntimeDep,
                name: str | None = Query(default=None, max_length=64),
                display_name: str | None = Query(default=None, max_length=128),
                domain_id: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
-    roles = admin.list_roles(session, _actor(caller), name=name, display_name=display_name,
+    roles = admin.list_roles(session, actor, name=name, display_name=display_name,
                              domain_id=domain_id)
     return {"roles": [role_body(r, rt.settings) for r in roles], "links": _links(rt, request),
             "total_number": len(roles)}
 
 
 @router.get("/v3/roles/{role_id}", summary="Show a role")
-def show_role(role_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
-    return {"role": role_body(admin.show_role(session, _actor(caller), role_id), rt.settings)}
+def show_role(role_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
+    return {"role": role_body(admin.show_role(session, actor, role_id), rt.settings)}
 
 
 # ---------------------------------------------------------------- grants
@@ -372,24 +373,24 @@ def _grant_routes(target_type: str, base: str, suffix: str) -> None:
     def target(request: Request) -> str:
         return str(request.path_params[key])
 
-    def list_grants(request: Request, group_id: str, caller: CallerDep, session: SessionDep,
+    def list_grants(request: Request, group_id: str, actor: ActorDep, session: SessionDep,
                     rt: RuntimeDep) -> dict[str, Any]:
-        roles = admin.grant_roles(session, _actor(caller), target_type, target(request), group_id)
+        roles = admin.grant_roles(session, actor, target_type, target(request), group_id)
         return {"roles": [role_body(r, rt.settings) for r in roles], "links": _links(rt, request)}
 
-    def put_grant(request: Request, group_id: str, role_id: str, caller: CallerDep,
+    def put_grant(request: Request, group_id: str, role_id: str, actor: ActorDep,
                   session: SessionDep) -> Response:
-        admin.add_grant(session, _actor(caller), target_type, target(request), group_id, role_id)
+        admin.add_grant(session, actor, target_type, target(request), group_id, role_id)
         return _no_content()
 
-    def head_grant(request: Request, group_id: str, role_id: str, caller: CallerDep,
+    def head_grant(request: Request, group_id: str, role_id: str, actor: ActorDep,
                    session: SessionDep) -> Response:
-        found = admin.has_grant(session, _actor(caller), target_type, target(request), group_id, role_id)
+        found = admin.has_grant(session, actor, target_type, target(request), group_id, role_id)
         return _no_content() if found else Response(status_code=404)
 
-    def delete_grant(request: Request, group_id: str, role_id: str, caller: CallerDep, session: SessionDep,
+    def delete_grant(request: Request, group_id: str, role_id: str, actor: ActorDep, session: SessionDep,
                      rt: RuntimeDep) -> Response:
-        outcome = admin.remove_grant(session, _actor(caller), rt.settings.region, target_type,
+        outcome = admin.remove_grant(session, actor, rt.settings.region, target_type,
                                      target(request), group_id, role_id)
         _commit_and_revoke(session, rt, outcome)
         return _no_content()
@@ -427,7 +428,7 @@ def _assignment_body(a: Assignment, rt: Runtime) -> dict[str, Any]:
 
 @router.get("/v3/role_assignments", summary="List role assignments (grants) of the account")
 def list_role_assignments(
-    request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
+    request: Request, actor: ActorDep, session: SessionDep, rt: RuntimeDep,
     group_id: str | None = Query(default=None, alias="group.id", max_length=64),
     user_id: str | None = Query(default=None, alias="user.id", max_length=64),
     role_id: str | None = Query(default=None, alias="role.id", max_length=64),
@@ -437,7 +438,7 @@ def list_role_assignments(
 ) -> dict[str, Any]:
     if inherited_to is not None and inherited_to != "projects":
         raise IamBadRequest("scope.OS-INHERIT:inherited_to only supports the value 'projects'.")
-    found = admin.role_assignments(session, _actor(caller), group_id=group_id, user_id=user_id,
+    found = admin.role_assignments(session, actor, group_id=group_id, user_id=user_id,
                                    role_id=role_id, project_id=project_id, domain_id=domain_id,
                                    inherited_only=inherited_to is not None)
     return {"role_assignments": [_assignment_body(a, rt) for a in found], "links": _links(rt, request)}

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from openims.clock import Clock
 from openims.db.models import Domain, Grant, Group, GroupMember, Image, Project, Role, User
@@ -120,35 +121,54 @@ def _admin_role_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Role.id).where(Role.name.in_(names))))
 
 
+def _holds_admin_role(user_id: Any, role_ids: list[str], target: ColumnElement[bool]) -> ColumnElement[bool]:
+    """SQL: the user holds an administrator role, through one of its groups, on ``target``."""
+    return (
+        select(Grant.group_id)
+        .join(GroupMember, GroupMember.group_id == Grant.group_id)
+        .where(GroupMember.user_id == user_id, Grant.role_id.in_(role_ids), target)
+        .exists()
+    )
+
+
+def _account_wide(domain_id: str) -> ColumnElement[bool]:
+    return and_(Grant.target_type.in_((DOMAIN, ALL_PROJECTS)), Grant.target_id == domain_id)
+
+
+def actor_for(session: Session, user_id: str, domain_id: str, *, token_is_admin: bool) -> Actor:
+    """The caller as these rules see it.
+
+    IAM is account-wide, so administering it takes an administrator role granted on the account
+    (domain) or on all its projects, not merely on one project: a group given te_admin on
+    ``local-1_dev`` administers that project's images, not the account's users.
+    """
+    is_admin = False
+    if token_is_admin:
+        cond = _holds_admin_role(user_id, _admin_role_ids(session), _account_wide(domain_id))
+        is_admin = bool(session.scalar(select(cond)))
+    return Actor(user_id=user_id, domain_id=domain_id, is_admin=is_admin)
+
+
 def count_admins(session: Session, domain_id: str, region: str) -> int:
     """Enabled users who could still administer the account after logging in as usual.
 
-    "As usual" means a token scoped to the account's default project (named after the region),
-    which is how the CLI and SDKs log in; an account without such a project counts admin grants
-    anywhere in it.
+    An administrator holds an administrator role account-wide (see ``actor_for``) and, when the
+    account has a default project (named after the region), can also get a token with that role
+    scoped to it, which is how the CLI and SDKs log in.
     """
     session.flush()
     role_ids = _admin_role_ids(session)
     default_project = session.scalar(
         select(Project.id).where(Project.domain_id == domain_id, Project.name == region)
     )
+    conds = [_holds_admin_role(User.id, role_ids, _account_wide(domain_id))]
     if default_project is not None:
-        target = or_(
+        on_default = or_(
             and_(Grant.target_type == PROJECT, Grant.target_id == default_project),
             and_(Grant.target_type == ALL_PROJECTS, Grant.target_id == domain_id),
         )
-    else:
-        own_projects = select(Project.id).where(Project.domain_id == domain_id)
-        target = or_(
-            and_(Grant.target_type.in_((DOMAIN, ALL_PROJECTS)), Grant.target_id == domain_id),
-            and_(Grant.target_type == PROJECT, Grant.target_id.in_(own_projects)),
-        )
-    stmt = (
-        select(func.count(func.distinct(User.id)))
-        .join(GroupMember, GroupMember.user_id == User.id)
-        .join(Grant, Grant.group_id == GroupMember.group_id)
-        .where(User.domain_id == domain_id, User.enabled.is_(True), Grant.role_id.in_(role_ids), target)
-    )
+        conds.append(_holds_admin_role(User.id, role_ids, on_default))
+    stmt = select(func.count(User.id)).where(User.domain_id == domain_id, User.enabled.is_(True), *conds)
     return int(session.scalar(stmt) or 0)
 
 

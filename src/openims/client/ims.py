@@ -1,0 +1,139 @@
+"""IMS operations for scripts and the CLI: upload to a bucket, create images from files, follow jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openims.client.session import ApiError, Session
+
+CHUNK = 1024 * 1024
+FINAL = ("SUCCESS", "FAIL")
+
+
+@dataclass(frozen=True)
+class DataDisk:
+    """A data disk to import beside a system disk: ``BUCKET:KEY:SIZE_GB``."""
+
+    image_url: str
+    min_disk: int
+
+    @classmethod
+    def parse(cls, spec: str) -> DataDisk:
+        url, sep, size = spec.rpartition(":")
+        if not sep or ":" not in url or not size.isdigit():
+            raise ValueError(f"data disk {spec!r}: expected BUCKET:KEY:SIZE_GB")
+        return cls(url, int(size))
+
+
+class JobFailed(Exception):
+    def __init__(self, job: dict[str, Any]) -> None:
+        super().__init__(f"job {job.get('job_id')} failed: {job.get('error_code')}: {job.get('fail_reason')}")
+        self.job = job
+
+
+class ImsClient:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -------------------------------------------------------- buckets
+
+    def make_bucket(self, bucket: str) -> None:
+        self.session.request("PUT", f"/obs/{bucket}", expect=(200, 201))
+
+    def list_buckets(self) -> list[str]:
+        return [b["name"] for b in self.session.get("/obs").json()["buckets"]]
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
+        objects: list[dict[str, Any]] = self.session.get(f"/obs/{bucket}", params={"prefix": prefix}).json()["objects"]
+        return objects
+
+    def put_object(self, path: Path, bucket: str, key: str,
+                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Stream a local file into ``bucket:key``; memory stays at one chunk whatever the size."""
+
+        def chunks() -> Iterator[bytes]:
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    yield chunk
+                    if progress is not None:
+                        progress(len(chunk))
+
+        # A streamed body cannot be replayed: make sure the token is fresh before sending it.
+        _ = self.session.token
+        size = path.stat().st_size
+        response = self.session.request("PUT", f"/obs/{bucket}/{key}", content=chunks(),
+                                        headers={"Content-Type": "application/octet-stream",
+                                                 "Content-Length": str(size)}, expect=(201,))
+        result: dict[str, Any] = response.json()
+        return result
+
+    # -------------------------------------------------------- images
+
+    def create_image(self, *, image_url: str, name: str, min_disk: int, os_version: str | None = None,
+                     data_disks: list[DataDisk] | None = None, **fields: Any) -> str:
+        """POST /v2/cloudimages/action (system disk, optionally with data disks) → job id."""
+        body: dict[str, Any] = {"image_url": image_url, "name": name, "min_disk": min_disk, **fields}
+        if os_version:
+            body["os_version"] = os_version
+        if data_disks:
+            body["data_images"] = [{"image_url": d.image_url, "min_disk": d.min_disk} for d in data_disks]
+        job_id: str = self.session.request("POST", "/v2/cloudimages/action", json=body).json()["job_id"]
+        return job_id
+
+    def create_data_image(self, *, image_url: str, name: str, min_disk: int, **fields: Any) -> str:
+        body = {"image_url": image_url, "name": name, "min_disk": min_disk, **fields}
+        job_id: str = self.session.request("POST", "/v1/cloudimages/dataimages/action", json=body).json()["job_id"]
+        return job_id
+
+    def import_image(self, *, wait: bool = False, progress: Callable[[dict[str, Any]], None] | None = None,
+                     timeout: float | None = None, **kw: Any) -> dict[str, Any]:
+        """Create an image from a file; with ``wait`` follow the job and raise JobFailed on FAIL."""
+        job_id = self.create_image(**kw)
+        if not wait:
+            return self.show_job(job_id)
+        return self.wait_job(job_id, progress=progress, timeout=timeout)
+
+    def show_job(self, job_id: str) -> dict[str, Any]:
+        project = self.session.project_id
+        if project is None:
+            raise ApiError(0, "NoProject", "The token is not scoped to a project.")
+        job: dict[str, Any] = self.session.get(f"/v1/{project}/jobs/{job_id}").json()
+        return job
+
+    def wait_job(self, job_id: str, *, progress: Callable[[dict[str, Any]], None] | None = None,
+                 timeout: float | None = None, interval: float = 0.5) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.show_job(job_id)
+            if progress is not None:
+                progress(job)
+            if job["status"] in FINAL:
+                if job["status"] == "FAIL":
+                    raise JobFailed(job)
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout} s")
+            time.sleep(interval)
+
+    def list_images(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every matching image, following ``marker`` pages."""
+        out: list[dict[str, Any]] = []
+        params = {k: v for k, v in filters.items() if v is not None}
+        params.setdefault("limit", 200)
+        while True:
+            page = self.session.get("/v2/cloudimages", params=params).json()["images"]
+            out += page
+            if len(page) < int(params["limit"]):
+                return out
+            params["marker"] = page[-1]["id"]
+
+    def show_image(self, image_id: str) -> dict[str, Any]:
+        image: dict[str, Any] = self.session.get(f"/v2/images/{image_id}").json()
+        return image
+
+    def delete_image(self, image_id: str) -> None:
+        self.session.request("DELETE", f"/v2/images/{image_id}", expect=(204,))
