@@ -124,6 +124,23 @@ def db_upgrade(database_url: DbOpt = None, data_dir: DataOpt = None,
     console.print(f"database at revision {migrate.current(settings.database_url_resolved)}")
 
 
+keys_app = typer.Typer(help="Token signing keys (Fernet key repository, Keystone's layout).",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: DataOpt = None) -> None:
+    """Promote the staged key to primary and stage a new one; old tokens stay valid."""
+    from openims.iam.keys import KeyRepository
+
+    settings = _settings(data_dir=data_dir)
+    repo = KeyRepository(settings.key_dir)
+    repo.ensure()
+    repo.rotate()
+    console.print(f"rotated keys in {settings.key_dir}; restart or reload API processes to pick them up")
+
+
 def main() -> None:
     app()
 

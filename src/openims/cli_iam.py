@@ -111,8 +111,12 @@ def _print_json(data: Any) -> None:
 
 def _table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
     table = Table()
-    for header, _ in columns:
-        table.add_column(header, overflow="fold")
+    for header, key in columns:
+        if key in ("id", "field"):
+            # Ids are copied into the next command: keep them whole on one line.
+            table.add_column(header, no_wrap=True, min_width=32 if key == "id" else None)
+        else:
+            table.add_column(header, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(key)) for _, key in columns))
     out.print(table)

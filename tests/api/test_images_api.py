@@ -266,3 +266,50 @@ def test_job_state_machine_refuses_illegal_transitions() -> None:
               created_at=dt.datetime.now(dt.UTC), attempts=1)
     with pytest.raises(RuntimeError):
         jobs.finish(job, jobs.JobStatus.FAIL, dt.datetime.now(dt.UTC))
+
+
+class TestSpecialImports:
+    def _run(self, client: TestClient, headers: dict[str, str], runtime: Runtime, **body: Any) -> dict[str, Any]:
+        r = create(client, headers, **body)
+        assert r.status_code == 200, r.text
+        Worker(runtime).run_until_idle()
+        job: dict[str, Any] = client.get(f"/v1/cloudimages/job/{r.json()['job_id']}", headers=headers).json()
+        return job
+
+    def test_quick_import_stores_raw_without_conversion(self, client: TestClient, admin_headers: dict[str, str],
+                                                        runtime: Runtime, tmp_path: Path) -> None:
+        raw = make_image(tmp_path, "raw")
+        upload(client, admin_headers, "bkt", "disk.raw", raw)
+        job = self._run(client, admin_headers, runtime, name="quick", image_url="bkt:disk.raw", min_disk=40,
+                        os_version="CentOS 7.0 64bit", is_quick_import=True)
+        assert job["status"] == "SUCCESS", job
+        image = client.get(f"/v2/images/{job['entities']['image_id']}", headers=admin_headers).json()
+        assert image["disk_format"] == "raw" and image["size"] == raw.stat().st_size
+        assert runtime.images.path(image["id"]).read_bytes() == raw.read_bytes()
+
+    def test_quick_import_refuses_non_raw(self, client: TestClient, admin_headers: dict[str, str],
+                                          runtime: Runtime, qcow2: Path) -> None:
+        upload(client, admin_headers, "bkt", "disk.qcow2", qcow2)
+        job = self._run(client, admin_headers, runtime, name="quick", image_url="bkt:disk.qcow2", min_disk=40,
+                        os_version="CentOS 7.0 64bit", is_quick_import=True)
+        assert job["status"] == "FAIL" and job["error_code"].startswith("IMG.")
+
+    def test_zvhd_is_not_supported(self, client: TestClient, admin_headers: dict[str, str], runtime: Runtime,
+                                   qcow2: Path) -> None:
+        upload(client, admin_headers, "bkt", "disk.zvhd2", qcow2)
+        job = self._run(client, admin_headers, runtime, name="z", image_url="bkt:disk.zvhd2", min_disk=40)
+        assert job["status"] == "FAIL" and job["error_code"] == "IMG.0072"
+        assert "zvhd" in job["fail_reason"] and "not supported" in job["fail_reason"]
+
+    def test_iso_needs_os_version(self, client: TestClient, admin_headers: dict[str, str], runtime: Runtime,
+                                  tmp_path: Path) -> None:
+        from tests.unit.imaging.imaging_support import make_iso
+
+        iso = tmp_path / "install.iso"
+        make_iso(iso, b"\x00" * 1024 * 1024)
+        upload(client, admin_headers, "bkt", "install.iso", iso)
+        job = self._run(client, admin_headers, runtime, name="iso", image_url="bkt:install.iso", min_disk=40)
+        assert job["status"] == "FAIL" and job["error_code"] == "IMG.0166"
+        job = self._run(client, admin_headers, runtime, name="iso", image_url="bkt:install.iso", min_disk=40,
+                        os_version="CentOS 7.0 64bit")
+        assert job["status"] == "SUCCESS", job

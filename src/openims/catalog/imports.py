@@ -66,13 +66,15 @@ class DiskTask:
     min_disk: int
     quick: bool
     data_disk: bool
+    # ISO files need an OS version (IMG.0166); only the content tells whether a file is an ISO.
+    has_os_version: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> DiskTask:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
             session.add(ImageTag(image_id=image.id, tag=t))
         task_job_id = job_id if index == 0 else jobs.new_job_id()
         tasks.append(DiskTask(image_id=image.id, job_id=task_job_id, bucket=b, key=k, min_disk=d.min_disk,
-                              quick=req.is_quick_import and not is_data, data_disk=is_data))
+                              quick=req.is_quick_import and not is_data, data_disk=is_data,
+                              has_os_version=osv is not None))
     payload = ImportPayload(domain_id, tuple(tasks))
     main = tasks[0]
     entities: dict[str, Any] = {"image_id": main.image_id, "image_name": name, "process_percent": 0.0}

@@ -43,7 +43,9 @@ class ApiError(Exception):
         self.request_id = request_id
 
     def __str__(self) -> str:
-        details = [f"HTTP {self.status}" if self.status else "no response", self.code]
+        details = [f"HTTP {self.status}" if self.status else "no response"]
+        if self.code != str(self.status):
+            details.append(self.code)
         if self.request_id:
             details.append(f"request {self.request_id}")
         return f"{self.message} ({', '.join(details)})"

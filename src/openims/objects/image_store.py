@@ -31,6 +31,12 @@ class ImageStore:
         with open(temp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(temp, self.root / key)
+        # The rename itself must survive a crash too.
+        dir_fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
         return key
 
     def path(self, key: str) -> Path:

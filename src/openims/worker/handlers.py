@@ -12,7 +12,7 @@ from openims.catalog import buckets, imports
 from openims.catalog.imports import DiskTask, ImportPayload
 from openims.catalog.jobs import JobStatus, JobType, finish
 from openims.errors import ServiceError
-from openims.imaging import ImageRejected, StoredImage, format_from_extension, import_image
+from openims.imaging import ImageFormat, ImageRejected, StoredImage, format_from_extension, import_image
 from openims.objects.base import InvalidObjectName, ObjectNotFound, check_key
 from openims.worker.context import JobContext
 
@@ -90,12 +90,17 @@ class ImportHandler:
             declared = format_from_extension(task.key)
             temp = rt.images.temp_path(ctx.job.id, task.image_id)
             with rt.buckets.local_copy(task.bucket, task.key) as src:
-                return import_image(
+                stored = import_image(
                     src, temp, min_disk_gb=task.min_disk, declared=declared,
                     store_format="raw" if task.quick else rt.settings.store_format, quick=task.quick,
                     max_file_size=limit, timeout=rt.settings.convert_timeout,
                     progress=lambda p: ctx.progress((index * 100 + p) / total),
                 )
+            if stored.source_format is ImageFormat.ISO and not task.data_disk and not task.has_os_version:
+                stored.path.unlink(missing_ok=True)
+                raise JobFailed("IMG.0166", f"{which} {url} is an ISO file: give os_version when creating "
+                                            "an image from an ISO file")
+            return stored
         except InvalidObjectName as exc:
             raise JobFailed("IMG.0057", f"{which} {url} is not a valid object name: {exc}") from exc
         except (ObjectNotFound, ServiceError) as exc:
