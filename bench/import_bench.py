@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.server import Api, ServerProcess  # noqa: E402
+from tests.support.server import Api, ServerProcess
 
 MiB = 1024 * 1024
 

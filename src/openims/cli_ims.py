@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -76,7 +76,11 @@ def obs_ls(bucket: Annotated[str | None, typer.Argument()] = None,
     with _client() as ims:
         if bucket is None:
             names = ims.list_buckets()
-            _print_json(names) if as_json else [console.print(n) for n in names]
+            if as_json:
+                _print_json(names)
+            else:
+                for n in names:
+                    console.print(n)
             return
         objects = ims.list_objects(bucket, prefix)
     if as_json:

@@ -146,7 +146,7 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
         raise BadRequest("sort_dir must be asc or desc.")
     if not 0 <= q.limit <= 1000:
         raise BadRequest("limit must be between 0 and 1000.")
-    stmt: Select[tuple[Image]] = select(Image).where(readable(q.project_id))
+    stmt: Select[Image] = select(Image).where(readable(q.project_id))
     if q.image_type == "private":
         stmt = stmt.where(Image.owner == q.project_id, Image.image_type == "private")
     elif q.image_type == "gold":

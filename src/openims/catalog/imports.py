@@ -175,11 +175,11 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
         entities["sub_jobs_list"] = [t.job_id for t in tasks[1:]]
     job = jobs.submit(session, project_id=project_id, job_type=job_type, payload=payload.to_json(),
                       entities=entities, now=now, job_id=job_id)
-    for i, (t, (_, d_name, *_rest)) in enumerate(zip(tasks[1:], disks[1:], strict=True), start=1):
+    for i, (sub, (_, d_name, *_rest)) in enumerate(zip(tasks[1:], disks[1:], strict=True), start=1):
         # Distinct creation times keep sub-jobs listed in request order.
         jobs.submit(session, project_id=project_id, job_type=JobType.IMPORT_DATA_IMAGE, payload={},
-                    entities={"image_id": t.image_id, "image_name": d_name, "process_percent": 0.0},
-                    now=now + dt.timedelta(microseconds=i), parent_id=job.id, job_id=t.job_id)
+                    entities={"image_id": sub.image_id, "image_name": d_name, "process_percent": 0.0},
+                    now=now + dt.timedelta(microseconds=i), parent_id=job.id, job_id=sub.job_id)
     return job
 
 

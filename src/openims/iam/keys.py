@@ -57,5 +57,5 @@ class KeyRepository:
         if len(files) < 2:
             raise RuntimeError(f"token key repository {self.directory} is not initialised")
         # Primary first: MultiFernet encrypts with the first key and tries all to decrypt.
-        order = sorted((i for i in files if i != 0), reverse=True) + [0]
+        order = [*sorted((i for i in files if i != 0), reverse=True), 0]
         return MultiFernet([Fernet(files[i].read_bytes().strip()) for i in order])
