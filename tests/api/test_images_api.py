@@ -37,7 +37,7 @@ def add_user(rt: Runtime, *, name: str, role: str, domain_name: str = "admin", p
             domain = Domain(id=new_id(), name=domain_name, created_at=now)
             s.add(domain)
             s.flush()
-        project = s.query(Project).filter_by(name=project_name).one_or_none()
+        project = s.query(Project).filter_by(name=project_name, domain_id=domain.id).one_or_none()
         if project is None:
             project = Project(id=new_id(), name=project_name, domain_id=domain.id, created_at=now)
             s.add(project)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from openims.clock import ManualClock
+from openims.runtime import Runtime
 from tests.conftest import ADMIN_PASSWORD, login, password_auth
 
 
@@ -121,3 +122,50 @@ class TestValidateAndRevoke:
         r = client.get("/v3/auth/projects")
         assert r.status_code == 401
         assert r.headers["X-Request-Id"]
+
+
+class TestAccountsAndProjects:
+    def test_another_account_has_its_own_region_project_and_cannot_cross(self, client: TestClient,
+                                                                          runtime: Runtime,
+                                                                          admin_headers: dict[str, str]) -> None:
+        from tests.api.test_images_api import add_user
+
+        add_user(runtime, name="bob", role="te_admin", domain_name="acme", project_name="local-1")
+        bob = login(client, "bob", "User-Pass-1234", domain="acme", project="local-1")
+        bob_project = client.get("/v3/auth/projects", headers={"X-Auth-Token": bob}).json()["projects"]
+        admin_project = client.get("/v3/auth/projects", headers=admin_headers).json()["projects"]
+        assert bob_project[0]["name"] == admin_project[0]["name"] == "local-1"
+        assert bob_project[0]["id"] != admin_project[0]["id"]
+        # The admin's token on bob's project path is refused, and vice versa.
+        r = client.get(f"/v1/{bob_project[0]['id']}/jobs/{'0' * 32}", headers=admin_headers)
+        assert r.status_code == 403
+        r = client.get(f"/v1/{admin_project[0]['id']}/jobs/{'0' * 32}", headers={"X-Auth-Token": bob})
+        assert r.status_code == 403
+        # Discovery by name answers exactly the caller's own project (the official SDK relies on it).
+        projects = client.get("/v3/projects", params={"name": "local-1"}, headers={"X-Auth-Token": bob}).json()
+        assert [p["id"] for p in projects["projects"]] == [bob_project[0]["id"]]
+        # And bob cannot log in to the admin account's project by its id.
+        body = password_auth("bob", "User-Pass-1234", domain="acme")
+        body["auth"]["scope"] = {"project": {"id": admin_project[0]["id"]}}
+        assert client.post("/v3/auth/tokens", json=body).status_code == 401
+
+    def test_tokens_of_a_disabled_project_stop_working(self, client: TestClient, runtime: Runtime,
+                                                       admin_headers: dict[str, str], clock: ManualClock) -> None:
+        from openims.db.models import Project
+
+        r = client.post("/v3/projects", json={"project": {"name": "local-1_dev"}}, headers=admin_headers)
+        assert r.status_code == 201, r.text
+        project_id = r.json()["project"]["id"]
+        group = client.get("/v3/groups", params={"name": "admin"}, headers=admin_headers).json()["groups"][0]
+        role = client.get("/v3/roles", params={"name": "te_admin"}, headers=admin_headers).json()["roles"][0]
+        r = client.put(f"/v3/projects/{project_id}/groups/{group['id']}/roles/{role['id']}", headers=admin_headers)
+        assert r.status_code == 204
+        clock.advance(1)
+        dev = {"X-Auth-Token": login(client, project="local-1_dev")}
+        assert client.get("/v2/cloudimages", headers=dev).status_code == 200
+        r = client.patch(f"/v3/projects/{project_id}", json={"project": {"enabled": False}}, headers=admin_headers)
+        assert r.status_code == 200, r.text
+        r = client.get("/v2/cloudimages", headers=dev)
+        assert r.status_code == 401
+        with runtime.db.session() as s:
+            assert s.get(Project, project_id) is not None

@@ -14,7 +14,7 @@ from openims.errors import IamError, ServiceError, Unauthorized
 
 log = logging.getLogger("openims.api")
 
-_IAM_PREFIXES = ("/v3/", "/v3.0/", "/v5/")
+_IAM_PREFIXES = ("/v3/", "/v3-ext/", "/v3.0/", "/v5/")
 
 
 def is_iam_path(path: str) -> bool:

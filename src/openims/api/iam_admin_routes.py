@@ -145,6 +145,12 @@ def _commit_and_revoke(session: Session, rt: Runtime, outcome: Outcome) -> None:
         rt.revocations.revoke_user(user_id, rt.settings.token_ttl)
 
 
+def _forget_project_after_commit(session: Session, rt: Runtime, project_id: str) -> None:
+    # Tokens scoped to a disabled or deleted project stop working: drop the cached status here
+    # (other processes see the change within their cache's second).
+    session.info.setdefault("after_commit", []).append(lambda: rt.revocations.forget_project(project_id))
+
+
 def _no_content() -> Response:
     return Response(status_code=204)
 
@@ -168,12 +174,14 @@ def update_project(project_id: str, req: ProjectUpdateRequest, actor: ActorDep, 
     p = req.project
     project = admin.update_project(session, actor, rt.settings.region, project_id, name=p.name,
                                    description=p.description, enabled=p.enabled)
+    _forget_project_after_commit(session, rt, project_id)
     return {"project": project_body(project, rt.settings)}
 
 
 @router.delete("/v3/projects/{project_id}", status_code=204, summary="Delete a project")
 def delete_project(project_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
     admin.delete_project(session, actor, rt.settings.region, project_id)
+    _forget_project_after_commit(session, rt, project_id)
     return _no_content()
 
 
@@ -195,6 +203,7 @@ def set_project_status(project_id: str, actor: ActorDep, session: SessionDep, rt
         raise IamBadRequest("Invalid request: expected {\"project\": {\"status\": "
                             "\"normal\" | \"suspended\"}}.") from exc
     admin.set_project_status(session, actor, rt.settings.region, project_id, req.project.status)
+    _forget_project_after_commit(session, rt, project_id)
     return _no_content()
 
 

@@ -12,9 +12,17 @@ from openims.api.deps import SessionDep
 from openims.api.iam_wire import domain_body, project_body, user_body
 from openims.db.models import Domain, Grant, GroupMember, Project, User
 from openims.errors import Forbidden, IamNotFound
+from openims.api.auth import Caller
+from openims.iam.admin import actor_for
 from openims.iam.roles import Permission
 
 router = APIRouter(tags=["iam"])
+
+
+def is_account_admin(session: SessionDep, caller: Caller) -> bool:
+    """An administrator of the whole account: an admin role on the domain or on all its projects."""
+    token_admin = caller.can(Permission.IAM_ADMIN)
+    return token_admin and actor_for(session, caller.user_id, caller.domain_id, token_is_admin=True).is_admin
 
 
 def _links(rt: RuntimeDep, path: str) -> dict[str, Any]:
@@ -34,7 +42,7 @@ def list_projects(caller: CallerDep, session: SessionDep, rt: RuntimeDep,
         stmt = stmt.where(Project.name == name)
     if enabled is not None:
         stmt = stmt.where(Project.enabled == enabled)
-    if not caller.can(Permission.IAM_ADMIN):
+    if not is_account_admin(session, caller):
         stmt = stmt.where(Project.id.in_(_accessible_project_ids(session, caller.user_id, caller.domain_id)))
     projects = session.scalars(stmt).all()
     return {"projects": [project_body(p, rt.settings) for p in projects], "links": _links(rt, "/v3/projects")}
@@ -71,7 +79,7 @@ def show_project(project_id: str, caller: CallerDep, session: SessionDep, rt: Ru
     project = session.get(Project, project_id)
     if project is None or project.domain_id != caller.domain_id:
         raise IamNotFound(f"Could not find project: {project_id}.")
-    if not caller.can(Permission.IAM_ADMIN) and project.id not in _accessible_project_ids(
+    if not is_account_admin(session, caller) and project.id not in _accessible_project_ids(
         session, caller.user_id, caller.domain_id
     ):
         raise Forbidden("You are not authorized to perform the requested action.")
@@ -83,6 +91,6 @@ def show_user(user_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeD
     user = session.get(User, user_id)
     if user is None or user.domain_id != caller.domain_id:
         raise IamNotFound(f"Could not find user: {user_id}.")
-    if user.id != caller.user_id and not caller.can(Permission.IAM_ADMIN):
+    if user.id != caller.user_id and not is_account_admin(session, caller):
         raise Forbidden("You are not authorized to perform the requested action.")
     return {"user": user_body(user, rt.settings)}

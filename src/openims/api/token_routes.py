@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from openims.api.auth import Caller, CallerDep, RuntimeDep
 from openims.api.deps import SessionDep
+from openims.api.iam_routes import is_account_admin
 from openims.api.iam_wire import AuthRequest, catalog, iso
 from openims.db.models import Domain, Project, Role, User
 from openims.errors import IamBadRequest, IamNotFound, Unauthorized
@@ -127,12 +128,10 @@ def _subject(request: Request, rt: Runtime) -> TokenData:
     return data
 
 
-def _may_inspect(caller: Caller, subject: TokenData) -> None:
+def _may_inspect(session: Session, caller: Caller, subject: TokenData) -> None:
     # Users validate their own tokens; account administrators validate any in their account.
-    from openims.iam.roles import Permission
-
     if caller.user_id != subject.user_id and not (
-        caller.can(Permission.IAM_ADMIN) and caller.domain_id == subject.user_domain_id
+        caller.domain_id == subject.user_domain_id and is_account_admin(session, caller)
     ):
         raise IamNotFound("The token in X-Subject-Token could not be found.")
 
@@ -141,21 +140,21 @@ def _may_inspect(caller: Caller, subject: TokenData) -> None:
 def validate_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
                    nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
     data = _subject(request, rt)
-    _may_inspect(caller, data)
+    _may_inspect(session, caller, data)
     body = {"token": token_body(session, rt, data, with_catalog=not _truthy(nocatalog))}
     return JSONResponse(body, headers={"X-Subject-Token": request.headers["x-subject-token"]})
 
 
 @router.head("/v3/auth/tokens", status_code=204, summary="Check a token")
-def check_token(request: Request, caller: CallerDep, rt: RuntimeDep) -> Response:
+def check_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
     data = _subject(request, rt)
-    _may_inspect(caller, data)
+    _may_inspect(session, caller, data)
     return Response(status_code=204)
 
 
 @router.delete("/v3/auth/tokens", status_code=204, summary="Revoke a token")
-def revoke_token(request: Request, caller: CallerDep, rt: RuntimeDep) -> Response:
+def revoke_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
     data = _subject(request, rt)
-    _may_inspect(caller, data)
+    _may_inspect(session, caller, data)
     rt.revocations.revoke_token(data)
     return Response(status_code=204)

@@ -38,8 +38,10 @@ class Domain(Base):
 
 class Project(Base):
     __tablename__ = "projects"
+    # Names are unique per account: every account has its own project named after the region.
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_projects_domain_name"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
     domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
     description: Mapped[str] = mapped_column(String(255), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -222,8 +222,8 @@ def _check_project_name(name: str, region: str) -> None:
         )
 
 
-def _project_name_taken(session: Session, name: str, exclude_id: str | None = None) -> bool:
-    stmt = select(Project.id).where(Project.name == name)
+def _project_name_taken(session: Session, domain_id: str, name: str, exclude_id: str | None = None) -> bool:
+    stmt = select(Project.id).where(Project.domain_id == domain_id, Project.name == name)
     if exclude_id is not None:
         stmt = stmt.where(Project.id != exclude_id)
     return session.scalar(stmt) is not None
@@ -243,7 +243,7 @@ def create_project(session: Session, actor: Actor, clock: Clock, region: str, *,
             raise IamBadRequest(f"Invalid parent_id {parent_id!r}: it must be the project of region "
                                 f"{region} or the account (domain) id.")
     # Names are unique across the deployment (a region's project names form one namespace).
-    if _project_name_taken(session, name):
+    if _project_name_taken(session, actor.domain_id, name):
         raise IamConflict(f"A project named {name!r} already exists.")
     project = Project(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
                       enabled=enabled, status="normal", created_at=clock())
@@ -265,7 +265,7 @@ def update_project(session: Session, actor: Actor, region: str, project_id: str,
         if is_default:
             raise IamBadRequest(f"The default project {region} of the region cannot be renamed.")
         _check_project_name(name, region)
-        if _project_name_taken(session, name, exclude_id=project.id):
+        if _project_name_taken(session, actor.domain_id, name, exclude_id=project.id):
             raise IamConflict(f"A project named {name!r} already exists.")
         project.name = name
     if description is not None:

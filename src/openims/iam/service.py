@@ -118,7 +118,7 @@ class Authenticator:
         project: Project | None = None
         domain_id: str | None = None
         if scope.kind == "project":
-            project = _find_project(session, scope)
+            project = _find_project(session, scope, user.domain_id)
             roles = effective_roles(session, user.id, project=project)
         elif scope.kind == "domain":
             domain = _find_domain(session, scope.domain_id, scope.domain_name, required=True)
@@ -155,18 +155,20 @@ def _find_domain(session: Session, domain_id: str | None, domain_name: str | Non
     return None
 
 
-def _find_project(session: Session, scope: ScopeRequest) -> Project:
+def _find_project(session: Session, scope: ScopeRequest, user_domain_id: str) -> Project:
     project: Project | None
     if scope.project_id:
         project = session.get(Project, scope.project_id)
     elif scope.project_name:
-        stmt = select(Project).where(Project.name == scope.project_name)
+        # A project name without a domain means one in the user's own account.
+        domain_id = user_domain_id
         if scope.domain_id or scope.domain_name:
             domain = _find_domain(session, scope.domain_id, scope.domain_name, required=False)
             if domain is None:
                 raise Unauthorized("The requested project does not exist or is not accessible.")
-            stmt = stmt.where(Project.domain_id == domain.id)
-        project = session.scalar(stmt)
+            domain_id = domain.id
+        project = session.scalar(
+            select(Project).where(Project.domain_id == domain_id, Project.name == scope.project_name))
     else:
         raise IamBadRequest("A project id or name is required in the scope.")
     if project is None:
@@ -203,7 +205,8 @@ def bootstrap(session: Session, settings: Settings, hashing: PasswordHashing, cl
         domain = Domain(id=new_id(), name=ADMIN_NAME, enabled=True, created_at=now)
         session.add(domain)
         session.flush()
-    project = session.scalar(select(Project).where(Project.name == settings.region))
+    project = session.scalar(
+        select(Project).where(Project.domain_id == domain.id, Project.name == settings.region))
     if project is None:
         project = Project(id=new_id(), name=settings.region, domain_id=domain.id,
                           description=f"default project of region {settings.region}", created_at=now)

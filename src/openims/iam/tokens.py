@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 import threading
 import time
@@ -17,11 +18,14 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import delete, select
 
 from openims.clock import Clock
-from openims.db.models import Revocation
+from openims.db.models import Project, Revocation
 from openims.db.session import Database
 from openims.errors import Unauthorized
 
 TOKEN_VERSION = 1
+# Fernet tokens are url-safe base64 of a multiple of 4 characters; the decoder would tolerate
+# trailing garbage, so anything else is refused before decoding ("one token, one spelling").
+_CANONICAL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,11 @@ class TokenCodec:
 
     def verify(self, token: str) -> TokenData:
         """Decrypt and check expiry; raises Unauthorized for anything tampered, foreign or stale."""
-        if not token or len(token) > 4096:
-            raise Unauthorized("The request you have made requires authentication.")
+        if not token or len(token) > 4096 or not _CANONICAL.match(token):
+            raise Unauthorized("The token is invalid.")
         try:
+            if len(token) % 4:
+                raise ValueError("token length is not a multiple of 4")
             raw = self._fernet.decrypt(token.encode("ascii"))
             payload = json.loads(raw)
             if payload.get("v") != TOKEN_VERSION:
@@ -139,6 +145,7 @@ class RevocationList:
         self._last_refresh = float("-inf")
         self._audit_ids: set[str] = set()
         self._user_cutoffs: dict[str, dt.datetime] = {}
+        self._projects: dict[str, tuple[bool, float]] = {}
 
     def _refresh(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -166,13 +173,33 @@ class RevocationList:
         if token.audit_id in self._audit_ids:
             return True
         cutoff = self._user_cutoffs.get(token.user_id)
-        return cutoff is not None and token.issued_at <= cutoff
+        if cutoff is not None and token.issued_at <= cutoff:
+            return True
+        return token.project_id is not None and not self._project_active(token.project_id)
+
+    def _project_active(self, project_id: str) -> bool:
+        """A deleted, disabled or suspended project ends its tokens (cached per process, briefly)."""
+        now = time.monotonic()
+        cached = self._projects.get(project_id)
+        if cached is not None and now - cached[1] < self._refresh_seconds:
+            return cached[0]
+        with self._db.session() as s:
+            row = s.execute(select(Project.enabled, Project.status).where(Project.id == project_id)).first()
+        active = row is not None and bool(row[0]) and row[1] == "normal"
+        if len(self._projects) > 10_000:
+            self._projects.clear()
+        self._projects[project_id] = (active, now)
+        return active
 
     def revoke_token(self, token: TokenData) -> None:
         with self._db.transaction() as s:
             s.add(Revocation(audit_id=token.audit_id, expires_at=token.expires_at))
             s.execute(delete(Revocation).where(Revocation.expires_at < self._clock()))
         self._refresh(force=True)
+
+    def forget_project(self, project_id: str) -> None:
+        """Drop this process's cached status of a project it just changed."""
+        self._projects.pop(project_id, None)
 
     def revoke_user(self, user_id: str, ttl: int) -> None:
         """Revoke every token of a user issued up to now (password change, disable, delete)."""

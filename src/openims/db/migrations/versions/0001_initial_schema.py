@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 01:26:27.656760
+Create Date: 2026-11-27 01:42:59.686758
 """
 
 from alembic import op
@@ -138,10 +138,11 @@ def upgrade() -> None:
     sa.Column('created_at', openims.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('domain_id', 'name', name='uq_projects_domain_name')
     )
     with op.batch_alter_table('projects', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_projects_domain_id'), ['domain_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_projects_name'), ['name'], unique=False)
 
     op.create_table('users',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -203,6 +204,7 @@ def downgrade() -> None:
 
     op.drop_table('users')
     with op.batch_alter_table('projects', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_projects_name'))
         batch_op.drop_index(batch_op.f('ix_projects_domain_id'))
 
     op.drop_table('projects')
