@@ -7,12 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from openims.api.auth import CallerDep, RuntimeDep
+from openims.api.auth import Caller, CallerDep, RuntimeDep
 from openims.api.deps import SessionDep
 from openims.api.iam_wire import domain_body, project_body, user_body
 from openims.db.models import Domain, Grant, GroupMember, Project, User
 from openims.errors import Forbidden, IamNotFound
-from openims.api.auth import Caller
 from openims.iam.admin import actor_for
 from openims.iam.roles import Permission
 
