@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,9 +57,12 @@ class ImportHandler:
         done: list[_Done] = []
         total = len(payload.disks)
         for index, task in enumerate(payload.disks):
+            started = time.monotonic()
             stored = self._import_disk(ctx, payload, task, index, total)
             location = rt.images.publish(stored.path, task.image_id)
             done.append(_Done(task, stored, location))
+            log.info("job %s: %s:%s (%s, %d bytes) stored as %s in %.2f s", ctx.job.id, task.bucket, task.key,
+                     stored.source_format.value, stored.size, stored.disk_format, time.monotonic() - started)
         # One transaction: every image active and the job SUCCESS, or nothing.
         with ctx.fenced() as (s, job):
             now = rt.clock()
