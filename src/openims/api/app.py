@@ -6,11 +6,16 @@ from fastapi import FastAPI
 
 from openims import __version__
 from openims.api import (
+    access_key_routes,
     errors,
+    glance_routes,
     iam_admin_routes,
     iam_routes,
+    ims_lifecycle_routes,
     ims_routes,
     obs_routes,
+    sharing_routes,
+    tag_routes,
     token_routes,
     version_routes,
 )
@@ -23,10 +28,9 @@ def create_app(rt: Runtime) -> FastAPI:
                   openapi_url="/openapi.json")
     app.state.runtime = rt
     errors.install(app)
-    for router in (version_routes.router, token_routes.router, iam_routes.router, ims_routes.router,
-                   obs_routes.router):
-        app.include_router(router)
-    app.include_router(iam_admin_routes.router)
+    for module in (version_routes, token_routes, iam_routes, iam_admin_routes, access_key_routes, ims_routes,
+                   ims_lifecycle_routes, sharing_routes, tag_routes, glance_routes, obs_routes):
+        app.include_router(module.router)
     # Outermost first: ids on every response (errors included), then prefixes, then size limit.
     app.add_middleware(BodyLimitMiddleware, limit=rt.settings.max_request_body)
     app.add_middleware(PrefixMiddleware)

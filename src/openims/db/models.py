@@ -171,6 +171,46 @@ class ImageTag(Base):
     tag: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
+class ImageMember(Base):
+    """A project an image is shared with, and whether it accepted."""
+
+    __tablename__ = "image_members"
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    # pending → accepted | rejected (and back, as the member decides)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class ProjectQuota(Base):
+    """Per-project overrides of the default quotas (Settings.image_quota)."""
+
+    __tablename__ = "project_quotas"
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    images: Mapped[int] = mapped_column(Integer)
+
+
+# ---------------------------------------------------------------- access keys
+
+
+class AccessKey(Base):
+    """A permanent or temporary AK/SK pair. The secret is stored encrypted, never in clear."""
+
+    __tablename__ = "access_keys"
+    access: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # "active" or "inactive"
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime]
+    last_used_at: Mapped[dt.datetime | None]
+    # Temporary keys only: expiry and the digest of the security token that must accompany them.
+    expires_at: Mapped[dt.datetime | None]
+    security_token_hash: Mapped[str | None] = mapped_column(String(128))
+
+
 # ---------------------------------------------------------------- jobs
 
 

@@ -127,7 +127,16 @@ class ImportHandler:
                              fail_reason="the import job failed; no image was created")
 
 
-HANDLERS: dict[str, Handler] = {
-    JobType.IMPORT_IMAGE.value: ImportHandler(),
-    JobType.IMPORT_DATA_IMAGE.value: ImportHandler(),
-}
+def _all_handlers() -> dict[str, Handler]:
+    from openims.worker import lifecycle_handlers, member_handlers
+
+    handlers: dict[str, Handler] = {
+        JobType.IMPORT_IMAGE.value: ImportHandler(),
+        JobType.IMPORT_DATA_IMAGE.value: ImportHandler(),
+    }
+    handlers.update(lifecycle_handlers.HANDLERS)
+    handlers.update(member_handlers.HANDLERS)
+    return handlers
+
+
+HANDLERS: dict[str, Handler] = _all_handlers()
