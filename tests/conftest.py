@@ -40,10 +40,19 @@ PG = _pg_reachable()
 DB_KINDS = ["sqlite", "postgresql"] if PG else ["sqlite"]
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _databases_line() -> str:
     if PG:
         return "openims databases under test: sqlite, postgresql (127.0.0.1:5432)"
     return "openims databases under test: sqlite only (PostgreSQL not reachable)"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _databases_line()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    # Also at the end, where `pytest -q` output shows it.
+    terminalreporter.write_line(_databases_line())
 
 
 @pytest.fixture(scope="session")
