@@ -30,6 +30,7 @@ bench-import: setup
 	$(BIN)/python bench/import_bench.py
 
 bench-api: setup
+	@command -v wrk >/dev/null || ./scripts/ensure-system-deps.sh wrk
 	$(BIN)/python bench/api_bench.py
 
 clean:

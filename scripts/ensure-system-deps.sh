@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# Installs what openims needs from Debian when it is missing: qemu-img (qemu-utils).
+# Installs what openims needs from Debian when it is missing: qemu-img (qemu-utils) by default,
+# or the packages named as arguments (e.g. `wrk` for the API benchmark).
 set -euo pipefail
-if command -v qemu-img >/dev/null 2>&1; then
-  exit 0
+PACKAGES=("$@")
+if [ ${#PACKAGES[@]} -eq 0 ]; then
+  command -v qemu-img >/dev/null 2>&1 && exit 0
+  PACKAGES=(qemu-utils)
 fi
-echo "openims: qemu-img is missing; installing Debian's qemu-utils" >&2
+echo "openims: installing Debian packages: ${PACKAGES[*]}" >&2
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=""
 elif command -v sudo >/dev/null 2>&1; then
   SUDO="sudo"
 else
-  echo "openims: cannot install qemu-utils (not root and no sudo). Install it: apt-get install qemu-utils" >&2
+  echo "openims: cannot install ${PACKAGES[*]} (not root and no sudo): apt-get install ${PACKAGES[*]}" >&2
   exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "openims: no apt-get here; install qemu-img (package qemu-utils or qemu-img) with your package manager" >&2
+  echo "openims: no apt-get here; install ${PACKAGES[*]} with your package manager" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get install -y --no-install-recommends qemu-utils >/dev/null 2>&1 || {
-  $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends qemu-utils >/dev/null
+$SUDO apt-get install -y --no-install-recommends "${PACKAGES[@]}" >/dev/null 2>&1 || {
+  $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${PACKAGES[@]}" >/dev/null
 }
-command -v qemu-img >/dev/null || { echo "openims: qemu-utils installation failed" >&2; exit 1; }

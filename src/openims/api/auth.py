@@ -35,7 +35,8 @@ class Caller:
         return permission in permissions_of(self.token.roles)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a sync dependency costs a thread-pool hop per request.
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -43,7 +44,8 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def authenticate(request: Request, rt: RuntimeDep) -> Caller:
+async def authenticate(request: Request, rt: RuntimeDep) -> Caller:
+    # async: verifying is CPU-only (the revocation view refreshes from the database at most once a second).
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthorized("The request you have made requires authentication (X-Auth-Token).")
@@ -62,14 +64,14 @@ def _project_checked(request: Request, caller: Caller) -> None:
         raise ImsForbidden("The project in the path is not the project of the token.")
 
 
-def reader(request: Request, caller: CallerDep) -> Caller:
+async def reader(request: Request, caller: CallerDep) -> Caller:
     _project_checked(request, caller)
     if not caller.can(Permission.READ):
         raise ImsForbidden("The role is invalid: no permission to read IMS resources.")
     return caller
 
 
-def writer(request: Request, caller: CallerDep) -> Caller:
+async def writer(request: Request, caller: CallerDep) -> Caller:
     _project_checked(request, caller)
     if not caller.can(Permission.WRITE):
         raise ImsForbidden("The role is invalid: no permission to change IMS resources.")

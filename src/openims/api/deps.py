@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from openims.api.auth import RuntimeDep
 
+_SAFE = ("GET", "HEAD")
 
-def db_session(request: Request, rt: RuntimeDep) -> Iterator[Session]:
-    # One transaction per request, committed before the response is sent (scope="function").
-    # Safe methods read without taking SQLite's write lock.
-    with rt.db.transaction(readonly=request.method in ("GET", "HEAD")) as session:
+
+async def db_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session]:
+    """One transaction per request, committed before the response is sent (scope="function").
+
+    Async on purpose: a sync generator dependency costs two thread-pool hops per request. Creating
+    the session does no I/O (it connects on first use, inside the handler's thread); ending a
+    read-only transaction is cheap enough for the event loop, a write's commit goes to a thread.
+    Safe methods also read without taking SQLite's write lock.
+    """
+    readonly = request.method in _SAFE
+    session = rt.db.new_session(readonly=readonly)
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(session.rollback) if not readonly else session.rollback()
+        session.close()
+        raise
+    try:
+        if readonly:
+            rt.db.finish(session)
+        else:
+            await run_in_threadpool(rt.db.finish, session)
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]

@@ -46,12 +46,27 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_begin)
             self.read_engine = create_engine(url, **kwargs)
             event.listen(self.read_engine, "connect", _sqlite_pragmas)
-            event.listen(self.read_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            # No BEGIN at all for readers: each statement reads a consistent snapshot on its own, and
+            # a request saves the BEGIN/COMMIT round trips.
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._read_factory = sessionmaker(self.read_engine, expire_on_commit=False)
 
     def session(self) -> Session:
         return self._read_factory()
+
+    def new_session(self, *, readonly: bool = False) -> Session:
+        return self._read_factory() if readonly else self._factory()
+
+    @staticmethod
+    def finish(session: Session) -> None:
+        """Commit, then run the after-commit actions; roll back if the commit fails."""
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        for action in session.info.pop("after_commit", []):
+            action()
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
