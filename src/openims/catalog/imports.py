@@ -11,14 +11,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from openims.catalog import jobs, validation
-from openims.catalog.images import ImageStatus, count_owned, new_image_id, transition
+from openims.catalog import jobs, quotas, validation
+from openims.catalog.images import ImageStatus, new_image_id, transition
 from openims.catalog.jobs import JobStatus, JobType
-from openims.db.models import Image, ImageTag, Job, Project
-from openims.errors import BadRequest, QuotaExceeded
+from openims.db.models import Image, ImageTag, Job
+from openims.errors import BadRequest
 
 GiB = 1024**3
 MAX_DATA_IMAGES = 3
@@ -91,12 +91,8 @@ class ImportPayload:
 
 
 def _reserve_quota(session: Session, project_id: str, wanted: int, quota: int) -> None:
-    # Lock the project row so concurrent creates in one project serialise (SQLite: the write lock).
-    session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
-    used = count_owned(session, project_id)
-    if used + wanted > quota:
-        raise QuotaExceeded(
-            f"The number of private images has reached the maximum allowed ({used} of {quota}).")
+    # ``quota`` is the deployment default; a per-project value (project_quotas) takes precedence.
+    quotas.reserve_images(session, project_id, wanted, default=quota)
 
 
 def submit_file_import(session: Session, *, project_id: str, domain_id: str, req: FileImportRequest,
@@ -157,7 +153,7 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
             properties=_properties(
                 bucket=b, key=k, data_disk=is_data, osv=osv, os_type=os_type, env="DataImage" if is_data else env,
                 arch=arch, firmware=firmware, eps=eps, max_ram=None if is_data else max_ram,
-                is_config_init=req.is_config_init, quick=req.is_quick_import and not is_data,
+                is_config_init=req.is_config_init, quick=req.is_quick_import and index == 0,
                 description=d_descr),
         )
         session.add(image)
@@ -166,7 +162,7 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
             session.add(ImageTag(image_id=image.id, tag=t))
         task_job_id = job_id if index == 0 else jobs.new_job_id()
         tasks.append(DiskTask(image_id=image.id, job_id=task_job_id, bucket=b, key=k, min_disk=d.min_disk,
-                              quick=req.is_quick_import and not is_data, data_disk=is_data,
+                              quick=req.is_quick_import and index == 0, data_disk=is_data,
                               has_os_version=osv is not None))
     payload = ImportPayload(domain_id, tuple(tasks))
     main = tasks[0]
@@ -247,22 +243,15 @@ def remove_images(session: Session, image_ids: list[str]) -> None:
 
 
 def set_children(session: Session, parent: Job, status: JobStatus, now: dt.datetime, *,
-                 only: set[str] | None = None, error_code: str | None = None,
-                 fail_reason: str | None = None) -> None:
+                 error_code: str | None = None, fail_reason: str | None = None) -> None:
+    """Move the sub-jobs of an import along with their parent (they are never claimed on their own)."""
     for child in jobs.children(session, parent.id):
-        if only is not None and child.id not in only:
-            continue
         if child.status in (JobStatus.SUCCESS.value, JobStatus.FAIL.value):
             continue
-        if status == JobStatus.RUNNING:
-            child.status = JobStatus.RUNNING.value
-            child.begin_time = child.begin_time or now
-        else:
-            if child.status == JobStatus.INIT.value and status == JobStatus.SUCCESS:
-                child.status = JobStatus.RUNNING.value
-            if child.status == JobStatus.INIT.value:
-                child.begin_time = child.begin_time or now
-            child.status = JobStatus.RUNNING.value
+        child.begin_time = child.begin_time or now
+        # Sub-jobs pass through RUNNING so the state machine holds even if the parent fails early.
+        child.status = JobStatus.RUNNING.value
+        if status != JobStatus.RUNNING:
             jobs.finish(child, status, now, error_code=error_code, fail_reason=fail_reason)
             if status == JobStatus.SUCCESS:
                 child.entities = {**child.entities, "process_percent": 100.0}
