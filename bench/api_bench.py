@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, select  # noqa: E402
+from sqlalchemy import create_engine, insert, select
+from tests.support.server import Api, ServerProcess
 
-from openims.db.models import Image, Project  # noqa: E402
-from tests.support.server import Api, ServerProcess  # noqa: E402
+from openims.db.models import Image, Project
 
 
 def seed(database_url: str, count: int) -> None:

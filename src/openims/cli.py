@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from openims import cli_iam, cli_ims
+import openims.cli_share  # noqa: F401  (registers commands)
+from openims import cli_ak, cli_iam, cli_ims
 from openims.config import Settings
 
 app = typer.Typer(help="openims: image management service compatible with Huawei Cloud IMS.",
@@ -19,7 +20,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(cli_ims.obs_app, name="obs")
 app.add_typer(cli_ims.image_app, name="image")
 app.add_typer(cli_ims.job_app, name="job")
+app.add_typer(cli_ims.quota_app, name="quota")
 app.add_typer(cli_iam.app, name="iam")
+cli_iam.app.add_typer(cli_ak.app, name="ak")
 console = Console()
 err = Console(stderr=True)
 

@@ -18,7 +18,8 @@ from openims.client.ims import DataDisk, ImsClient, JobFailed
 from openims.client.session import ApiError, Credentials, Session
 
 obs_app = typer.Typer(help="Buckets holding image files.", no_args_is_help=True)
-image_app = typer.Typer(help="Images: import from a bucket, list, show, delete.", no_args_is_help=True)
+image_app = typer.Typer(help="Images: import, list, show, update, export, copy, download, delete.",
+                        no_args_is_help=True)
 job_app = typer.Typer(help="Asynchronous jobs.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
@@ -188,6 +189,172 @@ def image_delete(image_id: str) -> None:
     with _client() as ims:
         ims.delete_image(image_id)
     console.print(f"image {image_id} deleted")
+
+
+def _parse_props(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err.print(f"[red]error:[/red] {item!r} is not KEY=VALUE")
+            raise typer.Exit(2)
+        out[key] = value
+    return out
+
+
+@image_app.command("update")
+def image_update(
+    image_id: str,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    min_disk: Annotated[int | None, typer.Option("--min-disk", help="GB")] = None,
+    min_ram: Annotated[int | None, typer.Option("--min-ram", help="MB")] = None,
+    max_ram: Annotated[int | None, typer.Option("--max-ram", help="MB")] = None,
+    os_version: Annotated[str | None, typer.Option("--os-version")] = None,
+    firmware: Annotated[str | None, typer.Option("--firmware", help="bios or uefi")] = None,
+    prop: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE attribute, repeatable")] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="attribute to remove, repeatable")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change an image's name, description, sizes, OS version or extension attributes."""
+    changes: dict[str, Any] = _parse_props(prop)
+    for key, value in (("name", name), ("__description", description), ("min_disk", min_disk),
+                       ("min_ram", min_ram), ("max_ram", max_ram), ("__os_version", os_version),
+                       ("hw_firmware_type", firmware)):
+        if value is not None:
+            changes[key] = value
+    if not changes and not unset:
+        err.print("[red]error:[/red] nothing to change: give at least one option")
+        raise typer.Exit(2)
+    with _client() as ims:
+        image = ims.update_image(image_id, changes, unset)
+    _print_json(image) if as_json else _image_table([image])
+
+
+def _finish(ims: ImsClient, job_id: str, wait: bool, as_json: bool) -> dict[str, Any] | None:
+    if not wait:
+        _print_json({"job_id": job_id}) if as_json else console.print(f"job {job_id} submitted")
+        return None
+    return _follow(ims, job_id)
+
+
+@image_app.command("export")
+def image_export(
+    image_id: str,
+    to: Annotated[str, typer.Option("--to", help="BUCKET:KEY of the file to create")],
+    file_format: Annotated[str, typer.Option("--format", help="qcow2, vmdk, vhd or raw")] = "qcow2",
+    wait: Annotated[bool, typer.Option("--wait", help="follow the job to the end")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export an image into a file in one of your buckets."""
+    _split_url(to)
+    with _client() as ims:
+        job = _finish(ims, ims.export_image(image_id, to, file_format), wait, as_json)
+    if job is not None:
+        _print_json(job) if as_json else console.print(f"exported image {image_id} to {to} ({file_format})")
+
+
+@image_app.command("copy")
+def image_copy(
+    image_id: str,
+    name: Annotated[str, typer.Option("--name")],
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="follow the job and print the new image")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy an image (yours, or one shared with you and accepted) into a new private image."""
+    with _client() as ims:
+        job = _finish(ims, ims.copy_image(image_id, name, description), wait, as_json)
+        if job is None:
+            return
+        image = ims.show_image(job["entities"]["image_id"])
+    _print_json(image) if as_json else _image_table([image])
+
+
+@image_app.command("register")
+def image_register(
+    image_id: str,
+    image_url: Annotated[str, typer.Option("--image-url", help="BUCKET:KEY of the image file")],
+    wait: Annotated[bool, typer.Option("--wait", help="follow the job and print the image")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fill a queued image (created with POST /v2/images) from a file in a bucket."""
+    _split_url(image_url)
+    with _client() as ims:
+        job = _finish(ims, ims.register_image(image_id, image_url), wait, as_json)
+        if job is None:
+            return
+        image = ims.show_image(image_id)
+    _print_json(image) if as_json else _image_table([image])
+
+
+def _transfer_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=err)
+
+
+@image_app.command("download")
+def image_download(
+    image_id: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help="file to write", dir_okay=False)],
+) -> None:
+    """Download an image's stored data (streamed, with a progress bar; checked against its checksum)."""
+    with _client() as ims, _transfer_bar() as bar:
+        task = bar.add_task(f"download {image_id[:8]}", total=None)
+
+        def show(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        size = ims.download_image(image_id, output, progress=show)
+    console.print(f"{output}  {size} bytes")
+
+
+@image_app.command("upload")
+def image_upload(
+    image_id: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Upload FILE as the data of a queued image (native PUT /v2/images/ID/file, streamed)."""
+    with _client() as ims, _transfer_bar() as bar:
+        task = bar.add_task(f"upload {file.name}", total=file.stat().st_size)
+        ims.upload_image(image_id, file, progress=lambda n: bar.advance(task, n))
+    console.print(f"uploaded {file.name} to image {image_id}")
+
+
+# ---------------------------------------------------------------- quota
+
+quota_app = typer.Typer(help="Private-image quotas.", no_args_is_help=True)
+
+
+def _quota_line(quota: dict[str, Any], project: str | None) -> None:
+    for r in quota["quotas"]["resources"]:
+        who = f"project {project}: " if project else ""
+        console.print(f"{who}{r['type']}: {r['used']} used of {r['quota']} (settable {r['min']}-{r['max']})")
+
+
+@quota_app.command("show")
+def quota_show(project: Annotated[str | None, typer.Option("--project", help="another project (administrators)")]
+               = None, as_json: JsonOpt = False) -> None:
+    """Show the image quota and its use."""
+    with _client() as ims:
+        quota = ims.show_quota(project)
+    _print_json(quota) if as_json else _quota_line(quota, project)
+
+
+@quota_app.command("set")
+def quota_set(
+    images: Annotated[int | None, typer.Option("--images", help="private images allowed")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="project id or name (default: yours)")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="back to the deployment default")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a project's image quota (account administrators)."""
+    if (images is None) == (not reset):
+        err.print("[red]error:[/red] give either --images N or --reset")
+        raise typer.Exit(2)
+    with _client() as ims:
+        quota = ims.set_quota(None if reset else images, project)
+    _print_json(quota) if as_json else _quota_line(quota, project)
 
 
 @job_app.command("show")

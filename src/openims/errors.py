@@ -6,10 +6,11 @@ Exception tree::
     ├── ImsError                    IMS wire shape: {"error": {"code": "IMG.xxxx", "message": …}}
     │   ├── NotFound                (404)
     │   └── ...
-    └── IamError                    Keystone shape: {"error": {"code": 401, "title": …, "message": …}}
-        ├── Unauthorized            (401)
-        ├── Forbidden               (403)
-        └── ...
+    ├── IamError                    Keystone shape: {"error": {"code": 401, "title": …, "message": …}}
+    │   ├── Unauthorized            (401)
+    │   ├── Forbidden               (403)
+    │   └── ...
+    └── ApigError                   API-gateway shape: {"error_code": "APIGW.0301", "error_msg": …} (AK/SK)
 
 Domain services raise these; HTTP handlers never build error bodies themselves.
 """
@@ -102,3 +103,12 @@ class IamConflict(IamError):
 class TooManyRequests(IamError):
     status = 429
     title = "Too Many Requests"
+
+
+class ApigError(ServiceError):
+    """A refused AK/SK-signed request, in the API gateway's shape ``{"error_code", "error_msg"}``,
+    which the official SDK parses into ``error_code`` / ``error_msg``."""
+
+    status = 401
+    code = "APIGW.0301"  # incorrect IAM authentication information
+    title = "Unauthorized"

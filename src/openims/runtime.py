@@ -13,6 +13,7 @@ from openims.clock import Clock, utcnow
 from openims.config import Settings
 from openims.db import migrate
 from openims.db.session import Database
+from openims.iam.access_keys import SecretCipher
 from openims.iam.keys import KeyRepository
 from openims.iam.passwords import PasswordHashing
 from openims.iam.service import Authenticator, BootstrapResult, bootstrap, write_admin_credentials
@@ -36,6 +37,10 @@ class Runtime:
     authenticator: Authenticator
     buckets: BucketStore
     images: ImageStore
+    # Access-key secrets, encrypted under their own key repository (<data>/credential-keys), apart
+    # from the token keys as Keystone keeps them.
+    credential_keys: KeyRepository
+    credential_cipher: SecretCipher
     # Set when this process submits a job, so its in-process workers start at once instead of at
     # their next poll; workers in other processes find the job by polling.
     job_submitted: threading.Event = field(default_factory=threading.Event)
@@ -53,6 +58,8 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
     db = Database(settings.database_url_resolved)
     hashing = PasswordHashing(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     codec = TokenCodec(keys.load(), clock)
+    credential_keys = KeyRepository(settings.data_dir / "credential-keys")
+    credential_keys.ensure()
     return Runtime(
         settings=settings,
         clock=clock,
@@ -64,6 +71,8 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
         authenticator=Authenticator(settings, hashing, codec, clock),
         buckets=FilesystemBuckets(settings.obs_dir),
         images=ImageStore(settings.image_dir),
+        credential_keys=credential_keys,
+        credential_cipher=SecretCipher(credential_keys.load()),
     )
 
 

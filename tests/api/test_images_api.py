@@ -161,7 +161,7 @@ class TestImportFlow:
         assert job["status"] == "SUCCESS" and job["entities"]["process_percent"] == 100.0
         image = client.get(f"/v2/images/{image_id}", headers=admin_headers).json()
         assert image["status"] == "active" and image["tags"] == ["team.ops"]
-        assert image["min_ram"] == 1024 and image["max_ram"] == 4096 and image["__is_config_init"] == "true"
+        assert image["min_ram"] == 1024 and image["max_ram"] == "4096" and image["__is_config_init"] == "true"
 
         # The documented filters find it; wrong values do not.
         for params in ({"id": image_id}, {"name": "img"}, {"status": "active"}, {"__imagetype": "private"},

@@ -19,6 +19,7 @@ from openims.api import (
     token_routes,
     version_routes,
 )
+from openims.api.auth import SignedPayloadMiddleware
 from openims.api.middleware import BodyLimitMiddleware, PrefixMiddleware, RequestIdMiddleware
 from openims.runtime import Runtime
 
@@ -32,6 +33,8 @@ def create_app(rt: Runtime) -> FastAPI:
                    ims_lifecycle_routes, sharing_routes, tag_routes, glance_routes, obs_routes):
         app.include_router(module.router)
     # Outermost first: ids on every response (errors included), then prefixes, then size limit.
+    # Innermost: checks streamed bodies against the hash their signature declared (api.auth).
+    app.add_middleware(SignedPayloadMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=rt.settings.max_request_body)
     app.add_middleware(PrefixMiddleware)
     app.add_middleware(RequestIdMiddleware)

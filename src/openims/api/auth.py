@@ -1,16 +1,41 @@
-"""Who is calling: token (or, later, signature) → Caller, and the permission checks routes declare."""
+"""Who is calling: a token or an AK/SK signature → Caller, and the permission checks routes declare.
+
+Token and signature are two equal ways in: both resolve to the same ``Caller`` (user, project,
+roles). A signed request names its project with ``X-Project-Id`` (or the ``{project_id}`` of its
+path); without one it speaks for the user's account, as a domain-scoped token does.
+
+The signature covers the body's hash. Ordinary bodies are read in full before the route runs
+(Starlette caches them for the route). Streaming uploads are not buffered: they must declare
+their hash in ``X-Sdk-Content-Sha256`` (``UNSIGNED-PAYLOAD``, or the hex digest of the body,
+which ``SignedPayloadMiddleware`` then checks as the bytes arrive and which fails the upload
+before it is stored when they differ).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hmac
+import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openims.api.errors import is_iam_path
 from openims.errors import ImsForbidden, Unauthorized
+from openims.iam import access_keys, signing
 from openims.iam.roles import Permission, permissions_of
 from openims.iam.tokens import TokenData
 from openims.runtime import Runtime
+
+# Uploads whose bodies are streamed, never buffered: PUT on the paths BodyLimitMiddleware exempts
+# (PUT /obs/{bucket}/{key}, PUT /v2/images/{id}/file). Other methods there carry JSON (POST …/file
+# exports an image) and are read in full like any request.
+_STREAMING_PREFIXES = ("/obs/",)
+_STREAMING_SUFFIXES = ("/file",)
+# Where an armed streaming check waits for the body (the ASGI scope's shared "state").
+_STREAM_CHECK = "openims.signed_payload"
 
 
 @dataclass(frozen=True)
@@ -28,15 +53,20 @@ class Caller:
     @property
     def project_id(self) -> str:
         if not self.token.project_id:
-            raise ImsForbidden("This operation needs a project-scoped token.")
+            raise ImsForbidden("This operation needs a project: a project-scoped token, or X-Project-Id on a "
+                               "signed request.")
         return self.token.project_id
+
+    @property
+    def access_key(self) -> str | None:
+        """The access key a signed request was made with (None for tokens)."""
+        return self.token.extra.get("access_key")
 
     def can(self, permission: Permission) -> bool:
         return permission in permissions_of(self.token.roles)
 
 
-async def get_runtime(request: Request) -> Runtime:
-    # async: a sync dependency costs a thread-pool hop per request.
+def get_runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -44,18 +74,184 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def authenticate(request: Request, rt: RuntimeDep) -> Caller:
-    # async: verifying is CPU-only (the revocation view refreshes from the database at most once a second).
-    token = request.headers.get("x-auth-token")
-    if not token:
-        raise Unauthorized("The request you have made requires authentication (X-Auth-Token).")
+def _is_signed(request: Request) -> bool:
+    # A token, when present, is what authenticates; the signature path is for requests without one.
+    return not request.headers.get("x-auth-token") and signing.is_signature_scheme(
+        request.headers.get("authorization"))
+
+
+def _is_streaming(request: Request) -> bool:
+    path: str = request.scope["path"]
+    return request.method == "PUT" and (path.startswith(_STREAMING_PREFIXES) or path.endswith(_STREAMING_SUFFIXES))
+
+
+async def signed_body(request: Request) -> bytes | None:
+    """The exact body bytes a signature covers; read only for signed, non-streaming requests."""
+    if not _is_signed(request) or _is_streaming(request):
+        return None
+    return await request.body()
+
+
+SignedBodyDep = Annotated[bytes | None, Depends(signed_body)]
+
+
+def caller_from_token(rt: Runtime, token: str) -> Caller:
     data = rt.codec.verify(token.strip())
     if rt.revocations.is_revoked(data):
         raise Unauthorized("The token has been revoked.")
     return Caller(data)
 
 
+def authenticate(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller:
+    token = request.headers.get("x-auth-token")
+    if token:
+        return caller_from_token(rt, token)
+    if _is_signed(request):
+        return _signed_caller(request, rt, body)
+    raise Unauthorized("The request you have made requires authentication (X-Auth-Token, or an AK/SK signature).")
+
+
+def optional_caller(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller | None:
+    """The caller when the request carries credentials, else None (for routes with other ways in)."""
+    if request.headers.get("x-auth-token") or _is_signed(request):
+        return authenticate(request, rt, body)
+    return None
+
+
 CallerDep = Annotated[Caller, Depends(authenticate)]
+OptionalCallerDep = Annotated[Caller | None, Depends(optional_caller)]
+
+
+# ---------------------------------------------------------------- signatures
+
+
+def _raw_headers(request: Request) -> dict[str, bytes]:
+    """Lower-case name → the value bytes as received; a repeated header's values joined by ','."""
+    out: dict[str, bytes] = {}
+    for name, value in request.scope["headers"]:
+        key = name.decode("latin-1").lower()
+        out[key] = out[key] + b"," + value if key in out else value
+    return out
+
+
+def _header(headers: dict[str, bytes], name: str) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1").strip() if value is not None else None
+
+
+def _payload_hashes(request: Request, algorithm: signing.Algorithm, body: bytes | None,
+                    headers: dict[str, bytes]) -> tuple[str, ...]:
+    declared = _header(headers, signing.content_hash_header(algorithm))
+    empty = signing.empty_hash(algorithm)
+    if body is None:
+        # A streamed upload: its hash must be declared up front; a real digest is checked as it arrives.
+        length = _header(headers, "content-length")
+        if length == "0" or (length is None and "transfer-encoding" not in headers):
+            return (empty,) if declared is None else (empty, declared)
+        if declared is None:
+            raise signing.refused("a signed upload must carry X-Sdk-Content-Sha256 (X-Sdk-Content-Sm3 for SM3): "
+                                  "UNSIGNED-PAYLOAD, or the hex digest of the body.")
+        if declared != signing.UNSIGNED_PAYLOAD:
+            request.scope.setdefault("state", {})[_STREAM_CHECK] = _StreamedPayloadCheck(algorithm, declared)
+        return (declared,)
+    if not body:
+        # The SDK signs an empty body with the empty hash whatever it declares.
+        return (empty,) if declared is None else (empty, declared)
+    if declared is None:
+        return (signing.hex_digest(algorithm, body),)
+    if declared != signing.UNSIGNED_PAYLOAD and not hmac.compare_digest(
+            declared.lower(), signing.hex_digest(algorithm, body)):
+        raise signing.refused("the body does not match the hash declared in its content-hash header.")
+    return (declared,)
+
+
+def _signed_caller(request: Request, rt: Runtime, body: bytes | None) -> Caller:
+    auth = signing.parse_authorization(request.headers["authorization"])
+    headers = _raw_headers(request)
+    now = rt.clock()
+    sdk_date = signing.check_date(_header(headers, "x-sdk-date"), now)
+    signing.check_signed_headers(auth, headers)
+    signing.check_scope(auth, sdk_date, rt.settings.region)
+    # The routed path, percent-decoded (request.url would re-parse it and cut at a decoded '?').
+    received = signing.ReceivedRequest(
+        method=request.method, path=request.scope["path"],
+        query=request.scope.get("query_string", b"").decode("latin-1"),
+        headers=headers, payload_hashes=_payload_hashes(request, auth.algorithm, body, headers))
+    project_id = _header(headers, "x-project-id")
+    if not project_id and not is_iam_path(request.scope["path"]):
+        # IMS paths that carry the project (/v1/{project_id}/jobs/…) need no header; IAM paths name
+        # projects as the object of the call (/v3/projects/{project_id}), not as the caller's scope.
+        project_id = request.path_params.get("project_id")
+    with rt.db.transaction(readonly=True) as session:
+        ident = access_keys.authenticate_signed(
+            session, rt.credential_cipher, auth, received, sdk_date, now=now,
+            security_token=_header(headers, "x-security-token"), project_id=project_id or None,
+            domain_id=_header(headers, "x-domain-id"))
+    if ident.stale_last_use:
+        access_keys.record_use(rt.db, ident.access_key, now)
+    # The synthetic token of a signed request lives as long as its key, or a token's lifetime.
+    expires_at = ident.expires_at or now + dt.timedelta(seconds=rt.settings.token_ttl)
+    data = TokenData(
+        user_id=ident.user_id, user_domain_id=ident.domain_id, methods=("hmac",), roles=ident.roles,
+        issued_at=now, expires_at=expires_at, audit_id=secrets.token_urlsafe(16),
+        project_id=ident.project_id, domain_id=None if ident.project_id else ident.domain_id,
+        extra={"access_key": ident.access_key},
+    )
+    return Caller(data)
+
+
+class _StreamedPayloadCheck:
+    """The declared digest of a streamed body, compared once its last byte has arrived."""
+
+    def __init__(self, algorithm: signing.Algorithm, declared: str) -> None:
+        self._hash = signing.new_hash(algorithm)
+        self._declared = declared.lower()
+        self.started = False
+
+    def feed(self, chunk: bytes, more: bool) -> None:
+        self.started = True
+        self._hash.update(chunk)
+        if not more and not hmac.compare_digest(self._hash.hexdigest(), self._declared):
+            raise signing.refused("the uploaded body does not match the hash declared in X-Sdk-Content-Sha256.")
+
+
+class SignedPayloadMiddleware:
+    """Hashes a streamed body as the route reads it when the signature check armed a digest to meet.
+
+    Raising from ``receive`` fails the route while it still reads: upload routes write to a
+    temporary name and publish only after the last byte, so a mismatching body is never stored.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        seen_before_check = 0
+
+        async def checked_receive() -> Message:
+            nonlocal seen_before_check
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            check: _StreamedPayloadCheck | None = state.get(_STREAM_CHECK)
+            chunk = message.get("body", b"")
+            if check is None:
+                seen_before_check += len(chunk)
+            else:
+                if not check.started and seen_before_check:
+                    # Bytes went by before the check was armed: it cannot vouch for the body.
+                    raise signing.refused("the body could not be checked against its declared hash.")
+                check.feed(chunk, bool(message.get("more_body", False)))
+            return message
+
+        await self.app(scope, checked_receive, send)
+
+
+# ---------------------------------------------------------------- permissions
 
 
 def _project_checked(request: Request, caller: Caller) -> None:
@@ -64,14 +260,14 @@ def _project_checked(request: Request, caller: Caller) -> None:
         raise ImsForbidden("The project in the path is not the project of the token.")
 
 
-async def reader(request: Request, caller: CallerDep) -> Caller:
+def reader(request: Request, caller: CallerDep) -> Caller:
     _project_checked(request, caller)
     if not caller.can(Permission.READ):
         raise ImsForbidden("The role is invalid: no permission to read IMS resources.")
     return caller
 
 
-async def writer(request: Request, caller: CallerDep) -> Caller:
+def writer(request: Request, caller: CallerDep) -> Caller:
     _project_checked(request, caller)
     if not caller.can(Permission.WRITE):
         raise ImsForbidden("The role is invalid: no permission to change IMS resources.")

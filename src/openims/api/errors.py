@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openims.errors import IamError, ServiceError, Unauthorized
+from openims.errors import ApigError, IamError, ServiceError, Unauthorized
 
 log = logging.getLogger("openims.api")
 
@@ -56,6 +56,11 @@ def _describe_validation(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        if isinstance(exc, ApigError):
+            # Signed (AK/SK) requests are refused as the API gateway does; the id is also a header.
+            body = {"error_code": exc.code, "error_msg": exc.message,
+                    "request_id": getattr(request.state, "request_id", None)}
+            return JSONResponse(body, status_code=exc.status)
         # Unauthorized is an IAM artefact wherever it happens; so is every IamError.
         keystone = True if isinstance(exc, IamError | Unauthorized) else None
         return render(request, exc.status, ims_code=exc.code, title=exc.title, message=exc.message,

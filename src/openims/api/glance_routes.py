@@ -1,31 +1,234 @@
-"""The native OpenStack image API (Glance v2) that IMS also serves."""
+"""The native OpenStack image API (Glance v2) that IMS also serves.
+
+Images (list, create, show, JSON-patch update, delete), their data (streamed upload through the
+import pipeline, streamed download with ranges), the schemas and the import-methods discovery.
+Tags and members of this API live in ``tag_routes`` and ``sharing_routes``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import uuid
+from collections.abc import Iterator
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
+from openims.api import glance_wire
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep
-from openims.api.ims_wire import image_body
+from openims.api.glance_schemas import SCHEMAS
 from openims.catalog import images as image_rules
-from openims.catalog.images import tags_of
+from openims.catalog import native, uploads
+from openims.catalog.images import ImageStatus, tags_of
+from openims.catalog.members import visible_to
+from openims.catalog.native import PatchOp
+from openims.db.models import Image
+from openims.errors import BadRequest, NotFound
 
 router = APIRouter(tags=["glance"])
 
+_CHUNK = 1024 * 1024
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request (IMS error code in the body)"},
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Not permitted (read-only attribute, image shared with you, protected image)"},
+    404: {"description": "No such image visible to the project"},
+}
 
-@router.get("/v2/images/{image_id}", summary="Show image details (native)")
+# The bodies are read by dependencies (arbitrary properties; JSON-patch media types), so describe them here.
+_CREATE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "name, disk_format, container_format, min_disk, min_ram, protected, "
+    "visibility, tags, id, __os_version, __description and custom string properties (GET /v2/schemas/image)"}}}}}
+_PATCH_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    media: {"schema": {"type": "array", "items": {"type": "object"}}}
+    for media in ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")}}}
+_DATA_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise BadRequest("Body expected in request.", code="IMG.0007")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("The request body is not valid JSON.", code="IMG.0001") from exc
+
+
+async def _create_body(request: Request) -> dict[str, Any]:
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object of image attributes.", code="IMG.0001")
+    return body
+
+
+async def _patch_ops(request: Request) -> list[PatchOp]:
+    draft = glance_wire.PATCH_MEDIA_TYPES.get(_media_type(request))
+    if draft is None:
+        raise HTTPException(415, detail="The PATCH body must be a JSON patch: use the media type "
+                                        "application/openstack-images-v2.1-json-patch.",
+                            headers={"Accept-Patch": ", ".join(sorted(glance_wire.PATCH_MEDIA_TYPES))})
+    return glance_wire.parse_patch(await _json_body(request), draft)
+
+
+def _view(session: Session, image: Image) -> dict[str, Any]:
+    return glance_wire.image_view(image, tags_of(session, [image.id])[image.id])
+
+
+# ---------------------------------------------------------------- images
+
+
+@router.get("/v2/images", summary="List images (native)", responses=_ERRORS)
+def list_images(request: Request, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    params = request.query_params.multi_items()
+    q = glance_wire.list_query(params, caller.project_id)
+    found = image_rules.list_images(session, q)
+    tags = tags_of(session, [i.id for i in found])
+    # As Glance: a full page may be followed by more, so it links the next one.
+    last = found[-1].id if found and len(found) == q.limit else None
+    first, following = glance_wire.list_links(params, limit=q.limit, last_id=last)
+    body: dict[str, Any] = {"images": [glance_wire.image_view(i, tags[i.id]) for i in found],
+                            "first": first, "schema": "/v2/schemas/images"}
+    if following is not None:
+        body["next"] = following
+    return body
+
+
+@router.post("/v2/images", status_code=201, summary="Create image metadata (native): a queued image",
+             responses={**_ERRORS, 409: {"description": "An image with this id exists"}},
+             openapi_extra=_CREATE_BODY)
+def create_image(request: Request, caller: WriterDep, body: Annotated[dict[str, Any], Depends(_create_body)],
+                 session: SessionDep, rt: RuntimeDep) -> JSONResponse:
+    image = native.create_queued(session, project_id=caller.project_id, body=body, quota=rt.settings.image_quota,
+                                 now=rt.clock())
+    location = str(request.base_url).rstrip("/") + f"/v2/images/{image.id}"
+    return JSONResponse(_view(session, image), status_code=201, headers={"Location": location})
+
+
+@router.get("/v2/images/{image_id}", summary="Show image details (native)", responses=_ERRORS)
 def show_image(image_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
-    image = image_rules.get_readable(session, caller.project_id, image_id)
-    return image_body(image, tags_of(session, [image.id])[image.id])
+    # Members who have not answered yet may look at what they are offered, as in Glance.
+    return _view(session, visible_to(session, caller.project_id, image_id))
 
 
-@router.delete("/v2/images/{image_id}", status_code=204, summary="Delete an image (native)")
+@router.patch("/v2/images/{image_id}", summary="Update an image with a JSON patch (native)",
+              responses={**_ERRORS, 409: {"description": "Replacing or removing a property that does not exist"},
+                         415: {"description": "Not a JSON-patch media type"}}, openapi_extra=_PATCH_BODY)
+def update_image(image_id: str, caller: WriterDep, ops: Annotated[list[PatchOp], Depends(_patch_ops)],
+                 session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
+    return _view(session, native.update(session, caller.project_id, image_id, ops, rt.clock()))
+
+
+@router.delete("/v2/images/{image_id}", status_code=204, summary="Delete an image and its data (native)",
+               responses=_ERRORS)
 def delete_image(image_id: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
-    location = image_rules.delete_owned(session, caller.project_id, image_id)
-    if location:
-        # The row is gone in this transaction; the data follows once it commits.
-        session.info.setdefault("after_commit", []).append(lambda: rt.images.delete(location))
+    key = native.delete_image(session, caller.project_id, image_id)
+    # The row is gone in this transaction; the data follows once it commits.
+    session.info.setdefault("after_commit", []).append(lambda: rt.images.delete(key))
     return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- image data
+
+
+def _declared_size(request: Request) -> int:
+    """The largest size the client announces (Content-Length, openstacksdk's X-OpenStack-Image-Size)."""
+    sizes = [int(raw) for raw in (request.headers.get("content-length"), request.headers.get("x-openstack-image-size"))
+             if raw is not None and raw.strip().isdigit()]
+    return max(sizes, default=0)
+
+
+@router.put("/v2/images/{image_id}/file", status_code=204, summary="Upload image data (native, streamed)",
+            responses={**_ERRORS, 409: {"description": "The image is not queued (or is receiving data)"},
+                       410: {"description": "The image was deleted during the upload"},
+                       413: {"description": "The data exceeds the size limit"},
+                       415: {"description": "Not application/octet-stream"}}, openapi_extra=_DATA_BODY)
+async def upload_image_data(image_id: str, request: Request, caller: WriterDep, rt: RuntimeDep) -> Response:
+    media_type = _media_type(request)
+    if media_type not in ("", "application/octet-stream"):
+        raise HTTPException(415, detail="Image data must be sent as application/octet-stream.")
+    limit = rt.settings.max_image_file_size
+    size = _declared_size(request)
+    if size > limit:
+        raise uploads.UploadTooLarge(f"The image data ({size} bytes) exceeds the limit of {limit} bytes.")
+    limits = uploads.UploadLimits(max_file_size=limit, store_format=rt.settings.store_format,
+                                  timeout=rt.settings.convert_timeout)
+    try:
+        await uploads.upload(rt.db, rt.images, project_id=caller.project_id, image_id=image_id,
+                             stream=request.stream(), limits=limits, clock=rt.clock, upload_id=uuid.uuid4().hex)
+    except ClientDisconnect as exc:
+        raise BadRequest("The upload was interrupted before all data arrived.", code="IMG.0057") from exc
+    return Response(status_code=204)
+
+
+def _stream(f: IO[bytes], length: int) -> Iterator[bytes]:
+    with f:
+        while length > 0:
+            chunk = f.read(min(_CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+@router.get("/v2/images/{image_id}/file", summary="Download image data (native, streamed, ranges)",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"application/octet-stream": {}}},
+                       204: {"description": "The image has no data"},
+                       206: {"description": "The requested byte range"},
+                       416: {"description": "The range is not satisfiable"}, **_ERRORS})
+def download_image_data(image_id: str, request: Request, caller: ReaderDep, session: SessionDep,
+                        rt: RuntimeDep) -> Response:
+    image = visible_to(session, caller.project_id, image_id)
+    if image.status != ImageStatus.ACTIVE.value or not image.location or image.size is None:
+        return Response(status_code=204)
+    try:
+        f = open(rt.images.path(image.location), "rb")  # noqa: SIM115 - closed by the stream
+    except FileNotFoundError as exc:
+        raise NotFound(f"The data of image {image_id} is missing from the store.", code="IMG.0046") from exc
+    headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
+    if image.checksum:
+        # Glance sends the hex md5 here (not RFC 1864's base64); glanceclient compares it as hex.
+        headers["Content-MD5"] = image.checksum
+    range_header = request.headers.get("range")
+    if range_header is None:
+        headers["Content-Length"] = str(image.size)
+        return StreamingResponse(_stream(f, image.size), headers=headers)
+    try:
+        wanted = glance_wire.parse_range(range_header, image.size)
+    except glance_wire.RangeNotSatisfiable:
+        f.close()
+        raise HTTPException(416, detail=f"The range {range_header[:64]!r} is not satisfiable for {image.size} bytes.",
+                            headers={"Content-Range": f"bytes */{image.size}"}) from None
+    f.seek(wanted.start)
+    headers["Content-Length"] = str(wanted.length)
+    headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{image.size}"
+    return StreamingResponse(_stream(f, wanted.length), status_code=206, headers=headers)
+
+
+# ---------------------------------------------------------------- schemas and discovery
+
+
+@router.get("/v2/schemas/{name}", summary="Image, image list, member and member list schemas (native)",
+            responses={401: _ERRORS[401], 404: {"description": "No such schema"}})
+def show_schema(name: str, caller: ReaderDep) -> dict[str, Any]:
+    if name not in SCHEMAS:
+        raise NotFound(f"The schema {name[:64]!r} does not exist.", code="IMG.0001")
+    return SCHEMAS[name]
+
+
+@router.get("/v2/info/import", summary="Interoperable image import methods (native): none here",
+            responses={401: _ERRORS[401]})
+def import_info(caller: ReaderDep) -> dict[str, Any]:
+    # Data arrives by PUT …/file or by IMS imports from buckets; Glance's import workflow is not offered.
+    return {"import-methods": {"description": "Import methods available.", "type": "array", "value": []}}

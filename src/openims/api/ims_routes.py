@@ -96,8 +96,9 @@ def list_cloudimages(request: Request, caller: ReaderDep, session: SessionDep) -
         q.equals["min_disk"] = _int_param(p, "min_disk", 0)
     if "protected" in p:
         q.equals["protected"] = p["protected"].lower() == "true"
-    if "owner" in p and p["owner"] != caller.project_id:
-        return JSONResponse({"images": []})
+    if "owner" in p:
+        # Within what the caller may see: its own images, or those a given owner shares with it.
+        q.equals["owner"] = p["owner"]
     if "id" in p:
         q.ids = [i for i in p["id"].split(",") if i]
     for key in image_rules.PROPERTY_FILTERS:

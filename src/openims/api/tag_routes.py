@@ -1,7 +1,261 @@
-"""(placeholder; filled in by its issue)"""
+"""Image tags: the IMS tag APIs (``/v2/{project_id}/images/…``, ``/v1/cloudimages/tags``) and the native ones."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
+from openims.api.deps import SessionDep
+from openims.catalog import images as image_rules
+from openims.catalog import tags
+from openims.catalog.tags import ResourceQuery, TagCondition
+from openims.errors import BadRequest
+
+router = APIRouter(tags=["tags"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request (IMS error code in the body)"},
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Not permitted (read-only role, or an image shared with you: only its owner changes it)"},
+    404: {"description": "No such image (or member) visible to the project"},
+}
+
+_NO_CONTENT = 204
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TagWire(_Wire):
+    key: str = Field(max_length=255)
+    value: str = Field(max_length=255)
+
+
+class AddTagWire(_Wire):
+    tag: TagWire
+
+
+class BatchTagWire(_Wire):
+    key: str = Field(max_length=255)
+    # Mandatory for create; optional for delete (a key alone deletes whatever value it has).
+    value: str | None = Field(default=None, max_length=255)
+
+
+class BatchTagsWire(_Wire):
+    tags: list[BatchTagWire] = Field(max_length=100)
+    action: str
+
+
+class TagListWire(_Wire):
+    tags: list[BatchTagWire] = Field(max_length=100)
+
+
+class PutTagWire(_Wire):
+    image_id: str = Field(max_length=64)
+    tag: str | None = Field(default=None, max_length=255)
+    image_tag: TagWire | None = None
+
+
+class ConditionWire(_Wire):
+    key: str = Field(max_length=255)
+    values: list[str] = Field(default_factory=list, max_length=100)
+
+
+class MatchWire(_Wire):
+    key: str = Field(max_length=64)
+    value: str = Field(max_length=1024)
+
+
+class ResourceQueryWire(_Wire):
+    action: str
+    tags: list[ConditionWire] | None = Field(default=None, max_length=100)
+    tags_any: list[ConditionWire] | None = Field(default=None, max_length=100)
+    not_tags: list[ConditionWire] | None = Field(default=None, max_length=100)
+    not_tags_any: list[ConditionWire] | None = Field(default=None, max_length=100)
+    without_any_tag: bool = False
+    # Documented as strings; numbers are accepted too.
+    limit: str | int | None = None
+    offset: str | int | None = None
+    matches: list[MatchWire] | None = Field(default=None, max_length=10)
+
+
+def _int(name: str, raw: str | int | None, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an integer.", code="IMG.0001") from exc
+
+
+def _check_deletions(items: list[BatchTagWire]) -> None:
+    for t in items:
+        # Deletion checks lengths only, so tags written under older rules can still be removed.
+        if not t.key or len(t.key) > tags.DELETE_KEY_MAX or len(t.value or "") > tags.DELETE_VALUE_MAX:
+            raise BadRequest(f"The image tag is invalid: a key has 1 to {tags.DELETE_KEY_MAX} characters, "
+                             f"a value at most {tags.DELETE_VALUE_MAX}.", code="IMG.0115")
+
+
+def _conditions(items: list[ConditionWire] | None) -> list[TagCondition]:
+    return [TagCondition(c.key, tuple(c.values)) for c in items or []]
+
+
+# ---------------------------------------------------------------- IMS, family 1 (/v2/{project_id}/images/…)
+
+
+@router.post("/v2/{project_id}/images/{image_id}/tags", status_code=_NO_CONTENT,
+             responses=_ERRORS, summary="Add or update one tag of an image")
+def add_tag(project_id: str, image_id: str, body: AddTagWire, caller: WriterDep, session: SessionDep,
+            rt: RuntimeDep) -> Response:
+    key, value = tags.checked_pair(body.tag.key, body.tag.value)
+    tags.set_pairs(session, caller.project_id, image_id, {key: value}, rt.clock())
+    return Response(status_code=_NO_CONTENT)
+
+
+@router.get("/v2/{project_id}/images/tags", responses=_ERRORS, summary="Query the tags of all the project's images")
+def project_tags(project_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    found = tags.project_tags(session, caller.project_id)
+    return {"tags": [{"key": k, "values": v} for k, v in found.items()]}
+
+
+@router.get("/v2/{project_id}/images/{image_id}/tags", responses=_ERRORS, summary="Query the tags of an image")
+def image_tags(project_id: str, image_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    return {"tags": [{"key": k, "value": v} for k, v in tags.pairs_of(session, caller.project_id, image_id)]}
+
+
+@router.delete("/v2/{project_id}/images/{image_id}/tags/{key}", status_code=_NO_CONTENT,
+               responses=_ERRORS, summary="Delete a tag of an image by key")
+def delete_tag(project_id: str, image_id: str, key: str, caller: WriterDep, session: SessionDep,
+               rt: RuntimeDep) -> Response:
+    tags.delete_key(session, caller.project_id, image_id, key, rt.clock())
+    return Response(status_code=_NO_CONTENT)
+
+
+@router.post("/v2/{project_id}/images/{image_id}/tags/action", status_code=_NO_CONTENT,
+             responses=_ERRORS, summary="Add or delete tags of an image in a batch")
+def batch_tags(project_id: str, image_id: str, body: BatchTagsWire, caller: WriterDep, session: SessionDep,
+               rt: RuntimeDep) -> Response:
+    keys = [t.key for t in body.tags]
+    if len(set(keys)) != len(keys):
+        raise BadRequest("The keys of the tags in one request must be unique.", code="IMG.0115")
+    if body.action == "create":
+        pairs: dict[str, str] = {}
+        for t in body.tags:
+            if t.value is None:
+                raise BadRequest(f"The image tag is invalid: tag {t.key!r} has no value (it may be empty).",
+                                 code="IMG.0115")
+            key, value = tags.checked_pair(t.key, t.value)
+            pairs[key] = value
+        tags.set_pairs(session, caller.project_id, image_id, pairs, rt.clock())
+    elif body.action == "delete":
+        _check_deletions(body.tags)
+        tags.delete_pairs(session, caller.project_id, image_id, [(t.key, t.value) for t in body.tags], rt.clock())
+    else:
+        raise BadRequest("action must be create or delete.", code="IMG.0001")
+    return Response(status_code=_NO_CONTENT)
+
+
+@router.delete("/v1/{project_id}/cloudimages/{image_id}/tags/delete", status_code=_NO_CONTENT,
+               responses=_ERRORS, summary="Delete tags of an image in a batch (SDK BatchDeleteTags)")
+def batch_delete_tags(project_id: str, image_id: str, body: TagListWire, caller: WriterDep, session: SessionDep,
+                      rt: RuntimeDep) -> Response:
+    _check_deletions(body.tags)
+    tags.delete_pairs(session, caller.project_id, image_id, [(t.key, t.value) for t in body.tags], rt.clock())
+    return Response(status_code=_NO_CONTENT)
+
+
+@router.post("/v2/{project_id}/images/resource_instances/action", responses=_ERRORS, summary="Query images by tags")
+def images_by_tags(project_id: str, body: ResourceQueryWire, caller: ReaderDep,
+                   session: SessionDep) -> dict[str, Any]:
+    if body.action not in ("filter", "count"):
+        raise BadRequest("action must be filter or count.", code="IMG.0001")
+    q = ResourceQuery(
+        action="filter" if body.action == "filter" else "count",
+        tags=_conditions(body.tags), tags_any=_conditions(body.tags_any), not_tags=_conditions(body.not_tags),
+        not_tags_any=_conditions(body.not_tags_any), without_any_tag=body.without_any_tag,
+        matches=[(m.key, m.value) for m in body.matches or []],
+        limit=_int("limit", body.limit, 10), offset=_int("offset", body.offset, 0))
+    total, found = tags.query_resources(session, caller.project_id, q)
+    if q.action == "count":
+        return {"total_count": total}
+    by_image = image_rules.tags_of(session, [i.id for i in found])
+    resources = [{
+        "resource_id": i.id,
+        "resource_detail": {"status": i.status},
+        "tags": [{"key": k, "value": v} for k, v in map(tags.split, by_image[i.id])],
+        "resource_name": i.name,
+    } for i in found]
+    return {"resources": resources, "total_count": total}
+
+
+# ---------------------------------------------------------------- IMS, family 2 (/v1/cloudimages/tags)
+
+
+@router.put("/v1/cloudimages/tags", status_code=_NO_CONTENT,
+            responses=_ERRORS, summary="Add or modify a tag of an image")
+def put_tag(body: PutTagWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    if body.tag is not None and body.image_tag is not None:
+        raise BadRequest("Use either tag or image_tag, not both.", code="IMG.0115")
+    if body.tag is not None:
+        key, value = tags.checked_tag_string(body.tag)
+    elif body.image_tag is not None:
+        key, value = tags.checked_pair(body.image_tag.key, body.image_tag.value)
+    else:
+        raise BadRequest("Give the tag to set: tag (\"key.value\") or image_tag ({key, value}).", code="IMG.0115")
+    tags.set_pairs(session, caller.project_id, body.image_id, {key: value}, rt.clock())
+    return Response(status_code=_NO_CONTENT)
+
+
+_EQUALS = ("name", "status", "disk_format", "container_format", "visibility", "owner")
+
+
+@router.get("/v1/cloudimages/tags", responses=_ERRORS, summary="Query the tags of the images matching the criteria")
+def query_tags(request: Request, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    p = request.query_params
+    q = image_rules.ImageQuery(project_id=caller.project_id, image_type=p.get("__imagetype") or None,
+                               tag=p.get("tag"), member_status=p.get("member_status") or None,
+                               sort_key=p.get("sort_key", "created_at"), sort_dir=p.get("sort_dir", "desc"))
+    for name in _EQUALS:
+        if p.get(name):
+            q.equals[name] = p[name]
+    for name in ("min_disk", "min_ram"):
+        if p.get(name):
+            q.equals[name] = _int(name, p[name], 0)
+    if p.get("protected"):
+        q.equals["protected"] = p["protected"].lower() == "true"
+    if p.get("id"):
+        q.ids = [i for i in p["id"].split(",") if i]
+    for key in image_rules.PROPERTY_FILTERS:
+        if p.get(key):
+            q.properties[key] = p[key]
+    for column in ("created_at", "updated_at"):
+        if p.get(column):
+            q.time_filters.append(image_rules.parse_time_filter(column, p[column]))
+    found = tags.tags_for_query(session, q)
+    # limit/page page through the tags (all of them by default, as the SDK documents).
+    page = _int("page", p.get("page"), 1)
+    limit = _int("limit", p.get("limit"), len(found) or 1)
+    if page < 1 or limit < 1:
+        raise BadRequest("page and limit must be positive.", code="IMG.0001")
+    return {"tags": found[(page - 1) * limit:page * limit]}
+
+
+# ---------------------------------------------------------------- native (Glance v2)
+
+
+@router.put("/v2/images/{image_id}/tags/{tag}", status_code=_NO_CONTENT,
+            responses=_ERRORS, summary="Add a tag (native)")
+def native_add_tag(image_id: str, tag: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    tags.add_native(session, caller.project_id, image_id, tag, rt.clock())
+    return Response(status_code=_NO_CONTENT)
+
+
+@router.delete("/v2/images/{image_id}/tags/{tag}", status_code=_NO_CONTENT,
+               responses=_ERRORS, summary="Delete a tag (native)")
+def native_delete_tag(image_id: str, tag: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    tags.delete_native(session, caller.project_id, image_id, tag, rt.clock())
+    return Response(status_code=_NO_CONTENT)

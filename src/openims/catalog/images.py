@@ -13,7 +13,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from openims.db.models import Image, ImageTag
+from openims.db.models import Image, ImageMember, ImageTag
 from openims.errors import BadRequest, NotFound
 
 
@@ -53,9 +53,17 @@ def new_image_id() -> str:
     return str(uuid.uuid4())
 
 
-def readable(project_id: str) -> ColumnElement[bool]:
-    """The images a project may see: its own (shared and public images join in with sharing)."""
-    return or_(Image.owner == project_id, Image.visibility == "public")
+def readable(project_id: str, member_statuses: tuple[str, ...] = ("accepted",)) -> ColumnElement[bool]:
+    """The images a project may see: its own, public ones, and those shared with it.
+
+    Shared images count when the project's membership is in ``member_statuses`` (by default only
+    accepted ones, as lists show them; Glance's ``member_status`` filter widens it). One
+    uncorrelated ``IN (subquery)`` on image_members' member_id index: still a single statement,
+    and the marker lookup of keyset pagination uses the same condition.
+    """
+    shared = select(ImageMember.image_id).where(ImageMember.member_id == project_id,
+                                                ImageMember.status.in_(member_statuses))
+    return or_(Image.owner == project_id, Image.visibility == "public", Image.id.in_(shared))
 
 
 def get_readable(session: Session, project_id: str, image_id: str) -> Image:
@@ -123,6 +131,15 @@ class ImageQuery:
     ids: list[str] | None = None
     image_type: str | None = None
     time_filters: list[tuple[str, str, dt.datetime]] = field(default_factory=list)
+    # Glance/IMS member_status (accepted by default, pending, rejected, all): which shared images count.
+    member_status: str | None = None
+    # Native list (GET /v2/images): several (key, dir) sorts instead of sort_key/sort_dir, every tag
+    # of ``tags`` (each given as its accepted spellings), ``column IN (…)`` filters, size bounds.
+    sort: list[tuple[str, str]] | None = None
+    tags: list[list[str]] = field(default_factory=list)
+    in_filters: dict[str, list[str]] = field(default_factory=dict)
+    size_min: int | None = None
+    size_max: int | None = None
 
 
 def parse_time_filter(column: str, value: str) -> tuple[str, str, dt.datetime]:
@@ -139,20 +156,34 @@ def parse_time_filter(column: str, value: str) -> tuple[str, str, dt.datetime]:
     return column, op, t
 
 
+def _member_statuses(member_status: str | None) -> tuple[str, ...]:
+    from openims.catalog.members import statuses_for_filter  # members builds on this module
+
+    return statuses_for_filter(member_status)
+
+
 def list_images(session: Session, q: ImageQuery) -> list[Image]:
-    if q.sort_key not in SORT_KEYS:
-        raise BadRequest(f"sort_key must be one of {', '.join(SORT_KEYS)}.")
-    if q.sort_dir not in ("asc", "desc"):
-        raise BadRequest("sort_dir must be asc or desc.")
+    sorts = q.sort or [(q.sort_key, q.sort_dir)]
+    for key, direction in sorts:
+        if key not in SORT_KEYS:
+            raise BadRequest(f"sort_key must be one of {', '.join(SORT_KEYS)}.")
+        if direction not in ("asc", "desc"):
+            raise BadRequest("sort_dir must be asc or desc.")
     if not 0 <= q.limit <= 1000:
         raise BadRequest("limit must be between 0 and 1000.")
-    stmt: Select[Image] = select(Image).where(readable(q.project_id))
+    statuses = _member_statuses(q.member_status)
+    stmt: Select[Image] = select(Image).where(readable(q.project_id, statuses))
     if q.image_type == "private":
         stmt = stmt.where(Image.owner == q.project_id, Image.image_type == "private")
     elif q.image_type == "gold":
         stmt = stmt.where(Image.visibility == "public")
     elif q.image_type == "shared":
-        stmt = stmt.where(Image.owner != q.project_id)
+        # IMS: "shared" is both what you share (owner = you) and what others share with you and
+        # you accepted; the membership part already passed readable().
+        stmt = stmt.where(Image.image_type == "shared", Image.visibility != "public")
+        if q.member_status in ("pending", "rejected"):
+            # Only a member has such a status: the images others share with you, not the ones you share.
+            stmt = stmt.where(Image.owner != q.project_id)
     elif q.image_type is not None:
         raise BadRequest("__imagetype must be gold, private or shared.", code="IMG.0024")
     for column, value in q.equals.items():
@@ -163,22 +194,32 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
         stmt = stmt.where(Image.id.in_(q.ids))
     if q.tag is not None:
         stmt = stmt.where(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == q.tag)))
+    for spellings in q.tags:
+        stmt = stmt.where(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag.in_(spellings))))
+    for column, values in q.in_filters.items():
+        stmt = stmt.where(getattr(Image, column).in_(values))
+    if q.size_min is not None:
+        stmt = stmt.where(Image.size >= q.size_min)
+    if q.size_max is not None:
+        stmt = stmt.where(Image.size <= q.size_max)
     for column, op, t in q.time_filters:
         stmt = stmt.where(getattr(getattr(Image, column), TIME_OPS[op])(t))
-    sort_col = SORT_KEYS[q.sort_key]
-    desc = q.sort_dir == "desc"
+    # The id breaks ties, so equal sort values still page in one fixed order.
+    order_cols = [(SORT_KEYS[key], direction == "desc") for key, direction in sorts]
+    if all(key != "id" for key, _ in sorts):
+        order_cols.append((Image.id, order_cols[-1][1]))
     if q.marker:
-        # Keyset pagination: continue strictly after the marker row in (sort key, id) order.
-        marker = session.scalar(select(Image).where(Image.id == q.marker, readable(q.project_id)))
+        # Keyset pagination: continue strictly after the marker row in the sort order.
+        marker = session.scalar(select(Image).where(Image.id == q.marker, readable(q.project_id, statuses)))
         if marker is None:
             raise BadRequest(f"marker {q.marker} is not an image you can see.")
-        mval = session.scalar(select(sort_col).where(Image.id == marker.id))
-        if desc:
-            stmt = stmt.where(or_(sort_col < mval, and_(sort_col == mval, Image.id < marker.id)))
-        else:
-            stmt = stmt.where(or_(sort_col > mval, and_(sort_col == mval, Image.id > marker.id)))
-    order = (sort_col.desc(), Image.id.desc()) if desc else (sort_col.asc(), Image.id.asc())
-    stmt = stmt.order_by(*order).limit(q.limit)
+        mvals = session.execute(select(*(col for col, _ in order_cols)).where(Image.id == marker.id)).one()
+        after = []
+        for i, (col, desc) in enumerate(order_cols):
+            ties = [c == v for (c, _), v in zip(order_cols[:i], mvals[:i], strict=True)]
+            after.append(and_(*ties, col < mvals[i] if desc else col > mvals[i]))
+        stmt = stmt.where(or_(*after))
+    stmt = stmt.order_by(*(col.desc() if desc else col.asc() for col, desc in order_cols)).limit(q.limit)
     return list(session.scalars(stmt))
 
 

@@ -31,6 +31,12 @@ class JobStatus(StrEnum):
 class JobType(StrEnum):
     IMPORT_IMAGE = "imsImportImageJob"  # system disk image from an external file
     IMPORT_DATA_IMAGE = "imsImportDataImageJob"  # data disk image from an external file
+    NATIVE_IMPORT_IMAGE = "imsNativeImportImageJob"  # register a queued image from a bucket file
+    NATIVE_EXPORT_IMAGE = "imsNativeExportImageJob"  # export an image into a bucket
+    COPY_IMAGE_IN_REGION = "imsCopyImageInRegionJob"  # replicate an image within the region
+    ADD_IMAGE_MEMBERS = "imsAddImageMembersJob"  # share images with projects (batch)
+    DEL_IMAGE_MEMBERS = "imsDelImageMembersJob"  # stop sharing images with projects (batch)
+    UPDATE_IMAGE_MEMBERS = "imsUpdateImageMembersJob"  # a member accepts or rejects shared images (batch)
 
 
 VALID_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from openims.client.session import ApiError, Session
 
@@ -137,3 +141,105 @@ class ImsClient:
 
     def delete_image(self, image_id: str) -> None:
         self.session.request("DELETE", f"/v2/images/{image_id}", expect=(204,))
+
+    # -------------------------------------------------------- image lifecycle
+
+    def update_image(self, image_id: str, changes: dict[str, Any] | None = None,
+                     remove: list[str] | None = None) -> dict[str, Any]:
+        """PATCH /v2/cloudimages/{id}: ``changes`` are replaced (or added), ``remove`` names are removed."""
+        ops: list[dict[str, Any]] = [{"op": "replace", "path": f"/{k}", "value": v} for k, v in (changes or {}).items()]
+        ops += [{"op": "remove", "path": f"/{k}"} for k in remove or []]
+        image: dict[str, Any] = self.session.request("PATCH", f"/v2/cloudimages/{image_id}", json=ops).json()
+        return image
+
+    def export_image(self, image_id: str, bucket_url: str, file_format: str) -> str:
+        """POST /v1/cloudimages/{id}/file → job id (imsNativeExportImageJob)."""
+        body = {"bucket_url": bucket_url, "file_format": file_format}
+        job_id: str = self.session.request("POST", f"/v1/cloudimages/{image_id}/file", json=body).json()["job_id"]
+        return job_id
+
+    def copy_image(self, image_id: str, name: str, description: str | None = None) -> str:
+        """POST /v1/cloudimages/{id}/copy → job id (imsCopyImageInRegionJob)."""
+        body: dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        job_id: str = self.session.request("POST", f"/v1/cloudimages/{image_id}/copy", json=body).json()["job_id"]
+        return job_id
+
+    def register_image(self, image_id: str, image_url: str) -> str:
+        """PUT /v1/cloudimages/{id}/upload → job id (imsNativeImportImageJob)."""
+        job_id: str = self.session.request("PUT", f"/v1/cloudimages/{image_id}/upload",
+                                           json={"image_url": image_url}).json()["job_id"]
+        return job_id
+
+    def download_image(self, image_id: str, dest: Path, progress: Callable[[int, int | None], None] | None = None,
+                       ) -> int:
+        """GET /v2/images/{id}/file streamed into ``dest`` (written beside it, renamed when complete).
+
+        ``progress`` gets (bytes so far, total or None). When the server sends ``Content-MD5`` the
+        file is checked against it. Returns the number of bytes written.
+        """
+        url = self.session.url(f"/v2/images/{image_id}/file")
+        partial = dest.with_name(f".{dest.name}.part")
+        digest = hashlib.md5(usedforsecurity=False)
+        done = 0
+        try:
+            with self.session.http.stream("GET", url, headers={"X-Auth-Token": self.session.token}) as r:
+                if r.status_code != 200:
+                    r.read()
+                    raise ApiError.from_response(r)
+                total = int(r.headers["content-length"]) if r.headers.get("content-length", "").isdigit() else None
+                with open(partial, "wb") as out:
+                    for chunk in r.iter_bytes(CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
+                expected = r.headers.get("content-md5")
+            # Glance sends the hex checksum; RFC 1864 says base64: accept either.
+            if expected and expected.lower() != digest.hexdigest() \
+                    and expected != base64.b64encode(digest.digest()).decode():
+                raise ApiError(0, "ChecksumMismatch", f"the downloaded data does not match its Content-MD5 "
+                                                      f"({digest.hexdigest()} instead of {expected})")
+            partial.replace(dest)
+        except httpx.TransportError as exc:
+            raise ApiError(0, "ConnectionError", f"download of image {image_id} failed: {exc}") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return done
+
+    def upload_image(self, image_id: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
+        """PUT /v2/images/{id}/file: the file streamed as the queued image's data (one chunk in memory)."""
+
+        def chunks() -> Iterator[bytes]:
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    yield chunk
+                    if progress is not None:
+                        progress(len(chunk))
+
+        _ = self.session.token  # a streamed body cannot be replayed: refresh the token first
+        self.session.request("PUT", f"/v2/images/{image_id}/file", content=chunks(),
+                             headers={"Content-Type": "application/octet-stream",
+                                      "Content-Length": str(path.stat().st_size)}, expect=(204,))
+
+    # -------------------------------------------------------- quota and OS versions
+
+    def show_quota(self, project: str | None = None) -> dict[str, Any]:
+        """The image quota of the token's project, or (administrators) of another project by id or name."""
+        params = {"project_id": project} if project else None
+        quota: dict[str, Any] = self.session.get("/v1/cloudimages/quota", params=params).json()
+        return quota
+
+    def set_quota(self, images: int | None, project: str | None = None) -> dict[str, Any]:
+        """Set (None: reset to the default) a project's image quota; account administrators only."""
+        params = {"project_id": project} if project else None
+        body = {"quotas": {"resources": [{"type": "image", "quota": images}]}}
+        quota: dict[str, Any] = self.session.request("PUT", "/v1/cloudimages/quota", params=params,
+                                                     json=body).json()
+        return quota
+
+    def list_os_versions(self) -> list[dict[str, Any]]:
+        versions: list[dict[str, Any]] = self.session.get("/v1/cloudimages/os_version").json()
+        return versions

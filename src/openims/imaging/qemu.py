@@ -291,14 +291,57 @@ def qemu_img_convert(
     """
     if dst_fmt not in STORE_FORMATS:
         raise ValueError(f"unsupported output format {dst_fmt!r}")
+    _convert(src, src_fmt, dst, _OUTPUT_OPTIONS[dst_fmt], timeout=timeout, progress=progress,
+             max_output_size=max_output_size)
+
+
+ExportFormat = Literal["qcow2", "raw", "vmdk", "vhd"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("qcow2", "raw", "vmdk", "vhd")
+
+# qemu-img output options per format we write.
+_OUTPUT_OPTIONS: dict[str, list[str]] = {
+    # Pin the qcow2 version so stored images do not depend on qemu's default.
+    "qcow2": ["-O", "qcow2", "-o", "compat=1.1"],
+    "raw": ["-O", "raw"],
+    # A single sparse file: what VMware, VirtualBox and most importers read.
+    "vmdk": ["-O", "vmdk", "-o", "subformat=monolithicSparse"],
+    # Without force_size qemu rounds the disk up to a CHS geometry, so the exported disk would not
+    # be the same size as the image.
+    "vhd": ["-O", "vpc", "-o", "subformat=dynamic,force_size=on"],
+}
+
+
+def qemu_img_export(
+    src: Path,
+    src_fmt: ImageFormat,
+    dst: Path,
+    dst_fmt: ExportFormat,
+    *,
+    timeout: float,
+    progress: Callable[[float], None] | None = None,
+    max_output_size: int | None = None,
+) -> None:
+    """Like ``qemu_img_convert``, into any format an image can be exported to (``EXPORT_FORMATS``)."""
+    if dst_fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unsupported export format {dst_fmt!r}")
+    _convert(src, src_fmt, dst, _OUTPUT_OPTIONS[dst_fmt], timeout=timeout, progress=progress,
+             max_output_size=max_output_size)
+
+
+def _convert(
+    src: Path,
+    src_fmt: ImageFormat,
+    dst: Path,
+    output_options: list[str],
+    *,
+    timeout: float,
+    progress: Callable[[float], None] | None,
+    max_output_size: int | None,
+) -> None:
     exe = find_qemu_img()
     source = _absolute(src)
     target = _absolute(dst)
-    argv = [exe, "convert", "-p", "-f", src_fmt.qemu_name, "-O", dst_fmt]
-    if dst_fmt == "qcow2":
-        # Pin the qcow2 version so stored images do not depend on qemu's default.
-        argv += ["-o", "compat=1.1"]
-    argv += [str(source), str(target)]
+    argv = [exe, "convert", "-p", "-f", src_fmt.qemu_name, *output_options, str(source), str(target)]
     cpu_seconds = int(timeout * 2) + 10  # the I/O threads may use both cores
     done = False
     try:

@@ -25,6 +25,10 @@ class ObjectNotFound(LookupError):
     """The bucket or object does not exist (or is outside the bucket)."""
 
 
+class ObjectExists(FileExistsError):
+    """An object is already stored under the key and the write must not replace it."""
+
+
 def check_bucket_name(name: str) -> str:
     if not _BUCKET.match(name) or _IPV4.match(name) or ".." in name or ".-" in name or "-." in name:
         raise InvalidObjectName(
@@ -78,6 +82,13 @@ class BucketStore(Protocol):
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
     def put(self, bucket: str, key: str, stream: BinaryIO) -> ObjectInfo: ...
+
+    def put_file(self, bucket: str, key: str, path: Path) -> ObjectInfo:
+        """Store the local file ``path`` as a new object, all at once; ObjectExists if the key is taken.
+
+        ``path`` may be consumed (moved) by the call.
+        """
+        ...
 
     def delete(self, bucket: str, key: str) -> None: ...
 

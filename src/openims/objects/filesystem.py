@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from openims.objects.base import ObjectInfo, ObjectNotFound, check_bucket_name, check_key
+from openims.objects.base import ObjectExists, ObjectInfo, ObjectNotFound, check_bucket_name, check_key
 
 CHUNK = 1024 * 1024
 
@@ -97,6 +97,43 @@ class FilesystemBuckets:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, parent / target.name)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self.stat(bucket, key)
+
+    def put_file(self, bucket: str, key: str, path: Path) -> ObjectInfo:
+        base = self._bucket_dir(bucket)
+        if not self.bucket_exists(bucket):
+            raise ObjectNotFound(f"bucket {bucket} does not exist")
+        target = base / check_key(key)
+        real_base = os.path.realpath(base)
+        parent = Path(os.path.realpath(target.parent))
+        if os.path.commonpath([real_base, parent]) != real_base:
+            raise ObjectNotFound(f"object {bucket}:{key} is outside the bucket")
+        parent.mkdir(parents=True, exist_ok=True)
+        final = parent / target.name
+        if os.path.lexists(final):
+            raise ObjectExists(f"object {bucket}:{key} already exists")
+        # A hidden name in the target directory first (a rename, or a copy when the file is on
+        # another filesystem), made durable; then link(2), which publishes the complete file in one
+        # step and fails if the key was taken meanwhile, where a rename would replace it.
+        tmp = parent / f".openims-upload-{uuid.uuid4().hex}"
+        try:
+            try:
+                os.rename(path, tmp)
+            except OSError:
+                shutil.copyfile(path, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, final)
+            except FileExistsError as exc:
+                raise ObjectExists(f"object {bucket}:{key} already exists") from exc
+            dir_fd = os.open(parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # the new name must survive a crash too
+            finally:
+                os.close(dir_fd)
         finally:
             tmp.unlink(missing_ok=True)
         return self.stat(bucket, key)

@@ -58,7 +58,7 @@ class ImportHandler:
         total = len(payload.disks)
         for index, task in enumerate(payload.disks):
             started = time.monotonic()
-            stored = self._import_disk(ctx, payload, task, index, total)
+            stored = import_disk(ctx, payload.domain_id, task, index, total)
             location = rt.images.publish(stored.path, task.image_id)
             done.append(_Done(task, stored, location))
             log.info("job %s: %s:%s (%s, %d bytes) stored as %s in %.2f s", ctx.job.id, task.bucket, task.key,
@@ -77,41 +77,6 @@ class ImportHandler:
             job.entities = {**job.entities, "process_percent": 100.0}
             finish(job, JobStatus.SUCCESS, now)
 
-    def _import_disk(self, ctx: JobContext, payload: ImportPayload, task: DiskTask, index: int,
-                     total: int) -> StoredImage:
-        rt = ctx.rt
-        url = f"{task.bucket}:{task.key}"
-        which = "the data disk file" if task.data_disk and total > 1 else "the image file"
-        try:
-            check_key(task.key)
-            with rt.db.session() as s:
-                buckets.require_own(s, rt.buckets, payload.domain_id, task.bucket)
-            info = rt.buckets.stat(task.bucket, task.key)
-            limit = rt.settings.max_quick_import_size if task.quick else rt.settings.max_image_file_size
-            if info.size > limit:
-                raise JobFailed("IMG.0059", f"{which} {url} is {info.size} bytes, more than the {limit} "
-                                            "bytes allowed")
-            declared = format_from_extension(task.key)
-            temp = rt.images.temp_path(ctx.job.id, task.image_id)
-            with rt.buckets.local_copy(task.bucket, task.key) as src:
-                stored = import_image(
-                    src, temp, min_disk_gb=task.min_disk, declared=declared,
-                    store_format="raw" if task.quick else rt.settings.store_format, quick=task.quick,
-                    max_file_size=limit, timeout=rt.settings.convert_timeout,
-                    progress=lambda p: ctx.progress((index * 100 + p) / total),
-                )
-            if stored.source_format is ImageFormat.ISO and not task.data_disk and not task.has_os_version:
-                stored.path.unlink(missing_ok=True)
-                raise JobFailed("IMG.0166", f"{which} {url} is an ISO file: give os_version when creating "
-                                            "an image from an ISO file")
-            return stored
-        except InvalidObjectName as exc:
-            raise JobFailed("IMG.0057", f"{which} {url} is not a valid object name: {exc}") from exc
-        except (ObjectNotFound, ServiceError) as exc:
-            raise JobFailed("IMG.0057", f"{which} {url} does not exist or is not accessible") from exc
-        except ImageRejected as exc:
-            raise JobFailed(exc.code, f"{which} {url} was refused: {exc.reason}") from exc
-
     def revert(self, ctx: JobContext, session: Session) -> None:
         """Remove every image of the job, its stored data and temp files; fail the sub-jobs."""
         payload = ImportPayload.from_json(ctx.job.payload)
@@ -125,6 +90,46 @@ class ImportHandler:
         job = fenced(session, ctx.job.id, ctx.worker_id)
         imports.set_children(session, job, JobStatus.FAIL, ctx.rt.clock(), error_code="IMG.0061",
                              fail_reason="the import job failed; no image was created")
+
+
+def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, total: int) -> StoredImage:
+    """Disk ``index`` of ``total`` from the account's bucket into a checked temp file of the store.
+
+    Shared by file imports and image registration. ``task.min_disk`` 0 means "no minimum disk
+    given" (a registered image may have none): only the service-wide size limit applies then.
+    """
+    rt = ctx.rt
+    url = f"{task.bucket}:{task.key}"
+    which = "the data disk file" if task.data_disk and total > 1 else "the image file"
+    try:
+        check_key(task.key)
+        with rt.db.session() as s:
+            buckets.require_own(s, rt.buckets, domain_id, task.bucket)
+        info = rt.buckets.stat(task.bucket, task.key)
+        limit = rt.settings.max_quick_import_size if task.quick else rt.settings.max_image_file_size
+        if info.size > limit:
+            raise JobFailed("IMG.0059", f"{which} {url} is {info.size} bytes, more than the {limit} "
+                                        "bytes allowed")
+        declared = format_from_extension(task.key)
+        temp = rt.images.temp_path(ctx.job.id, task.image_id)
+        with rt.buckets.local_copy(task.bucket, task.key) as src:
+            stored = import_image(
+                src, temp, min_disk_gb=task.min_disk or None, declared=declared,
+                store_format="raw" if task.quick else rt.settings.store_format, quick=task.quick,
+                max_file_size=limit, timeout=rt.settings.convert_timeout,
+                progress=lambda p: ctx.progress((index * 100 + p) / total),
+            )
+        if stored.source_format is ImageFormat.ISO and not task.data_disk and not task.has_os_version:
+            stored.path.unlink(missing_ok=True)
+            raise JobFailed("IMG.0166", f"{which} {url} is an ISO file: give os_version when creating "
+                                        "an image from an ISO file")
+        return stored
+    except InvalidObjectName as exc:
+        raise JobFailed("IMG.0057", f"{which} {url} is not a valid object name: {exc}") from exc
+    except (ObjectNotFound, ServiceError) as exc:
+        raise JobFailed("IMG.0057", f"{which} {url} does not exist or is not accessible") from exc
+    except ImageRejected as exc:
+        raise JobFailed(exc.code, f"{which} {url} was refused: {exc.reason}") from exc
 
 
 def _all_handlers() -> dict[str, Handler]:

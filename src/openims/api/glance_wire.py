@@ -1,0 +1,263 @@
+"""Native image API (Glance v2) wire shapes: image views, list queries and links, JSON patches, ranges."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+from urllib.parse import urlencode
+
+from openims.api.ims_wire import image_body
+from openims.catalog.images import ImageQuery, parse_time_filter
+from openims.catalog.native import PatchOp
+from openims.db.models import Image
+from openims.errors import BadRequest
+
+# Glance's defaults (limit_param_default, api_limit_max).
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+
+PATCH_MEDIA_TYPES = {
+    "application/openstack-images-v2.1-json-patch": 10,  # RFC 6902 operations: {"op", "path", "value"}
+    "application/openstack-images-v2.0-json-patch": 4,  # older draft: {"replace": "/name", "value"}
+}
+
+# IMS-only fields of image_body that Glance does not have (and its image schema would refuse).
+_NOT_NATIVE = ("deleted", "deleted_at")
+# Glance's core fields keep their JSON types; everything else is a string property.
+_TYPED = frozenset({"id", "name", "status", "visibility", "protected", "tags", "container_format", "disk_format",
+                    "min_disk", "min_ram", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
+                    "owner", "created_at", "updated_at", "self", "file", "schema"})
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def image_view(image: Image, tags: list[str]) -> dict[str, Any]:
+    """One image as Glance renders it: core fields typed, every other property a string."""
+    body = image_body(image, tags)
+    for key in _NOT_NATIVE:
+        body.pop(key, None)
+    for key in [k for k in body if k not in _TYPED]:
+        if body[key] is None:
+            del body[key]
+        else:
+            body[key] = _as_string(body[key])
+    return body
+
+
+# ---------------------------------------------------------------- GET /v2/images
+
+# Parameters that are not filters.
+_PAGING = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member_status", "tag"})
+# Filters on columns; "in:a,b" lists are accepted for these as Glance does.
+_IN_CAPABLE = ("id", "name", "status", "disk_format", "container_format")
+_EQUAL_COLUMNS = ("owner", "checksum", "os_hash_value", "os_hash_algo")
+_INT_COLUMNS = ("min_disk", "min_ram")
+_VISIBILITIES = ("public", "private", "shared", "community", "all")
+
+
+def _integer(name: str, raw: str, *, low: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an integer.", code="IMG.0001") from exc
+    if value < low:
+        raise BadRequest(f"{name} must be at least {low}.", code="IMG.0001")
+    return value
+
+
+def _boolean(name: str, raw: str) -> bool:
+    # Case-insensitive as Glance reads os_hidden: openstacksdk sends "True".
+    value = raw.lower()
+    if value not in ("true", "false"):
+        raise BadRequest(f"Invalid value {raw[:32]!r} for {name}: use true or false.", code="IMG.0001")
+    return value == "true"
+
+
+def _sorting(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``sort=name:asc,created_at`` or repeated ``sort_key``/``sort_dir`` (Glance's two syntaxes)."""
+    sorts = [v for k, v in params if k == "sort"]
+    keys = [v.strip() for k, v in params if k == "sort_key"]
+    dirs = [v.strip() for k, v in params if k == "sort_dir"]
+    if sorts:
+        if keys or dirs:
+            raise BadRequest("Old and new sorting syntax cannot be combined.", code="IMG.0001")
+        out = []
+        for item in sorts[-1].split(","):
+            key, _, direction = item.partition(":")
+            out.append((key.strip(), direction.strip() or "desc"))
+        return out
+    if len(dirs) > 1 and len(dirs) != len(keys):
+        raise BadRequest("Number of sort dirs does not match the number of sort keys.", code="IMG.0001")
+    keys = keys or ["created_at"]
+    if not dirs:
+        dirs = ["desc"] * len(keys)
+    elif len(dirs) == 1:
+        dirs = dirs * len(keys)
+    return list(zip(keys, dirs, strict=True))
+
+
+def tag_spellings(tag: str) -> list[str]:
+    """The stored forms a tag filter matches: itself, IMS ``key.value`` for ``key=value`` (as
+    querying_images_native_openstack_api.rst tells), and ``key.`` for a bare key (imports' form)."""
+    spellings = {tag}
+    key, sep, value = tag.partition("=")
+    if sep:
+        spellings.add(f"{key}.{value}" if value else key)
+    elif "." not in tag:
+        spellings.add(f"{tag}.")
+    return sorted(spellings)
+
+
+def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery:
+    """The query string of ``GET /v2/images`` → an ImageQuery; bad values are 400 as Glance answers."""
+    single = dict(params)  # the last value of a repeated parameter wins, as in Glance
+    limit = min(_integer("limit", single["limit"]) if "limit" in single else DEFAULT_LIMIT, MAX_LIMIT)
+    member_status = single.get("member_status", "accepted")
+    if member_status not in ("accepted", "pending", "rejected", "all"):
+        raise BadRequest(f"Invalid member_status {member_status[:32]!r}: use accepted, pending, rejected or all.",
+                         code="IMG.0001")
+    q = ImageQuery(project_id=project_id, limit=limit, marker=single.get("marker") or None,
+                   member_status=member_status, sort=_sorting(params))
+    q.tags = [tag_spellings(v.strip()) for k, v in params if k == "tag"]
+    for name, raw in single.items():
+        if name in _PAGING:
+            continue
+        if name == "visibility":
+            if raw not in _VISIBILITIES:
+                raise BadRequest(f"Invalid visibility value {raw[:32]!r}.", code="IMG.0001")
+            if raw != "all":
+                q.equals["visibility"] = raw
+        elif name in _IN_CAPABLE:
+            if raw.startswith("in:"):
+                q.in_filters[name] = [v.strip() for v in raw[3:].split(",") if v.strip()]
+            else:
+                q.equals[name] = raw
+        elif name in _EQUAL_COLUMNS:
+            q.equals[name] = raw
+        elif name in _INT_COLUMNS:
+            q.equals[name] = _integer(name, raw)
+        elif name == "protected":
+            q.equals["protected"] = _boolean(name, raw)
+        elif name == "os_hidden":
+            # No image is hidden here: os_hidden=true selects nothing.
+            if _boolean(name, raw):
+                q.ids = []
+        elif name in ("size_min", "size_max"):
+            setattr(q, name, _integer(name, raw))
+        elif name in ("created_at", "updated_at"):
+            q.time_filters.append(parse_time_filter(name, raw))
+        elif name == "__imagetype":
+            q.image_type = raw
+        elif name == "changes-since":
+            raise BadRequest('The "changes-since" filter is no longer available on v2.', code="IMG.0001")
+        else:
+            # Any other parameter is a property that must equal the value (Glance's rule).
+            q.properties[name] = raw
+    return q
+
+
+def list_links(params: Sequence[tuple[str, str]], *, limit: int, last_id: str | None) -> tuple[str, str | None]:
+    """``first`` (this query without its marker) and ``next`` (continuing after ``last_id``)."""
+    kept = [(k, v) for k, v in params if k != "marker"]
+    first = "/v2/images" + (f"?{urlencode(kept)}" if kept else "")
+    if last_id is None:
+        return first, None
+    following = [(k, v) for k, v in kept if k != "limit"] + [("marker", last_id), ("limit", str(limit))]
+    return first, f"/v2/images?{urlencode(following)}"
+
+
+# ---------------------------------------------------------------- PATCH /v2/images/{id}
+
+
+def _pointer(pointer: Any) -> str:
+    """A JSON pointer to one top-level attribute (RFC 6901 escapes), as Glance accepts them."""
+    if not isinstance(pointer, str) or not pointer.startswith("/"):
+        raise BadRequest(f"Pointer {str(pointer)[:64]!r} does not start with \"/\".", code="IMG.0001")
+    parts = pointer[1:].split("/")
+    if len(parts) != 1 or not parts[0].strip():
+        raise BadRequest(f"Invalid JSON pointer for this resource: {pointer[:64]!r}.", code="IMG.0001")
+    token = parts[0]
+    if "~" in token.replace("~0", "").replace("~1", ""):
+        raise BadRequest(f"Pointer {pointer[:64]!r} contains '~' not part of a recognized escape sequence.",
+                         code="IMG.0001")
+    return token.replace("~1", "/").replace("~0", "~").strip()
+
+
+def parse_patch(body: Any, draft: int) -> list[PatchOp]:
+    """A JSON-patch document in either Glance media type → operations."""
+    if not isinstance(body, list):
+        raise BadRequest("Request body must be a JSON array of operation objects.", code="IMG.0001")
+    ops: list[PatchOp] = []
+    for raw in body:
+        if not isinstance(raw, dict):
+            raise BadRequest("Operations must be JSON objects.", code="IMG.0001")
+        if draft == 10:
+            op = raw.get("op")
+            if op not in ("add", "replace", "remove"):
+                raise BadRequest(f"Invalid operation {str(op)[:32]!r}: it must be add, remove or replace.",
+                                 code="IMG.0001")
+            if "path" not in raw:
+                raise BadRequest("Unable to find 'path' in JSON Schema change.", code="IMG.0001")
+            pointer = raw["path"]
+        else:
+            present = [k for k in ("add", "remove", "replace") if k in raw]
+            if len(present) != 1:
+                raise BadRequest('Operation objects must contain exactly one member named "add", "remove", '
+                                 'or "replace".', code="IMG.0001")
+            op = present[0]
+            pointer = raw[op]
+        name = _pointer(pointer)
+        if op != "remove" and "value" not in raw:
+            raise BadRequest(f'Operation "{op}" requires a member named "value".', code="IMG.0001")
+        ops.append(PatchOp(cast(Literal["add", "replace", "remove"], op), name, raw.get("value")))
+    return ops
+
+
+# ---------------------------------------------------------------- GET /v2/images/{id}/file
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str, size: int) -> ByteRange:
+    """One ``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` range (RFC 9110); several ranges are not served."""
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        raise RangeNotSatisfiable
+    first, sep, last = spec.strip().partition("-")
+    try:
+        if not sep:
+            raise ValueError(spec)
+        if first == "":
+            suffix = int(last)
+            if suffix <= 0:
+                raise RangeNotSatisfiable
+            return ByteRange(max(0, size - suffix), size - 1)
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError as exc:
+        raise RangeNotSatisfiable from exc
+    if start < 0 or start >= size or end < start:
+        raise RangeNotSatisfiable
+    return ByteRange(start, min(end, size - 1))

@@ -1,0 +1,404 @@
+"""Rules of the native image API (Glance v2): queued images from metadata, JSON-patch updates, deletion.
+
+Glance's semantics where IMS documents nothing else (glance ``api/v2/images.py``): read-only and
+reserved attributes are refused with 403; ``replace`` of a custom property that does not exist and
+``remove`` of one that does not exist are 409; core attributes may be replaced, never removed;
+custom property values are strings. IMS narrows a few things (creating_image_metadata_native_openstack_api.rst,
+modifying_an_image_native_openstack_api.rst): visibility is private (or shared) for users, names
+follow the IMS name rules, ``__os_version`` may be given, and the ``__…`` system attributes belong
+to the service.
+
+Only the owner changes or deletes an image; an image shared with the caller is 403, an unknown one
+404 (``members.require_owner``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from openims.catalog import quotas, tags, validation
+from openims.catalog.images import ImageStatus, new_image_id
+from openims.catalog.members import require_owner, visible_to
+from openims.db.models import Image, ImageMember, ImageTag
+from openims.errors import BadRequest, Conflict, ImsError, ImsForbidden
+
+# What the import pipeline can read (imaging.ImageFormat); zvhd/zvhd2 are not supported here.
+DISK_FORMATS: tuple[str, ...] = ("qcow2", "raw", "vmdk", "vhd", "vhdx", "vdi", "qed", "qcow", "iso")
+# Plain disk images only: nothing unpacks OVF/OVA containers.
+CONTAINER_FORMATS: tuple[str, ...] = ("bare",)
+VISIBILITIES: tuple[str, ...] = ("public", "private", "shared")
+
+# Attributes the service computes (Glance's read-only list, plus owner: nobody re-homes images here).
+READ_ONLY = frozenset({"id", "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
+                       "owner", "created_at", "updated_at", "file", "self", "schema", "direct_url",
+                       "locations", "stores"})
+RESERVED = frozenset({"location", "deleted", "deleted_at"})
+CORE = frozenset({"name", "min_disk", "min_ram", "protected", "visibility", "tags", "container_format",
+                  "disk_format"})
+# The only "__" system attributes a user sets: the description and the OS version.
+SYSTEM_WRITABLE = frozenset({"__description", "__os_version"})
+# Attributes every IMS image has besides the "__" ones. A ``remove`` of them, or of any "__" one, is
+# ignored: clients that rewrite the whole property set (openstacksdk's ``update_image(img, key=value)``
+# sends a patch removing every property it was not given) would otherwise be refused outright.
+KEPT_ON_REMOVE = frozenset({"virtual_env_type", "architecture", "hw_firmware_type", "enterprise_project_id"})
+# Glance's own reserved namespace.
+_RESERVED_PREFIXES = ("os_glance",)
+
+# image_attributes.rst: extension attribute names are lower case (as the IMS PATCH checks them).
+_CUSTOM_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.:\-]{0,254}$")
+MAX_CUSTOM_PROPERTIES = 128
+MAX_VALUE = 255
+MAX_MIN_DISK = 1024
+# IMS default when no OS version is given (creating_image_metadata_native_openstack_api.rst).
+DEFAULT_OS_VERSION = "Other Linux(64 bit)"
+_ENV_TYPES = ("FusionCompute", "Ironic", "DataImage", "IsoImage")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class ImsPayloadTooLarge(ImsError):
+    status = 413
+    code = "IMG.0001"
+
+
+@dataclass(frozen=True)
+class PatchOp:
+    """One JSON-patch operation on a top-level attribute (Glance allows no deeper paths here)."""
+
+    op: Literal["add", "replace", "remove"]
+    name: str
+    value: Any = None
+
+
+# ---------------------------------------------------------------- attribute rules
+
+
+def _read_only(name: str) -> None:
+    if name in READ_ONLY:
+        raise ImsForbidden(f"Attribute '{name}' is read-only.", code="IMG.0105")
+    if name in RESERVED or name.startswith(_RESERVED_PREFIXES):
+        raise ImsForbidden(f"Attribute '{name}' is reserved.", code="IMG.0105")
+    if name.startswith("__") and name not in SYSTEM_WRITABLE:
+        raise ImsForbidden(f"Attribute '{name}' is managed by the service and cannot be set.", code="IMG.0105")
+
+
+def _kept(name: str) -> bool:
+    return (name.startswith("__") or name in KEPT_ON_REMOVE) and name not in RESERVED
+
+
+def check_writable_name(name: str, op: str = "add") -> None:
+    """Refuse what nobody may write, before looking at any image (Glance checks the request first)."""
+    if op == "remove" and _kept(name):
+        return
+    _read_only(name)
+    if name not in CORE and name not in SYSTEM_WRITABLE and not _CUSTOM_NAME.match(name):
+        raise BadRequest(f"The attribute name {name[:64]!r} is invalid: custom attribute names have 1 to 255 "
+                         "lower-case letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
+
+
+def _integer(name: str, value: Any, *, high: int | None = None) -> int:
+    # JSON integers only: Glance's schema types these as integer, so "40" is a 400.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{name} must be an integer.", code="IMG.0055")
+    if value < 0 or (high is not None and value > high):
+        limit = f"between 0 and {high}" if high is not None else "at least 0"
+        raise BadRequest(f"{name} must be {limit}.", code="IMG.0055")
+    return value
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false.", code="IMG.0001")
+    return value
+
+
+def _visibility(value: Any) -> str:
+    if value == "public":
+        raise ImsForbidden("Only the service publishes public images; use private or shared.", code="IMG.0026")
+    if value not in ("private", "shared"):
+        raise BadRequest("visibility must be private or shared.", code="IMG.0001")
+    return str(value)
+
+
+def _format(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if value not in allowed:
+        raise BadRequest(f"{name} {str(value)[:32]!r} is not supported: use one of {', '.join(allowed)}.",
+                         code="IMG.0072")
+    return str(value)
+
+
+def _text(name: str, value: Any) -> str:
+    # Glance's additionalProperties are strings.
+    if not isinstance(value, str):
+        raise BadRequest(f"The value of {name} must be a string.", code="IMG.0001")
+    if len(value) > MAX_VALUE:
+        raise BadRequest(f"The value of {name} is longer than {MAX_VALUE} characters.", code="IMG.0001")
+    return value
+
+
+def stored_tags(value: Any) -> list[str]:
+    """Tags as given to POST/PATCH → stored strings, one per key (tags.py storage).
+
+    A native tag is a bare key; the ``key=value`` form of the IMS create example and the IMS
+    ``key.value`` form are kept as IMS key/value tags.
+    """
+    if not isinstance(value, list):
+        raise BadRequest("tags must be a list of strings.", code="IMG.0115")
+    by_key: dict[str, str] = {}
+    for raw in value:
+        if not isinstance(raw, str):
+            raise BadRequest("The image tag is invalid: tags are strings.", code="IMG.0115")
+        if "=" in raw:
+            key, _, val = raw.partition("=")
+            key, val = tags.checked_pair(key, val)
+        elif "." in raw:
+            key, val = tags.checked_tag_string(raw)
+        else:
+            key, val = tags.checked_native(raw), ""
+        by_key[key] = val
+    if len(by_key) > tags.MAX_TAGS:
+        raise BadRequest(f"The number of image tags exceeds the quota of {tags.MAX_TAGS}.", code="IMG.0116")
+    return [tags.join(k, v) for k, v in by_key.items()]
+
+
+def _os_version(value: Any) -> dict[str, str]:
+    text = _text("__os_version", value)
+    if text == DEFAULT_OS_VERSION:
+        return {"__os_version": text, "__os_type": "Linux", "__platform": "Other", "__os_bit": "64"}
+    osv = validation.os_version(text, required=True)
+    assert osv is not None
+    return {"__os_version": osv.os_version, "__os_type": osv.os_type, "__platform": osv.platform,
+            "__os_bit": osv.os_bit}
+
+
+def _custom(name: str, value: Any, props: dict[str, Any]) -> Any:
+    """A custom property's stored value; the IMS attributes with a meaning are checked as IMS does."""
+    text = _text(name, value)
+    if name == "max_ram":
+        if not re.fullmatch(r"\d{1,9}", text):
+            raise BadRequest("max_ram must be a whole number of MB.", code="IMG.0055")
+        return int(text)  # imports store it as a number
+    if name == "hw_firmware_type":
+        return validation.firmware(text, str(props.get("architecture", "x86")))
+    if name == "architecture":
+        if text not in validation.ARCHITECTURES:
+            raise BadRequest("The value of architecture must be x86 or arm.", code="IMG.0212")
+        return text
+    if name == "virtual_env_type":
+        if text not in _ENV_TYPES:
+            raise BadRequest(f"virtual_env_type must be one of {', '.join(_ENV_TYPES)}.", code="IMG.0024")
+        return text
+    if name == "enterprise_project_id":
+        return validation.enterprise_project(text)
+    return text
+
+
+# ---------------------------------------------------------------- the editable state of one image
+
+
+@dataclass
+class _Draft:
+    name: str
+    description: str
+    min_disk: int
+    min_ram: int
+    protected: bool
+    visibility: str
+    container_format: str | None
+    disk_format: str | None
+    properties: dict[str, Any]
+    tags: list[str] | None = None  # None: unchanged
+    changed: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, image: Image) -> _Draft:
+        return cls(name=image.name, description=image.description, min_disk=image.min_disk,
+                   min_ram=image.min_ram, protected=image.protected, visibility=image.visibility,
+                   container_format=image.container_format, disk_format=image.disk_format,
+                   properties=dict(image.properties))
+
+    def assign(self, name: str, value: Any, *, status: str) -> None:
+        """``add``/``replace`` of one writable attribute (already checked by check_writable_name)."""
+        if name == "name":
+            self.name = validation.image_name(value, required=False) if value is not None else ""
+        elif name == "min_disk":
+            self.min_disk = _integer(name, value, high=MAX_MIN_DISK)
+        elif name == "min_ram":
+            self.min_ram = _integer(name, value)
+        elif name == "protected":
+            self.protected = _boolean(name, value)
+        elif name == "visibility":
+            self.visibility = _visibility(value)
+        elif name == "tags":
+            self.tags = stored_tags(value)
+        elif name in ("container_format", "disk_format"):
+            # The data is stored (or being stored) in its format: only a queued image may change it.
+            if status != ImageStatus.QUEUED.value:
+                raise ImsForbidden(f"Attribute {name} can be only replaced for a queued image.", code="IMG.0105")
+            allowed = CONTAINER_FORMATS if name == "container_format" else DISK_FORMATS
+            setattr(self, name, _format(name, value, allowed))
+        elif name == "__description":
+            self.description = validation.description(value)
+            self.properties["__description"] = self.description
+        elif name == "__os_version":
+            self.properties.update(_os_version(value))
+        else:
+            self.properties[name] = _custom(name, value, self.properties)
+        self.changed.add(name)
+
+    def remove(self, name: str) -> None:
+        if name in CORE:
+            raise ImsForbidden(f"Property {name} may not be removed.", code="IMG.0105")
+        if _kept(name):
+            return
+        if name not in self.properties:
+            raise Conflict(f"Property {name} does not exist.", code="IMG.0035")
+        del self.properties[name]
+        self.changed.add(name)
+
+    def check(self) -> None:
+        custom = [k for k in self.properties if not k.startswith("__")]
+        if len(custom) > MAX_CUSTOM_PROPERTIES:
+            raise ImsPayloadTooLarge(f"An image has at most {MAX_CUSTOM_PROPERTIES} custom properties.")
+        max_ram = self.properties.get("max_ram")
+        validation.memory(self.min_ram, int(max_ram) if max_ram is not None else None)
+        validation.firmware(str(self.properties.get("hw_firmware_type", "bios")),
+                            str(self.properties.get("architecture", "x86")))
+
+
+def _replace_tags(session: Session, image_id: str, stored: list[str]) -> None:
+    session.execute(delete(ImageTag).where(ImageTag.image_id == image_id))
+    session.add_all(ImageTag(image_id=image_id, tag=t) for t in stored)
+
+
+# ---------------------------------------------------------------- create
+
+
+def _system_properties() -> dict[str, Any]:
+    # The attributes IMS shows on an image created from metadata (the example response of
+    # creating_image_metadata_native_openstack_api.rst), defaults as an import sets them.
+    props: dict[str, Any] = {
+        "__imagetype": "private",
+        "__image_source_type": "uds",
+        "__isregistered": "true",
+        "__image_size": "0",
+        "__description": "",
+        "__lazyloading": "false",
+        "__support_kvm": "true",
+        "virtual_env_type": "FusionCompute",
+        "hw_firmware_type": "bios",
+        "architecture": "x86",
+        "enterprise_project_id": "0",
+    }
+    props.update(_os_version(DEFAULT_OS_VERSION))
+    return props
+
+
+def create_queued(session: Session, *, project_id: str, body: dict[str, Any], quota: int,
+                  now: dt.datetime) -> Image:
+    """``POST /v2/images``: a queued image from metadata, counted against the project's quota."""
+    image_id = new_image_id()
+    draft = _Draft(name="", description="", min_disk=0, min_ram=0, protected=False, visibility="private",
+                   container_format="bare", disk_format=None, properties=_system_properties())
+    for name, value in body.items():
+        if name == "id":
+            if not isinstance(value, str) or not _UUID.match(value):
+                raise BadRequest("id must be a UUID (8-4-4-4-12 hexadecimal digits).", code="IMG.0066")
+            image_id = value.lower()
+            continue
+        if name == "owner":
+            if value != project_id:
+                raise ImsForbidden("An image belongs to the project that creates it; owner cannot be set.",
+                                   code="IMG.0105")
+            continue
+        check_writable_name(name)
+        draft.assign(name, value, status=ImageStatus.QUEUED.value)
+    if "architecture" in body and "hw_firmware_type" not in body:
+        # The default boot mode follows the architecture (Arm boots UEFI only).
+        draft.properties["hw_firmware_type"] = validation.firmware(None, str(draft.properties["architecture"]))
+    draft.check()
+    quotas.reserve_images(session, project_id, 1, quota)
+    if session.get(Image, image_id) is not None:
+        raise Conflict(f"Image with identifier {image_id} already exists.", code="IMG.0035")
+    image = Image(id=image_id, owner=project_id, name=draft.name, description=draft.description,
+                  status=ImageStatus.QUEUED.value, visibility=draft.visibility, image_type="private",
+                  protected=draft.protected, container_format=draft.container_format,
+                  disk_format=draft.disk_format, min_disk=draft.min_disk, min_ram=draft.min_ram,
+                  properties=draft.properties, created_at=now, updated_at=now)
+    session.add(image)
+    session.flush()
+    session.add_all(ImageTag(image_id=image.id, tag=t) for t in draft.tags or [])
+    session.flush()
+    return image
+
+
+# ---------------------------------------------------------------- update
+
+
+def update(session: Session, project_id: str, image_id: str, ops: list[PatchOp], now: dt.datetime) -> Image:
+    """``PATCH /v2/images/{id}``: every operation or none, on the owner's image."""
+    for op in ops:
+        check_writable_name(op.name, op.op)
+    image = require_owner(session, project_id, image_id, for_update=True)
+    draft = _Draft.of(image)
+    for op in ops:
+        if op.op == "remove":
+            draft.remove(op.name)
+        elif op.op == "replace" and op.name not in CORE and op.name not in SYSTEM_WRITABLE \
+                and op.name not in draft.properties:
+            raise Conflict(f"Property {op.name} does not exist.", code="IMG.0035")
+        else:
+            draft.assign(op.name, op.value, status=image.status)
+    if not draft.changed:
+        return image
+    draft.check()
+    if draft.visibility != image.visibility and draft.visibility == "private":
+        has_members = session.scalar(select(ImageMember.member_id).where(ImageMember.image_id == image.id).limit(1))
+        if has_members is not None:
+            # While it has members an image is shared (members.py); making it private would leave them dangling.
+            raise Conflict("The image has members: remove them before making it private.", code="IMG.0035")
+    image.name = draft.name
+    image.description = draft.description
+    image.min_disk = draft.min_disk
+    image.min_ram = draft.min_ram
+    image.protected = draft.protected
+    image.visibility = draft.visibility
+    image.container_format = draft.container_format
+    image.disk_format = draft.disk_format
+    image.properties = draft.properties
+    if draft.tags is not None:
+        _replace_tags(session, image.id, draft.tags)
+    image.updated_at = now
+    session.flush()
+    return image
+
+
+# ---------------------------------------------------------------- delete
+
+
+def delete_image(session: Session, project_id: str, image_id: str) -> str:
+    """``DELETE /v2/images/{id}``; returns the image-store key to remove once the deletion commits.
+
+    The store keys data by image id (ImageStore.publish), so the key is returned even when no data
+    is recorded yet: an upload or import publishing meanwhile finds the row gone and removes its own
+    data, and data left by a crash between publishing and recording is removed here.
+    """
+    image = visible_to(session, project_id, image_id, for_update=True)
+    if image.owner != project_id:
+        if image.visibility == "public":
+            raise ImsForbidden(f"Image {image_id} is a public image and cannot be deleted.", code="IMG.0094")
+        raise ImsForbidden(f"Image {image_id} is shared with you; only its owner can delete it.", code="IMG.0092")
+    if image.protected:
+        raise ImsForbidden(f"Image {image_id} is protected and cannot be deleted.", code="IMG.0028")
+    session.execute(delete(ImageTag).where(ImageTag.image_id == image.id))
+    session.execute(delete(ImageMember).where(ImageMember.image_id == image.id))
+    key = image.location or image.id
+    session.delete(image)
+    return key
