@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from openims.db.models import Image, ImageMember, ImageTag
@@ -66,19 +66,44 @@ def readable(project_id: str, member_statuses: tuple[str, ...] = ("accepted",)) 
     return or_(Image.owner == project_id, Image.visibility == "public", Image.id.in_(shared))
 
 
+# Statements of the hot read paths, built once: constructing a select costs more than running it.
+_IS_MEMBER = (
+    select(ImageMember.status)
+    .where(ImageMember.image_id == bindparam("image_id"), ImageMember.member_id == bindparam("project_id"))
+)
+_TAGS = (
+    select(ImageTag.image_id, ImageTag.tag)
+    .where(ImageTag.image_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ImageTag.tag)
+)
+
+
+def find_readable(session: Session, project_id: str, image_id: str, member_statuses: tuple[str, ...] = ("accepted",),
+                  *, for_update: bool = False) -> Image | None:
+    """The image by primary key if the project may see it (same rule as ``readable``), else None.
+
+    A primary-key fetch plus, only for images the project does not own, one membership lookup:
+    much cheaper than the general ``readable`` condition for the single-image routes.
+    """
+    image = session.get(Image, image_id, with_for_update=for_update or None)
+    if image is None:
+        return None
+    if image.owner == project_id or image.visibility == "public":
+        return image
+    status = session.scalar(_IS_MEMBER, {"image_id": image_id, "project_id": project_id})
+    return image if status in member_statuses else None
+
+
 def get_readable(session: Session, project_id: str, image_id: str) -> Image:
-    image = session.scalar(select(Image).where(Image.id == image_id, readable(project_id)))
+    image = find_readable(session, project_id, image_id)
     if image is None:
         raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
     return image
 
 
 def get_owned(session: Session, project_id: str, image_id: str, *, for_update: bool = False) -> Image:
-    stmt = select(Image).where(Image.id == image_id, Image.owner == project_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    image = session.scalar(stmt)
-    if image is None:
+    image = session.get(Image, image_id, with_for_update=for_update or None)
+    if image is None or image.owner != project_id:
         raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
     return image
 
@@ -86,28 +111,26 @@ def get_owned(session: Session, project_id: str, image_id: str, *, for_update: b
 def tags_of(session: Session, image_ids: Sequence[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {i: [] for i in image_ids}
     if image_ids:
-        rows = session.execute(
-            select(ImageTag.image_id, ImageTag.tag).where(ImageTag.image_id.in_(image_ids)).order_by(ImageTag.tag)
-        )
-        for image_id, tag in rows:
+        for image_id, tag in session.execute(_TAGS, {"ids": list(image_ids)}):
             out[image_id].append(tag)
     return out
 
 
 # ---------------------------------------------------------------- listing
 
-# Columns a client may sort by, as querying_images.rst lists them.
-SORT_KEYS: dict[str, Any] = {
-    "created_at": Image.created_at,
-    "updated_at": Image.updated_at,
-    "name": Image.name,
-    "id": Image.id,
-    "status": Image.status,
+# Columns a client may sort by, as querying_images.rst lists them — as functions of a column
+# namespace, so the same order applies to the images table and to the union of list branches.
+SORT_KEYS: dict[str, Callable[[Any], Any]] = {
+    "created_at": lambda t: t.created_at,
+    "updated_at": lambda t: t.updated_at,
+    "name": lambda t: t.name,
+    "id": lambda t: t.id,
+    "status": lambda t: t.status,
     # Nullable columns sort as if empty/zero, so keyset comparisons never meet NULL.
-    "container_format": func.coalesce(Image.container_format, ""),
-    "disk_format": func.coalesce(Image.disk_format, ""),
-    "size": func.coalesce(Image.size, 0),
-    "min_disk": Image.min_disk,
+    "container_format": lambda t: func.coalesce(t.container_format, ""),
+    "disk_format": lambda t: func.coalesce(t.disk_format, ""),
+    "size": lambda t: func.coalesce(t.size, 0),
+    "min_disk": lambda t: t.min_disk,
 }
 
 # IMS "__x" filters stored as properties: only equality.
@@ -172,55 +195,85 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
     if not 0 <= q.limit <= 1000:
         raise BadRequest("limit must be between 0 and 1000.")
     statuses = _member_statuses(q.member_status)
-    stmt: Select[Image] = select(Image).where(readable(q.project_id, statuses))
+    filters: list[ColumnElement[bool]] = []
+    # Which of the three sources of visible images can contribute (see _branches).
+    own, public, shared = True, True, True
     if q.image_type == "private":
-        stmt = stmt.where(Image.owner == q.project_id, Image.image_type == "private")
+        filters.append(Image.image_type == "private")
+        public = shared = False
     elif q.image_type == "gold":
-        stmt = stmt.where(Image.visibility == "public")
+        filters.append(Image.visibility == "public")
+        own = shared = False
     elif q.image_type == "shared":
         # IMS: "shared" is both what you share (owner = you) and what others share with you and
-        # you accepted; the membership part already passed readable().
-        stmt = stmt.where(Image.image_type == "shared", Image.visibility != "public")
+        # you accepted.
+        filters += [Image.image_type == "shared", Image.visibility != "public"]
+        public = False
         if q.member_status in ("pending", "rejected"):
             # Only a member has such a status: the images others share with you, not the ones you share.
-            stmt = stmt.where(Image.owner != q.project_id)
+            own = False
     elif q.image_type is not None:
         raise BadRequest("__imagetype must be gold, private or shared.", code="IMG.0024")
     for column, value in q.equals.items():
-        stmt = stmt.where(getattr(Image, column) == value)
+        filters.append(getattr(Image, column) == value)
     for key, value in q.properties.items():
-        stmt = stmt.where(Image.properties[key].as_string() == value)
+        filters.append(Image.properties[key].as_string() == value)
     if q.ids is not None:
-        stmt = stmt.where(Image.id.in_(q.ids))
+        filters.append(Image.id.in_(q.ids))
     if q.tag is not None:
-        stmt = stmt.where(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == q.tag)))
+        filters.append(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == q.tag)))
     for spellings in q.tags:
-        stmt = stmt.where(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag.in_(spellings))))
+        filters.append(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag.in_(spellings))))
     for column, values in q.in_filters.items():
-        stmt = stmt.where(getattr(Image, column).in_(values))
+        filters.append(getattr(Image, column).in_(values))
     if q.size_min is not None:
-        stmt = stmt.where(Image.size >= q.size_min)
+        filters.append(Image.size >= q.size_min)
     if q.size_max is not None:
-        stmt = stmt.where(Image.size <= q.size_max)
+        filters.append(Image.size <= q.size_max)
     for column, op, t in q.time_filters:
-        stmt = stmt.where(getattr(getattr(Image, column), TIME_OPS[op])(t))
+        filters.append(getattr(getattr(Image, column), TIME_OPS[op])(t))
     # The id breaks ties, so equal sort values still page in one fixed order.
-    order_cols = [(SORT_KEYS[key], direction == "desc") for key, direction in sorts]
+    order = [(key, direction == "desc") for key, direction in sorts]
     if all(key != "id" for key, _ in sorts):
-        order_cols.append((Image.id, order_cols[-1][1]))
+        order.append(("id", order[-1][1]))
     if q.marker:
         # Keyset pagination: continue strictly after the marker row in the sort order.
-        marker = session.scalar(select(Image).where(Image.id == q.marker, readable(q.project_id, statuses)))
+        marker = find_readable(session, q.project_id, q.marker, statuses)
         if marker is None:
             raise BadRequest(f"marker {q.marker} is not an image you can see.")
-        mvals = session.execute(select(*(col for col, _ in order_cols)).where(Image.id == marker.id)).one()
+        mvals = session.execute(select(*(SORT_KEYS[k](Image) for k, _ in order)).where(Image.id == marker.id)).one()
         after = []
-        for i, (col, desc) in enumerate(order_cols):
-            ties = [c == v for (c, _), v in zip(order_cols[:i], mvals[:i], strict=True)]
+        for i, (key, desc) in enumerate(order):
+            ties = [SORT_KEYS[k](Image) == v for (k, _), v in zip(order[:i], mvals[:i], strict=True)]
+            col = SORT_KEYS[key](Image)
             after.append(and_(*ties, col < mvals[i] if desc else col > mvals[i]))
-        stmt = stmt.where(or_(*after))
-    stmt = stmt.order_by(*(col.desc() if desc else col.asc() for col, desc in order_cols)).limit(q.limit)
-    return list(session.scalars(stmt))
+        filters.append(or_(*after))
+
+    def ordered(t: Any) -> list[Any]:
+        return [SORT_KEYS[k](t).desc() if desc else SORT_KEYS[k](t).asc() for k, desc in order]
+
+    # The visible images come from three sources: the project's own, public ones, and those shared
+    # with it. One OR over them defeats the (owner, created_at, id) index and sorts the whole
+    # catalogue; instead each source is its own ordered, limited query that its index serves, and
+    # the union of at most 3 x limit rows is sorted once.
+    branches: list[Select[Any]] = []
+    if own:
+        branches.append(select(Image).where(Image.owner == q.project_id, *filters))
+    if public:
+        branches.append(select(Image).where(Image.visibility == "public", Image.owner != q.project_id, *filters))
+    if shared:
+        members = select(ImageMember.image_id).where(ImageMember.member_id == q.project_id,
+                                                     ImageMember.status.in_(statuses))
+        branches.append(select(Image).where(Image.id.in_(members), Image.owner != q.project_id,
+                                            Image.visibility != "public", *filters))
+    if not branches:
+        return []
+    if len(branches) == 1:
+        return list(session.scalars(branches[0].order_by(*ordered(Image)).limit(q.limit)))
+    parts = [select(b.order_by(*ordered(Image)).limit(q.limit).subquery()) for b in branches]
+    union = union_all(*parts).subquery()
+    row = aliased(Image, union)
+    return list(session.scalars(select(row).order_by(*ordered(union.c)).limit(q.limit)))
 
 
 def count_owned(session: Session, project_id: str) -> int:

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openims.catalog import jobs
-from openims.catalog.images import ImageStatus, readable
+from openims.catalog.images import ImageStatus, find_readable
 from openims.catalog.jobs import JobType
 from openims.db.models import Image, ImageMember, Job, Project
 from openims.errors import BadRequest, Conflict, ImsForbidden, NotFound, ServiceError
@@ -82,10 +82,7 @@ def visible_to(session: Session, project_id: str, image_id: str, *, for_update: 
     Members who have not accepted still know the image (they were asked about it), so they get
     403 rather than 404 when they try to change it.
     """
-    stmt = select(Image).where(Image.id == image_id, readable(project_id, ALL_STATUSES))
-    if for_update:
-        stmt = stmt.with_for_update()
-    image = session.scalar(stmt)
+    image = find_readable(session, project_id, image_id, ALL_STATUSES, for_update=for_update)
     if image is None:
         raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
     return image
