@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, union_all
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -75,6 +75,13 @@ _TAGS = (
     select(ImageTag.image_id, ImageTag.tag)
     .where(ImageTag.image_id.in_(bindparam("ids", expanding=True)))
     .order_by(ImageTag.tag)
+)
+
+
+_OTHER_SOURCES = select(
+    exists().where(Image.visibility == "public", Image.owner != bindparam("project_id")),
+    exists().where(ImageMember.member_id == bindparam("project_id"),
+                   ImageMember.status.in_(bindparam("statuses", expanding=True))),
 )
 
 
@@ -241,13 +248,18 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
         marker = find_readable(session, q.project_id, q.marker, statuses)
         if marker is None:
             raise BadRequest(f"marker {q.marker} is not an image you can see.")
-        mvals = session.execute(select(*(SORT_KEYS[k](Image) for k, _ in order)).where(Image.id == marker.id)).one()
-        after = []
-        for i, (key, desc) in enumerate(order):
-            ties = [SORT_KEYS[k](Image) == v for (k, _), v in zip(order[:i], mvals[:i], strict=True)]
-            col = SORT_KEYS[key](Image)
-            after.append(and_(*ties, col < mvals[i] if desc else col > mvals[i]))
-        filters.append(or_(*after))
+        cols = [SORT_KEYS[k](Image) for k, _ in order]
+        mvals = tuple(session.execute(select(*cols).where(Image.id == marker.id)).one())
+        directions = {desc for _, desc in order}
+        if len(directions) == 1:
+            # One direction: a row-value comparison, which both databases answer from the index.
+            filters.append(tuple_(*cols) < mvals if directions == {True} else tuple_(*cols) > mvals)
+        else:
+            after = []
+            for i, (col, (_, desc)) in enumerate(zip(cols, order, strict=True)):
+                ties = [c == v for c, v in zip(cols[:i], mvals[:i], strict=True)]
+                after.append(and_(*ties, col < mvals[i] if desc else col > mvals[i]))
+            filters.append(or_(*after))
 
     def ordered(t: Any) -> list[Any]:
         return [SORT_KEYS[k](t).desc() if desc else SORT_KEYS[k](t).asc() for k, desc in order]
@@ -256,6 +268,11 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
     # with it. One OR over them defeats the (owner, created_at, id) index and sorts the whole
     # catalogue; instead each source is its own ordered, limited query that its index serves, and
     # the union of at most 3 x limit rows is sorted once.
+    if public or shared:
+        # Most projects see only their own images: two index probes spare them the union.
+        has_public, has_shared = session.execute(
+            _OTHER_SOURCES, {"project_id": q.project_id, "statuses": list(statuses)}).one()
+        public, shared = public and bool(has_public), shared and bool(has_shared)
     branches: list[Select[Any]] = []
     if own:
         branches.append(select(Image).where(Image.owner == q.project_id, *filters))

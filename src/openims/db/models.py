@@ -139,6 +139,8 @@ class Image(Base):
         # Keyset pagination of a project's images by the default sort (created_at desc, id desc).
         Index("ix_images_owner_created", "owner", "created_at", "id"),
         Index("ix_images_owner_name", "owner", "name"),
+        # The public branch of image lists (see catalog.images.list_images).
+        Index("ix_images_visibility_created", "visibility", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
@@ -163,6 +165,11 @@ class Image(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    # A direct upload (PUT …/file) in progress: who holds the image in ``saving`` and until when.
+    # Renewed while data arrives; a lapsed lease means the uploading process died, and the worker's
+    # sweep returns the image to ``queued`` (catalog.uploads). NULL otherwise: jobs have their own leases.
+    upload_holder: Mapped[str | None] = mapped_column(String(64))
+    upload_lease_expires_at: Mapped[dt.datetime | None] = mapped_column(index=True)
 
 
 class ImageTag(Base):
