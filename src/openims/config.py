@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Worker threads run inside ``openims serve`` unless disabled.
     workers: int = Field(default=1, ge=0, le=64)
     job_lease_seconds: int = Field(default=60, ge=5)
+    # How long a direct upload holds its image in "saving" without receiving data before the
+    # worker's sweep gives the image back (queued): the recovery time after a crash mid-upload.
+    upload_lease_seconds: int = Field(default=60, ge=2)
     store_format: Literal["qcow2", "raw"] = "qcow2"
     max_image_file_size: int = 128 * GiB
     max_quick_import_size: int = 1024 * GiB

@@ -460,3 +460,49 @@ class TestStreamedUploads:
                       signing.UNSIGNED_PAYLOAD)
         assert r.status_code == 201, r.text
         assert self._objects(signed) == ["u.raw"]
+
+
+class TestPrefixedEndpoints:
+    """keystoneauth / openstacksdk call the catalog's /identity and /image endpoints, and sign those paths."""
+
+    def test_signed_through_the_image_prefix(self, client: TestClient, signed: Signed,
+                                             admin_headers: dict[str, str]) -> None:
+        created = signed("POST", "/image/v2/images",
+                         json_body={"name": "prefixed", "disk_format": "qcow2", "container_format": "bare"})
+        assert created.status_code == 201, created.text
+        r = signed("GET", "/image/v2/images", params=[("name", "prefixed")])
+        assert r.status_code == 200, r.text
+        assert [i["id"] for i in r.json()["images"]] == [created.json()["id"]]
+        # The same answer as the unprefixed path, signed or by token.
+        assert signed("GET", "/v2/images", params=[("name", "prefixed")]).json()["images"] == r.json()["images"]
+        assert client.get("/image/v2/images", params={"name": "prefixed"},
+                          headers=admin_headers).json()["images"] == r.json()["images"]
+
+    def test_signed_through_the_identity_prefix(self, client: TestClient, signed: Signed,
+                                                admin_headers: dict[str, str]) -> None:
+        r = signed("GET", "/identity/v3/auth/domains")
+        assert r.status_code == 200, r.text
+        assert [d["name"] for d in r.json()["domains"]] == ["admin"]
+        assert r.json() == client.get("/v3/auth/domains", headers=admin_headers).json()
+
+    def test_signed_streamed_upload_through_the_image_prefix(self, client: TestClient, runtime: Runtime,
+                                                             signed: Signed, admin_key: tuple[str, str],
+                                                             project_id: str, tmp_path: Path) -> None:
+        data = make_image(tmp_path, "qcow2").read_bytes()
+        r = signed("POST", "/image/v2/images", json_body={"name": "up", "disk_format": "qcow2",
+                                                          "container_format": "bare"})
+        assert r.status_code == 201, r.text
+        path = f"/image/v2/images/{r.json()['id']}/file"
+        put = TestStreamedUploads()._put(client, runtime, admin_key, project_id, path, data,
+                                         hashlib.sha256(data).hexdigest())
+        assert put.status_code == 204, put.text
+        assert signed("GET", path.removesuffix("/file")).json()["status"] == "active"
+
+    def test_the_prefix_is_part_of_what_is_signed(self, client: TestClient, signed: Signed) -> None:
+        # A signature made for /v2/images does not carry over to /image/v2/images, nor the reverse.
+        for signed_path, sent_path in (("/v2/images", "/image/v2/images"), ("/image/v2/images", "/v2/images"),
+                                       ("/identity/v3/auth/domains", "/v3/auth/domains")):
+            r = signed("GET", signed_path)
+            assert r.status_code == 200, (signed_path, r.text)
+            moved = client.get(sent_path, headers=dict(r.request.headers))
+            refused(moved, text="signature does not match")

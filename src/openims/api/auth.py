@@ -23,17 +23,13 @@ from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openims.api.errors import is_iam_path
+from openims.api.middleware import is_streaming_upload, original_path
 from openims.errors import ImsForbidden, Unauthorized
 from openims.iam import access_keys, signing
 from openims.iam.roles import Permission, permissions_of
 from openims.iam.tokens import TokenData
 from openims.runtime import Runtime
 
-# Uploads whose bodies are streamed, never buffered: PUT on the paths BodyLimitMiddleware exempts
-# (PUT /obs/{bucket}/{key}, PUT /v2/images/{id}/file). Other methods there carry JSON (POST …/file
-# exports an image) and are read in full like any request.
-_STREAMING_PREFIXES = ("/obs/",)
-_STREAMING_SUFFIXES = ("/file",)
 # Where an armed streaming check waits for the body (the ASGI scope's shared "state").
 _STREAM_CHECK = "openims.signed_payload"
 
@@ -81,8 +77,9 @@ def _is_signed(request: Request) -> bool:
 
 
 def _is_streaming(request: Request) -> bool:
-    path: str = request.scope["path"]
-    return request.method == "PUT" and (path.startswith(_STREAMING_PREFIXES) or path.endswith(_STREAMING_SUFFIXES))
+    # The uploads BodyLimitMiddleware lets through unbuffered (PUT /obs/{bucket}/{key}, PUT
+    # /v2/images/{id}/file); every other body is read in full like any request.
+    return is_streaming_upload(request.method, request.scope["path"])
 
 
 async def signed_body(request: Request) -> bytes | None:
@@ -172,9 +169,10 @@ def _signed_caller(request: Request, rt: Runtime, body: bytes | None) -> Caller:
     sdk_date = signing.check_date(_header(headers, "x-sdk-date"), now)
     signing.check_signed_headers(auth, headers)
     signing.check_scope(auth, sdk_date, rt.settings.region)
-    # The routed path, percent-decoded (request.url would re-parse it and cut at a decoded '?').
+    # The path the client sent and signed — /image/v2/… stays /image/v2/…, not the routed /v2/… —
+    # percent-decoded (request.url would re-parse it and cut at a decoded '?').
     received = signing.ReceivedRequest(
-        method=request.method, path=request.scope["path"],
+        method=request.method, path=original_path(request.scope),
         query=request.scope.get("query_string", b"").decode("latin-1"),
         headers=headers, payload_hashes=_payload_hashes(request, auth.algorithm, body, headers))
     project_id = _header(headers, "x-project-id")

@@ -149,7 +149,8 @@ def _declared_size(request: Request) -> int:
 
 
 @router.put("/v2/images/{image_id}/file", status_code=204, summary="Upload image data (native, streamed)",
-            responses={**_ERRORS, 409: {"description": "The image is not queued (or is receiving data)"},
+            responses={**_ERRORS, 409: {"description": "The image is not queued, is receiving data, "
+                                                 "or the upload stalled past its lease"},
                        410: {"description": "The image was deleted during the upload"},
                        413: {"description": "The data exceeds the size limit"},
                        415: {"description": "Not application/octet-stream"}}, openapi_extra=_DATA_BODY)
@@ -162,7 +163,7 @@ async def upload_image_data(image_id: str, request: Request, caller: WriterDep, 
     if size > limit:
         raise uploads.UploadTooLarge(f"The image data ({size} bytes) exceeds the limit of {limit} bytes.")
     limits = uploads.UploadLimits(max_file_size=limit, store_format=rt.settings.store_format,
-                                  timeout=rt.settings.convert_timeout)
+                                  timeout=rt.settings.convert_timeout, lease_seconds=rt.settings.upload_lease_seconds)
     try:
         await uploads.upload(rt.db, rt.images, project_id=caller.project_id, image_id=image_id,
                              stream=request.stream(), limits=limits, clock=rt.clock, upload_id=uuid.uuid4().hex)

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openims.api.errors import is_iam_path
 
 # devstack-style prefixes (see docs/architecture.md): keystoneauth looks for Keystone's versions
 # document at the identity root and Glance's at the image endpoint; both cannot be "/".
 PREFIXES = ("/identity", "/image")
+# The path as the client sent it (percent-decoded, prefix included), kept in the scope when
+# PrefixMiddleware routes a prefixed request: an AK/SK signature covers that path, not the routed one.
+ORIGINAL_PATH = "openims.original_path"
+
+# The only requests whose bodies are streamed instead of read in full, as routed (after the prefix):
+# PUT /v2/images/{image_id}/file (image data) and PUT /obs/{bucket}/{key} (an object). Every other
+# request, including other methods on those paths (POST /v1/cloudimages/{id}/file exports an image
+# and carries JSON), gets the JSON body limit.
+_STREAMING_UPLOADS = (re.compile(r"/v2/images/[^/]+/file"), re.compile(r"/obs/[^/]+/.+"))
+
+
+def is_streaming_upload(method: str, path: str) -> bool:
+    """Whether a request (its routed path) is one of the streamed uploads."""
+    return method == "PUT" and any(p.fullmatch(path) for p in _STREAMING_UPLOADS)
+
+
+def original_path(scope: Scope) -> str:
+    """The percent-decoded path the client requested, before any prefix was taken off."""
+    path: str = scope.get(ORIGINAL_PATH, scope["path"])
+    return path
 
 
 class RequestIdMiddleware:
@@ -35,7 +59,7 @@ class RequestIdMiddleware:
 
 
 class PrefixMiddleware:
-    """Serve ``/identity/v3/…`` as ``/v3/…`` and ``/image/v2/…`` as ``/v2/…``."""
+    """Serve ``/identity/v3/…`` as ``/v3/…`` and ``/image/v2/…`` as ``/v2/…``; the original path stays in the scope."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -46,28 +70,31 @@ class PrefixMiddleware:
             for prefix in PREFIXES:
                 if path.startswith(prefix + "/") and len(path) > len(prefix) + 1:
                     scope = dict(scope)
+                    scope[ORIGINAL_PATH] = path
                     scope["path"] = path[len(prefix):]
-                    scope["raw_path"] = scope["path"].encode()
+                    raw: bytes | None = scope.get("raw_path")
+                    # The raw path keeps the client's percent-encoding; only the prefix goes.
+                    scope["raw_path"] = raw[len(prefix):] if raw and raw.startswith(prefix.encode() + b"/") \
+                        else scope["path"].encode()
                     break
         await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:
-    """Refuse oversized request bodies early (413) — except on the streaming upload routes."""
+    """Refuse oversized request bodies early (413) — except on the streaming upload routes.
 
-    def __init__(self, app: ASGIApp, *, limit: int, streaming_suffixes: tuple[str, ...] = ("/file",),
-                 streaming_prefixes: tuple[str, ...] = ("/obs/",)) -> None:
+    A declared Content-Length over the limit is refused before the route runs. A body without one
+    (chunked) is counted as the route reads it; going over raises an HTTPException(413), which
+    FastAPI lets through its body parsing (any other exception there becomes a 400) to the central
+    error rendering.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
         self.app = app
         self.limit = limit
-        self.streaming_suffixes = streaming_suffixes
-        self.streaming_prefixes = streaming_prefixes
-
-    def _streaming(self, scope: Scope) -> bool:
-        path: str = scope["path"]
-        return path.endswith(self.streaming_suffixes) or path.startswith(self.streaming_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._streaming(scope):
+        if scope["type"] != "http" or is_streaming_upload(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
@@ -87,21 +114,25 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self._message())
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
+            # Only reached when the route read the body outside FastAPI's handling (nothing sent yet).
             await self._reject(scope, send)
 
+    def _message(self) -> str:
+        return f"The request body exceeds the limit of {self.limit} bytes."
+
     async def _reject(self, scope: Scope, send: Send) -> None:
-        path: str = scope["path"]
-        message = f"The request body exceeds the limit of {self.limit} bytes."
-        if path.startswith(("/v3", "/v5")):
-            body = {"error": {"code": 413, "title": "Request Entity Too Large", "message": message}}
+        # The shapes of api.errors.render: Keystone's on identity routes, IMS's elsewhere.
+        if is_iam_path(scope["path"]):
+            body: dict[str, object] = {"error": {"code": 413, "title": "Request Entity Too Large",
+                                                 "message": self._message()}}
         else:
-            body = {"error": {"code": "IMG.0001", "message": message}}
+            body = {"error": {"code": "IMG.0001", "message": self._message()}}
         raw = json.dumps(body).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
@@ -109,5 +140,6 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": raw})
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    def __init__(self, message: str) -> None:
+        super().__init__(413, detail=message)

@@ -8,14 +8,27 @@ image made ``active`` in one transaction. Glance answers 204 only once the data 
 
 Any failure — refused content, too large, client gone — puts the image back to ``queued`` with no
 data and no temp files left (Glance's ``_restore``). An image deleted during its upload makes the
-upload 410 Gone, after removing the data it had just published.
+upload 410 Gone.
+
+A crash cannot run that clean-up, so the upload holds the image with a lease: ``begin`` records a
+holder (the upload's id, which also names its temp files) and an expiry, renewed as data arrives
+(at most every few seconds) and while the data is processed. The job worker's sweep
+(``recover_abandoned``) gives images whose lease lapsed back to ``queued`` and removes their temp
+files. Every later write of the upload is conditional on still being the holder, so an upload that
+stalled past its lease and then woke up can neither renew, nor restore, nor publish over a newer
+upload of the same image. Images filled by jobs never carry an upload lease, so the sweep leaves
+them alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import re
-from collections.abc import AsyncIterator
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +36,7 @@ import anyio
 import anyio.to_thread
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from openims.catalog.images import ImageStatus, transition
 from openims.catalog.members import require_owner
@@ -33,8 +47,16 @@ from openims.errors import BadRequest, Conflict, ImsError, ServiceError
 from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, StoredImage, StoreFormat, import_image
 from openims.objects.image_store import ImageStore
 
+log = logging.getLogger("openims.uploads")
+
 # Written to disk in pieces of this size: memory stays bounded whatever the image size.
 SPOOL_BUFFER = 1024 * 1024
+# The lease of an upload that does not say otherwise (Settings.upload_lease_seconds has the same default).
+DEFAULT_LEASE_SECONDS = 60
+# A live upload renews at most this often — one indexed UPDATE — and at least four times per lease.
+MAX_RENEW_INTERVAL = 5.0
+# Rows one sweep recovers at most; the next sweep takes the rest.
+SWEEP_BATCH = 100
 
 
 class UploadTooLarge(ImsError):
@@ -47,6 +69,10 @@ class UploadGone(ImsError):
     status = 410
     code = "IMG.0144"
     title = "Gone"
+
+
+class UploadLeaseLost(Conflict):
+    """The upload stopped holding its image (it stalled past its lease and the sweep took the image back)."""
 
 
 class UploadFailed(ImsError):
@@ -63,6 +89,8 @@ class UploadTarget:
     declared: ImageFormat
     # GB; 0 means "not set", so only the service-wide virtual size limit applies.
     min_disk: int
+    # Who holds the image in saving: the upload's id (it also names the upload's temp files).
+    holder: str
 
 
 @dataclass(frozen=True)
@@ -70,13 +98,19 @@ class UploadLimits:
     max_file_size: int
     store_format: StoreFormat
     timeout: float
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+
+
+def renew_interval(lease_seconds: float) -> float:
+    return min(MAX_RENEW_INTERVAL, lease_seconds / 4)
 
 
 # ---------------------------------------------------------------- state changes
 
 
-def begin(session: Session, project_id: str, image_id: str, now: dt.datetime) -> UploadTarget:
-    """Take the owner's queued image to ``saving``; 404 / 403 / 409 / 400 as Glance answers."""
+def begin(session: Session, project_id: str, image_id: str, now: dt.datetime, *, holder: str | None = None,
+          lease_seconds: int = DEFAULT_LEASE_SECONDS) -> UploadTarget:
+    """Take the owner's queued image to ``saving`` under a lease; 404 / 403 / 409 / 400 as Glance answers."""
     image = require_owner(session, project_id, image_id)
     if image.status != ImageStatus.QUEUED.value:
         raise Conflict(f"Image {image_id} is {image.status}: data can only be uploaded to a queued image.",
@@ -87,29 +121,63 @@ def begin(session: Session, project_id: str, image_id: str, now: dt.datetime) ->
                        code="IMG.0035")
     if not image.disk_format or not image.container_format:
         raise BadRequest("disk_format and container_format must be set before uploading data.", code="IMG.0072")
+    holder = holder or uuid.uuid4().hex
     result = session.execute(
         update(Image).where(Image.id == image.id, Image.status == ImageStatus.QUEUED.value)
-        .values(status=ImageStatus.SAVING.value, updated_at=now)
+        .values(status=ImageStatus.SAVING.value, updated_at=now, upload_holder=holder,
+                upload_lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(f"Image {image_id} is already receiving data.", code="IMG.0035")
-    return UploadTarget(image.id, ImageFormat(image.disk_format), image.min_disk)
+    return UploadTarget(image.id, ImageFormat(image.disk_format), image.min_disk, holder)
 
 
-def restore(session: Session, image_id: str, now: dt.datetime) -> None:
-    """A failed upload leaves the image queued, ready for another attempt."""
-    session.execute(
-        update(Image).where(Image.id == image_id, Image.status == ImageStatus.SAVING.value)
-        .values(status=ImageStatus.QUEUED.value, updated_at=now)
+def _held(image_id: str, holder: str) -> tuple[ColumnElement[bool], ...]:
+    return (Image.id == image_id, Image.upload_holder == holder, Image.status == ImageStatus.SAVING.value)
+
+
+def _lost(session: Session, image_id: str) -> ServiceError:
+    """Why an upload no longer holds its image: the image was deleted, or its lease lapsed and was taken."""
+    if session.get(Image, image_id) is None:
+        return UploadGone(f"Image {image_id} was deleted during the upload; the data was discarded.")
+    return UploadLeaseLost(f"The upload to image {image_id} was abandoned: it received no data for longer than "
+                           "its lease, and the image was returned to queued. Upload the data again.")
+
+
+def renew(session: Session, image_id: str, holder: str, now: dt.datetime, lease_seconds: int) -> None:
+    """Extend the upload's lease; raises UploadGone / UploadLeaseLost when it is no longer the holder."""
+    result = session.execute(
+        update(Image).where(*_held(image_id, holder))
+        .values(upload_lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
     )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise _lost(session, image_id)
 
 
-def finish(session: Session, image_id: str, stored: StoredImage, location: str, now: dt.datetime) -> bool:
-    """Record the stored data and make the image active; False if it was deleted meanwhile."""
-    image = session.scalar(select(Image).where(Image.id == image_id).with_for_update())
-    if image is None or image.status != ImageStatus.SAVING.value:
-        return False
-    image.location = location
+def restore(session: Session, image_id: str, holder: str, now: dt.datetime) -> ServiceError | None:
+    """A failed upload leaves the image queued, ready for another attempt.
+
+    Only while it still holds the image; otherwise nothing changes and the reason it lost the
+    image is returned (that, not whatever broke afterwards, is what the client should hear).
+    """
+    result = session.execute(
+        update(Image).where(*_held(image_id, holder))
+        .values(status=ImageStatus.QUEUED.value, updated_at=now, upload_holder=None, upload_lease_expires_at=None)
+    )
+    return None if result.rowcount == 1 else _lost(session, image_id)  # type: ignore[attr-defined]
+
+
+def finish(session: Session, image_id: str, holder: str, stored: StoredImage, publish: Callable[[], str],
+           now: dt.datetime) -> None:
+    """Publish the stored data and make the image active, both only while the upload still holds the image.
+
+    ``publish`` runs under the image's row lock: a sweep or a newer upload cannot take the image
+    between the check and the rename, so a stale upload never replaces a newer upload's data.
+    """
+    image = session.scalar(select(Image).where(*_held(image_id, holder)).with_for_update())
+    if image is None:
+        raise _lost(session, image_id)
+    image.location = publish()
     image.size = stored.size
     image.virtual_size = stored.virtual_size
     # What is stored (and downloaded) is the store format, whatever was uploaded.
@@ -118,11 +186,85 @@ def finish(session: Session, image_id: str, stored: StoredImage, location: str, 
     image.os_hash_algo = stored.os_hash_algo
     image.os_hash_value = stored.os_hash_value
     image.properties = {**image.properties, "__image_size": str(stored.size)}
+    image.upload_holder = None
+    image.upload_lease_expires_at = None
     transition(image, ImageStatus.ACTIVE, now)
-    return True
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    image_id: str
+    holder: str
+
+
+def sweep_expired(session: Session, now: dt.datetime, *, limit: int = SWEEP_BATCH) -> list[Abandoned]:
+    """Give images whose upload lease lapsed back to ``queued``; returns them (their temp files are the caller's).
+
+    One indexed range query finds them (the column is NULL except during uploads). Each is taken
+    with a statement conditional on the same holder and a still-lapsed lease, so concurrent sweeps
+    (several worker processes) and an upload renewing at that moment each win or lose cleanly.
+    """
+    rows = session.execute(
+        select(Image.id, Image.upload_holder, Image.status)
+        .where(Image.upload_lease_expires_at < now)
+        .order_by(Image.upload_lease_expires_at)
+        .limit(limit)
+    ).all()
+    taken: list[Abandoned] = []
+    for image_id, holder, status in rows:
+        values: dict[str, object] = {"upload_holder": None, "upload_lease_expires_at": None}
+        # A lease left on an image in another state (nothing should leave one) is only cleared.
+        if status == ImageStatus.SAVING.value:
+            values.update(status=ImageStatus.QUEUED.value, updated_at=now)
+        result = session.execute(
+            update(Image).where(Image.id == image_id, Image.upload_holder.is_not_distinct_from(holder),
+                                Image.upload_lease_expires_at < now).values(**values)
+        )
+        if result.rowcount == 1 and holder:  # type: ignore[attr-defined]
+            taken.append(Abandoned(image_id, holder))
+    return taken
+
+
+def recover_abandoned(db: Database, images: ImageStore, now: dt.datetime) -> list[Abandoned]:
+    """The sweep: abandoned uploads back to ``queued``, then their temp files removed (after the commit)."""
+    with db.transaction() as s:
+        taken = sweep_expired(s, now)
+    for abandoned in taken:
+        log.warning("upload %s to image %s was abandoned (lease expired); the image is queued again",
+                    abandoned.holder, abandoned.image_id)
+        images.clear_temp(abandoned.holder)
+    return taken
 
 
 # ---------------------------------------------------------------- the upload
+
+
+class _Lease:
+    """The upload's hold on its image, renewed on the runtime clock at most every ``interval`` seconds."""
+
+    def __init__(self, db: Database, target: UploadTarget, lease_seconds: int, clock: Clock) -> None:
+        self.db, self.target, self.lease_seconds, self.clock = db, target, lease_seconds, clock
+        self.interval = renew_interval(lease_seconds)
+        self._next = clock() + dt.timedelta(seconds=self.interval)
+
+    def due(self) -> bool:
+        return self.clock() >= self._next
+
+    def renew(self) -> None:
+        now = self.clock()
+        with self.db.transaction() as s:
+            renew(s, self.target.image_id, self.target.holder, now, self.lease_seconds)
+        self._next = now + dt.timedelta(seconds=self.interval)
+
+    def keep_alive(self, stop: threading.Event) -> None:
+        """While the data is processed no bytes arrive, so renew on a timer (a thread beside qemu-img)."""
+        while not stop.wait(self.interval):
+            try:
+                self.renew()
+            except (UploadGone, UploadLeaseLost):
+                return  # finish() will say so
+            except Exception:
+                log.exception("renewing the lease of upload %s failed", self.target.holder)
 
 
 _MISMATCH = re.compile(r"says (\w+) but the content is (\w+)")
@@ -141,7 +283,7 @@ def _refused(exc: ImageRejected) -> ServiceError:
     return BadRequest(f"The uploaded data was refused: {exc.reason}.", code=exc.code)
 
 
-async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int) -> int:
+async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: _Lease) -> int:
     total = 0
     buffer = bytearray()
     with open(path, "wb") as f:
@@ -149,6 +291,8 @@ async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int) -> int:
             total += len(chunk)
             if total > limit:
                 raise UploadTooLarge(f"The uploaded data exceeds the limit of {limit} bytes.")
+            if lease.due():
+                await anyio.to_thread.run_sync(lease.renew)
             buffer += chunk
             if len(buffer) >= SPOOL_BUFFER:
                 data = bytes(buffer)
@@ -160,22 +304,34 @@ async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int) -> int:
     return total
 
 
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
 def _store(db: Database, images: ImageStore, target: UploadTarget, spool: Path, temp: Path,
-           limits: UploadLimits, clock: Clock) -> None:
+           limits: UploadLimits, clock: Clock, lease: _Lease) -> None:
+    stop = threading.Event()
+    beat = threading.Thread(target=lease.keep_alive, args=(stop,), daemon=True,
+                            name=f"openims-upload-lease-{target.holder[:8]}")
+    beat.start()
     try:
-        stored = import_image(spool, temp, min_disk_gb=target.min_disk or None, declared=target.declared,
-                              store_format=limits.store_format, max_file_size=limits.max_file_size,
-                              timeout=limits.timeout)
-    except ImageRejected as exc:
-        raise _refused(exc) from exc
+        try:
+            stored = import_image(spool, temp, min_disk_gb=target.min_disk or None, declared=target.declared,
+                                  store_format=limits.store_format, max_file_size=limits.max_file_size,
+                                  timeout=limits.timeout)
+        except ImageRejected as exc:
+            raise _refused(exc) from exc
+        finally:
+            spool.unlink(missing_ok=True)
+        # The slow part of publishing (flushing the data) outside the transaction; the rename inside.
+        _fsync(stored.path)
     finally:
-        spool.unlink(missing_ok=True)
-    location = images.publish(stored.path, target.image_id)
+        stop.set()
+        beat.join()
     with db.transaction() as s:
-        recorded = finish(s, target.image_id, stored, location, clock())
-    if not recorded:
-        images.delete(location)
-        raise UploadGone(f"Image {target.image_id} was deleted during the upload; the data was discarded.")
+        finish(s, target.image_id, target.holder, stored, lambda: images.publish(stored.path, target.image_id),
+               clock())
 
 
 async def upload(db: Database, images: ImageStore, *, project_id: str, image_id: str,
@@ -185,25 +341,32 @@ async def upload(db: Database, images: ImageStore, *, project_id: str, image_id:
 
     def start() -> UploadTarget:
         with db.transaction() as s:
-            return begin(s, project_id, image_id, clock())
+            return begin(s, project_id, image_id, clock(), holder=upload_id, lease_seconds=limits.lease_seconds)
 
-    def undo() -> None:
+    def undo() -> ServiceError | None:
+        # Temp files first: if we die in between, the lease is still there for the sweep to finish the job.
+        images.clear_temp(upload_id)
         with db.transaction() as s:
-            restore(s, image_id, clock())
+            return restore(s, image_id, upload_id, clock())
 
     target = await anyio.to_thread.run_sync(start)
+    lease = _Lease(db, target, limits.lease_seconds, clock)
     # Named by this upload, so nothing of another attempt is touched; clear_temp removes both.
     temp = images.temp_path(upload_id, target.image_id)
     spool = temp.with_name(temp.name + ".upload")
     try:
-        await _spool(stream, spool, limits.max_file_size)
-        await anyio.to_thread.run_sync(_store, db, images, target, spool, temp, limits, clock)
-    except UploadGone:
-        raise
-    except BaseException:
+        await _spool(stream, spool, limits.max_file_size, lease)
+        await anyio.to_thread.run_sync(_store, db, images, target, spool, temp, limits, clock, lease)
+    except (UploadGone, UploadLeaseLost):
+        raise  # the image is not ours any more: nothing to restore
+    except BaseException as exc:
         # Shielded: a client that went away must not leave the image stuck in saving.
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(undo)
+            lost = await anyio.to_thread.run_sync(undo)
+        # A sweep that took the image also removed our temp files, so what failed next (a missing
+        # file) is only a symptom.
+        if lost is not None and isinstance(exc, Exception):
+            raise lost from exc
         raise
     finally:
         with anyio.CancelScope(shield=True):

@@ -253,7 +253,9 @@ def signature(algorithm: Algorithm, access_key: str, secret_key: str, sts: bytes
 @dataclass(frozen=True)
 class ReceivedRequest:
     method: str
-    path: str  # percent-decoded, as routed
+    # Percent-decoded, as the client sent it: with any /identity or /image prefix, which the client
+    # signed even though the service routes without it.
+    path: str
     query: str  # raw query string
     headers: Mapping[str, bytes]  # lower-case name → raw value (repeated headers joined by ",")
     # What the payload hash may be: the body's digest, a declared value, or both when they may differ

@@ -1,4 +1,8 @@
-"""The worker loop: claim → heartbeat → handler → done, in threads of ``openims serve`` or ``openims worker``."""
+"""The worker loop: claim → heartbeat → handler → done, in threads of ``openims serve`` or ``openims worker``.
+
+Beside the job threads, one sweeper thread per worker process gives back images whose direct upload
+died with its process (``catalog.uploads.recover_abandoned``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import socket
 import threading
 import uuid
 
-from openims.catalog import jobs
+from openims.catalog import jobs, uploads
 from openims.catalog.jobs import MAX_ATTEMPTS, JobStatus, LeaseLost
 from openims.db.models import Job
 from openims.runtime import Runtime
@@ -16,6 +20,13 @@ from openims.worker.context import JobContext
 from openims.worker.handlers import HANDLERS, JobFailed
 
 log = logging.getLogger("openims.worker")
+
+# The sweep for abandoned uploads runs at most this far apart (and twice per upload lease when shorter).
+MAX_SWEEP_INTERVAL = 30.0
+
+
+def sweep_interval(upload_lease_seconds: float) -> float:
+    return min(MAX_SWEEP_INTERVAL, upload_lease_seconds / 2)
 
 
 def worker_identity() -> str:
@@ -35,6 +46,11 @@ class Worker:
             t = threading.Thread(target=self._loop, name=f"openims-worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+        # One sweeper, not one per job thread: a sweep is one indexed query, and a job thread busy
+        # with a long import would delay it.
+        sweeper = threading.Thread(target=self._sweep_loop, name="openims-upload-sweep", daemon=True)
+        sweeper.start()
+        self._threads.append(sweeper)
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
@@ -57,9 +73,29 @@ class Worker:
                 continue
             self.run_one(job, worker_id)
 
+    def _sweep_loop(self) -> None:
+        # First sweep at start: after a restart, uploads the previous process held are recovered
+        # as soon as their leases lapse.
+        interval = sweep_interval(self.rt.settings.upload_lease_seconds)
+        while True:
+            try:
+                self.sweep_uploads()
+            except Exception:
+                log.exception("sweeping abandoned uploads failed")
+            if self._stop.wait(interval):
+                return
+
+    def sweep_uploads(self) -> int:
+        """Return images whose upload lease lapsed to ``queued`` and remove their temp files; how many."""
+        return len(uploads.recover_abandoned(self.rt.db, self.rt.images, self.rt.clock()))
+
     def run_until_idle(self, worker_id: str | None = None) -> int:
-        """Run jobs in the calling thread until none is runnable (tests, ``openims worker --once``)."""
+        """Run jobs in the calling thread until none is runnable (tests, ``openims worker --once``).
+
+        Abandoned uploads are swept once first, as the sweeper thread of ``start`` would.
+        """
         worker_id = worker_id or worker_identity()
+        self.sweep_uploads()
         count = 0
         while (job := jobs.claim(self.rt.db, worker_id, self.rt.settings.job_lease_seconds,
                                  self.rt.clock())) is not None:
