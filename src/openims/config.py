@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     public_url: str = ""
     # Worker threads run inside ``openims serve`` unless disabled.
     workers: int = Field(default=1, ge=0, le=64)
+    # Threads that run request handlers. Few on purpose: handlers are short and hold the GIL, so more
+    # threads only queue for it and stretch tail latency.
+    api_threads: int = Field(default=2, ge=1, le=256)
     job_lease_seconds: int = Field(default=60, ge=5)
     # How long a direct upload holds its image in "saving" without receiving data before the
     # worker's sweep gives the image back (queued): the recovery time after a crash mid-upload.

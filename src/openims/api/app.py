@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 
 from openims import __version__
@@ -25,8 +29,13 @@ from openims.runtime import Runtime
 
 
 def create_app(rt: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = rt.settings.api_threads
+        yield
+
     app = FastAPI(title="openims", version=__version__, docs_url="/docs", redoc_url=None,
-                  openapi_url="/openapi.json")
+                  openapi_url="/openapi.json", lifespan=lifespan)
     app.state.runtime = rt
     errors.install(app)
     # Starlette matches routes in order, one by one: the hot read paths go first (a request to a

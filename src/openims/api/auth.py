@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openims.api.errors import is_iam_path
@@ -62,7 +63,13 @@ class Caller:
         return permission in permissions_of(self.token.roles)
 
 
-def get_runtime(request: Request) -> Runtime:
+# The dependencies below are async on purpose: FastAPI runs a sync dependency in the thread pool,
+# a hop that costs more than the work itself on every request. The token path is CPU-only (the
+# revocation view refreshes from the database at most once a second); the signature path reads
+# the access key from the database, so it goes to a thread.
+
+
+async def get_runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -99,19 +106,19 @@ def caller_from_token(rt: Runtime, token: str) -> Caller:
     return Caller(data)
 
 
-def authenticate(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller:
+async def authenticate(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller:
     token = request.headers.get("x-auth-token")
     if token:
         return caller_from_token(rt, token)
     if _is_signed(request):
-        return _signed_caller(request, rt, body)
+        return await run_in_threadpool(_signed_caller, request, rt, body)
     raise Unauthorized("The request you have made requires authentication (X-Auth-Token, or an AK/SK signature).")
 
 
-def optional_caller(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller | None:
+async def optional_caller(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller | None:
     """The caller when the request carries credentials, else None (for routes with other ways in)."""
     if request.headers.get("x-auth-token") or _is_signed(request):
-        return authenticate(request, rt, body)
+        return await authenticate(request, rt, body)
     return None
 
 
@@ -258,14 +265,14 @@ def _project_checked(request: Request, caller: Caller) -> None:
         raise ImsForbidden("The project in the path is not the project of the token.")
 
 
-def reader(request: Request, caller: CallerDep) -> Caller:
+async def reader(request: Request, caller: CallerDep) -> Caller:
     _project_checked(request, caller)
     if not caller.can(Permission.READ):
         raise ImsForbidden("The role is invalid: no permission to read IMS resources.")
     return caller
 
 
-def writer(request: Request, caller: CallerDep) -> Caller:
+async def writer(request: Request, caller: CallerDep) -> Caller:
     _project_checked(request, caller)
     if not caller.can(Permission.WRITE):
         raise ImsForbidden("The role is invalid: no permission to change IMS resources.")

@@ -19,6 +19,7 @@ from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep
 from openims.api.ims_wire import ts
 from openims.catalog import buckets
+from openims.concurrency import transfer_limiter
 from openims.errors import BadRequest, NotFound
 from openims.objects.base import InvalidObjectName, ObjectInfo, ObjectNotFound, check_bucket_name, check_key
 
@@ -120,7 +121,8 @@ async def put_object(bucket: str, key: str, request: Request, caller: WriterDep,
     await anyio.to_thread.run_sync(ensure_bucket)
     reader = _StreamReader(request.stream(), limit)
     try:
-        info = await anyio.to_thread.run_sync(lambda: rt.buckets.put(bucket, key, reader))  # type: ignore[arg-type]
+        info = await anyio.to_thread.run_sync(lambda: rt.buckets.put(bucket, key, reader),  # type: ignore[arg-type]
+                                             limiter=transfer_limiter())
     except _TooLarge as exc:
         raise BadRequest(f"The object exceeds the limit of {limit} bytes.", code="IMG.0059") from exc
     except ObjectNotFound as exc:

@@ -41,6 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from openims.catalog.images import ImageStatus, transition
 from openims.catalog.members import require_owner
 from openims.clock import Clock
+from openims.concurrency import transfer_limiter
 from openims.db.models import Image
 from openims.db.session import Database
 from openims.errors import BadRequest, Conflict, ImsError, ServiceError
@@ -292,15 +293,15 @@ async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: _L
             if total > limit:
                 raise UploadTooLarge(f"The uploaded data exceeds the limit of {limit} bytes.")
             if lease.due():
-                await anyio.to_thread.run_sync(lease.renew)
+                await anyio.to_thread.run_sync(lease.renew, limiter=transfer_limiter())
             buffer += chunk
             if len(buffer) >= SPOOL_BUFFER:
                 data = bytes(buffer)
                 buffer.clear()
-                await anyio.to_thread.run_sync(f.write, data)
+                await anyio.to_thread.run_sync(f.write, data, limiter=transfer_limiter())
         if buffer:
-            await anyio.to_thread.run_sync(f.write, bytes(buffer))
-        await anyio.to_thread.run_sync(f.flush)
+            await anyio.to_thread.run_sync(f.write, bytes(buffer), limiter=transfer_limiter())
+        await anyio.to_thread.run_sync(f.flush, limiter=transfer_limiter())
     return total
 
 
@@ -349,20 +350,21 @@ async def upload(db: Database, images: ImageStore, *, project_id: str, image_id:
         with db.transaction() as s:
             return restore(s, image_id, upload_id, clock())
 
-    target = await anyio.to_thread.run_sync(start)
+    target = await anyio.to_thread.run_sync(start, limiter=transfer_limiter())
     lease = _Lease(db, target, limits.lease_seconds, clock)
     # Named by this upload, so nothing of another attempt is touched; clear_temp removes both.
     temp = images.temp_path(upload_id, target.image_id)
     spool = temp.with_name(temp.name + ".upload")
     try:
         await _spool(stream, spool, limits.max_file_size, lease)
-        await anyio.to_thread.run_sync(_store, db, images, target, spool, temp, limits, clock, lease)
+        await anyio.to_thread.run_sync(_store, db, images, target, spool, temp, limits, clock, lease,
+                                       limiter=transfer_limiter())
     except (UploadGone, UploadLeaseLost):
         raise  # the image is not ours any more: nothing to restore
     except BaseException as exc:
         # Shielded: a client that went away must not leave the image stuck in saving.
         with anyio.CancelScope(shield=True):
-            lost = await anyio.to_thread.run_sync(undo)
+            lost = await anyio.to_thread.run_sync(undo, limiter=transfer_limiter())
         # A sweep that took the image also removed our temp files, so what failed next (a missing
         # file) is only a symptom.
         if lost is not None and isinstance(exc, Exception):
@@ -370,4 +372,4 @@ async def upload(db: Database, images: ImageStore, *, project_id: str, image_id:
         raise
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(images.clear_temp, upload_id)
+            await anyio.to_thread.run_sync(images.clear_temp, upload_id, limiter=transfer_limiter())
