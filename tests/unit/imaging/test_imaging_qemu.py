@@ -184,7 +184,7 @@ def test_convert_passes_explicit_formats(fake_qemu: FakeQemu, tmp_path: Path) ->
     fake_qemu(f'printf "%s\\n" "$@" > {argv}\n')
     qemu_img_convert(Path("rel/in.vhd"), ImageFormat.VHD, tmp_path / "out", "qcow2", timeout=10)
     args = argv.read_text().splitlines()
-    assert args[:6] == ["convert", "-p", "-f", "vpc", "-O", "qcow2"]
+    assert args[:7] == ["convert", "-p", "-W", "-f", "vpc", "-O", "qcow2"]
     # Relative names are made absolute so that qemu never sees a "proto:" prefix.
     assert args[-2] == os.path.abspath("rel/in.vhd")
     assert args[-1] == str(tmp_path / "out")
