@@ -124,7 +124,7 @@ def main() -> None:
                     job = api.http.get(f"/v1/{api.project_id}/jobs/{job_id}").json()
                     if job["status"] in ("SUCCESS", "FAIL"):
                         break
-                    time.sleep(0.1)
+                    time.sleep(0.05)
                 imports.append(time.perf_counter() - t0)
                 if job["status"] != "SUCCESS":
                     raise SystemExit(f"import failed: {job}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,11 +50,10 @@ class JobContext:
             raise
 
     def progress(self, percent: float) -> None:
-        """Record progress; written at most twice a second. Raises LeaseLost to abort the work."""
+        """Record progress in memory (the heartbeat writes it). Raises LeaseLost to abort the work.
+
+        Called from the converting/hashing thread: it must stay cheap, so no database write here.
+        """
         self.check()
         with self._lock:
             self._percent = max(self._percent, min(100.0, percent))
-        now = time.monotonic()
-        if now - self._last_report >= 0.5:
-            self._last_report = now
-            self.renew()
