@@ -123,7 +123,8 @@ def image_import(
     min_disk: Annotated[int, typer.Option("--min-disk", help="GB")],
     os_version: Annotated[str | None, typer.Option("--os-version")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
-    data_disk: Annotated[list[str] | None, typer.Option("--data-disk", help="BUCKET:KEY:SIZE_GB, repeatable")] = None,
+    data_disk: Annotated[list[str] | None, typer.Option(
+        "--data-disk", help="data disk as BUCKET:OBJECT-KEY:GB (min_disk), repeatable")] = None,
     data: Annotated[bool, typer.Option("--data", help="create a data disk image instead")] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="key.value, repeatable")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="quick import (raw files, no conversion)")] = False,

@@ -27,7 +27,7 @@ err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 ImagesArg = Annotated[list[str], typer.Argument(help="image ids")]
-ProjectsOpt = Annotated[list[str], typer.Option("--project", "-p", help="project id to share with, repeatable")]
+ProjectsOpt = Annotated[list[str], typer.Option("--project", "-p", help="member project id, repeatable")]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="print the job id instead of following the job")]
 
 

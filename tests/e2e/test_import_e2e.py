@@ -92,7 +92,22 @@ def test_system_image_with_data_images(api: Api, server: ServerProcess, files: P
     for sub, src in zip(subs, (data1, data2), strict=True):
         image = api.http.get(f"/v2/images/{sub['entities']['image_id']}").json()
         assert image["status"] == "active" and image["virtual_env_type"] == "DataImage"
+        assert "__os_version" not in image and image["__os_type"] == "Linux"
         qfmt = FORMATS["vhd" if src is data1 else "raw"][0]
         assert qemu_compare(src, qfmt, _stored_path(server, image["id"]), "qcow2")
         names.append(image["name"])
     assert names == ["with-data-data1", "second-data"]
+
+
+def test_failing_data_disk_fails_the_whole_job(api: Api, server: ServerProcess, files: Path) -> None:
+    src = make_image(files / "halfbad", "qcow2", seed=41)
+    api.upload("e2e-bucket", "halfbad/system.qcow2", src)
+    job = api.wait_job(api.create(name="half-bad", image_url="e2e-bucket:halfbad/system.qcow2", min_disk=1,
+                                  os_version="CentOS 7.0 64bit",
+                                  data_images=[{"image_url": "e2e-bucket:halfbad/missing.qcow2", "min_disk": 40}]))
+    assert job["status"] == "FAIL" and job["error_code"] == "IMG.0057"
+    sub = job["entities"]["sub_jobs_result"][0]
+    assert sub["status"] == "FAIL" and "missing.qcow2" in sub["fail_reason"]
+    # All or nothing: the system disk's image is gone too.
+    assert api.http.get(f"/v2/images/{job['entities']['image_id']}").status_code == 404
+    assert api.http.get(f"/v2/images/{sub['entities']['image_id']}").status_code == 404

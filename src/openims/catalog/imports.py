@@ -151,7 +151,9 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
             container_format="bare", min_disk=d.min_disk, min_ram=0 if is_data else min_ram,
             created_at=now, updated_at=now,
             properties=_properties(
-                bucket=b, key=k, data_disk=is_data, osv=osv, os_type=os_type, env="DataImage" if is_data else env,
+                # A data disk shares the OS type of its system disk, not its OS version (it holds no OS).
+                bucket=b, key=k, data_disk=is_data, osv=None if is_data else osv, os_type=os_type,
+                env="DataImage" if is_data else env,
                 arch=arch, firmware=firmware, eps=eps, max_ram=None if is_data else max_ram,
                 is_config_init=req.is_config_init, quick=req.is_quick_import and index == 0,
                 description=d_descr),

@@ -20,6 +20,8 @@ class JobContext:
         self.job = job
         self.worker_id = worker_id
         self.lost = threading.Event()
+        # (error_code, fail_reason) once the job has failed: what revert() reports on sub-jobs.
+        self.failure: tuple[str, str] | None = None
         self._percent = 0.0
         self._last_report = 0.0
         self._lock = threading.Lock()

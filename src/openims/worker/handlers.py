@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from openims.catalog import buckets, imports
 from openims.catalog.imports import DiskTask, ImportPayload
-from openims.catalog.jobs import JobStatus, JobType, finish
+from openims.catalog.jobs import JobStatus, JobType, fenced, finish
 from openims.errors import ServiceError
 from openims.imaging import ImageFormat, ImageRejected, StoredImage, format_from_extension, import_image
 from openims.objects.base import InvalidObjectName, ObjectNotFound, check_key
@@ -85,11 +85,11 @@ class ImportHandler:
         for image_id in ids:
             ctx.rt.images.delete(image_id)
         ctx.rt.images.clear_temp(ctx.job.id)
-        from openims.catalog.jobs import fenced
-
+        code, reason = ctx.failure or ("IMG.0061", "unknown error")
         job = fenced(session, ctx.job.id, ctx.worker_id)
-        imports.set_children(session, job, JobStatus.FAIL, ctx.rt.clock(), error_code="IMG.0061",
-                             fail_reason="the import job failed; no image was created")
+        # Every disk of the job fails with the cause: the images are created together or not at all.
+        imports.set_children(session, job, JobStatus.FAIL, ctx.rt.clock(), error_code=code,
+                             fail_reason=f"no image was created: {reason}")
 
 
 def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, total: int) -> StoredImage:

@@ -133,6 +133,7 @@ class Worker:
     def _fail(self, ctx: JobContext, handler: object, code: str, reason: str) -> None:
         try:
             revert = getattr(handler, "revert", None)
+            ctx.failure = (code, reason)
             with ctx.fenced() as (s, row):
                 if revert is not None:
                     revert(ctx, s)
