@@ -79,7 +79,8 @@ class FilesystemBuckets:
                 st = full.stat()
                 yield ObjectInfo(bucket, key, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC))
 
-    def put(self, bucket: str, key: str, stream: BinaryIO) -> ObjectInfo:
+    def _new_object_path(self, bucket: str, key: str) -> Path:
+        """Where a new object goes: inside the bucket (symlinked folders included), parents created."""
         base = self._bucket_dir(bucket)
         if not self.bucket_exists(bucket):
             raise ObjectNotFound(f"bucket {bucket} does not exist")
@@ -89,6 +90,11 @@ class FilesystemBuckets:
         if os.path.commonpath([real_base, parent]) != real_base:
             raise ObjectNotFound(f"object {bucket}:{key} is outside the bucket")
         parent.mkdir(parents=True, exist_ok=True)
+        return parent / target.name
+
+    def put(self, bucket: str, key: str, stream: BinaryIO) -> ObjectInfo:
+        final = self._new_object_path(bucket, key)
+        parent = final.parent
         # Write beside the target and rename: readers never see a half-written object.
         tmp = parent / f".openims-upload-{uuid.uuid4().hex}"
         try:
@@ -96,22 +102,14 @@ class FilesystemBuckets:
                 shutil.copyfileobj(stream, out, CHUNK)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, parent / target.name)
+            os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
         return self.stat(bucket, key)
 
     def put_file(self, bucket: str, key: str, path: Path) -> ObjectInfo:
-        base = self._bucket_dir(bucket)
-        if not self.bucket_exists(bucket):
-            raise ObjectNotFound(f"bucket {bucket} does not exist")
-        target = base / check_key(key)
-        real_base = os.path.realpath(base)
-        parent = Path(os.path.realpath(target.parent))
-        if os.path.commonpath([real_base, parent]) != real_base:
-            raise ObjectNotFound(f"object {bucket}:{key} is outside the bucket")
-        parent.mkdir(parents=True, exist_ok=True)
-        final = parent / target.name
+        final = self._new_object_path(bucket, key)
+        parent = final.parent
         if os.path.lexists(final):
             raise ObjectExists(f"object {bucket}:{key} already exists")
         # A hidden name in the target directory first (a rename, or a copy when the file is on
