@@ -265,18 +265,23 @@ def _project_checked(request: Request, caller: Caller) -> None:
         raise ImsForbidden("The project in the path is not the project of the token.")
 
 
-async def reader(request: Request, caller: CallerDep) -> Caller:
+async def _permitted(request: Request, permission: Permission, action: str) -> Caller:
+    # One flat dependency rather than a chain (runtime → body → caller → check): FastAPI's
+    # resolution of each dependency node costs about as much as the check itself.
+    rt: Runtime = request.app.state.runtime
+    caller = await authenticate(request, rt, await signed_body(request))
     _project_checked(request, caller)
-    if not caller.can(Permission.READ):
-        raise ImsForbidden("The role is invalid: no permission to read IMS resources.")
+    if not caller.can(permission):
+        raise ImsForbidden(f"The role is invalid: no permission to {action} IMS resources.")
     return caller
 
 
-async def writer(request: Request, caller: CallerDep) -> Caller:
-    _project_checked(request, caller)
-    if not caller.can(Permission.WRITE):
-        raise ImsForbidden("The role is invalid: no permission to change IMS resources.")
-    return caller
+async def reader(request: Request) -> Caller:
+    return await _permitted(request, Permission.READ, "read")
+
+
+async def writer(request: Request) -> Caller:
+    return await _permitted(request, Permission.WRITE, "change")
 
 
 ReaderDep = Annotated[Caller, Depends(reader)]

@@ -9,12 +9,12 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from openims.api.auth import RuntimeDep
+from openims.runtime import Runtime
 
 _SAFE = ("GET", "HEAD")
 
 
-async def db_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session]:
+async def db_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request, committed before the response is sent (scope="function").
 
     Async on purpose: a sync generator dependency costs two thread-pool hops per request. Creating
@@ -22,6 +22,7 @@ async def db_session(request: Request, rt: RuntimeDep) -> AsyncIterator[Session]
     read-only transaction is cheap enough for the event loop, a write's commit goes to a thread.
     Safe methods also read without taking SQLite's write lock.
     """
+    rt: Runtime = request.app.state.runtime  # not a sub-dependency: each node costs per request
     readonly = request.method in _SAFE
     session = rt.db.new_session(readonly=readonly)
     try:
