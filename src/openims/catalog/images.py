@@ -140,6 +140,9 @@ SORT_KEYS: dict[str, Callable[[Any], Any]] = {
     "min_disk": lambda t: t.min_disk,
 }
 
+# What SORT_KEYS' coalesce() turns NULL into, for keys whose column is nullable.
+_NULL_SORTS: dict[str, Any] = {"container_format": "", "disk_format": "", "size": 0}
+
 # IMS "__x" filters stored as properties: only equality.
 PROPERTY_FILTERS = ("__os_type", "__platform", "__os_bit", "__os_version", "__isregistered",
                     "__whole_image", "__support_kvm", "__support_xen", "virtual_env_type",
@@ -249,7 +252,8 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
         if marker is None:
             raise BadRequest(f"marker {q.marker} is not an image you can see.")
         cols = [SORT_KEYS[k](Image) for k, _ in order]
-        mvals = tuple(session.execute(select(*cols).where(Image.id == marker.id)).one())
+        # The marker's sort values, as the SQL expressions see them (NULL as the coalesced default).
+        mvals = tuple(_NULL_SORTS.get(k) if getattr(marker, k) is None else getattr(marker, k) for k, _ in order)
         directions = {desc for _, desc in order}
         if len(directions) == 1:
             # One direction: a row-value comparison, which both databases answer from the index.
