@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, select, tuple_, union_all
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -301,12 +301,15 @@ def count_owned(session: Session, project_id: str) -> int:
     return session.scalar(select(func.count()).select_from(Image).where(Image.owner == project_id)) or 0
 
 
-def delete_owned(session: Session, project_id: str, image_id: str) -> str | None:
-    """Delete one of the project's images; returns the stored data's key to remove after commit."""
-    image = get_owned(session, project_id, image_id, for_update=True)
-    if image.protected:
-        raise BadRequest(f"Image {image_id} is protected and cannot be deleted.", code="IMG.0028")
-    location = image.location
-    session.execute(delete(ImageTag).where(ImageTag.image_id == image.id))
-    session.delete(image)
-    return location
+def record_data(image: Image, *, location: str, size: int, virtual_size: int, disk_format: str, checksum: str,
+                os_hash_value: str, os_hash_algo: str = "sha512") -> None:
+    """The facts of an image's stored data, as an import and a direct upload both record them."""
+    image.location = location
+    image.size = size
+    image.virtual_size = virtual_size
+    # What is stored (and downloaded) is the store format, whatever the source was.
+    image.disk_format = disk_format
+    image.checksum = checksum
+    image.os_hash_algo = os_hash_algo
+    image.os_hash_value = os_hash_value
+    image.properties = {**image.properties, "__image_size": str(size)}

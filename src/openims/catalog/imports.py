@@ -15,7 +15,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from openims.catalog import jobs, quotas, validation
-from openims.catalog.images import ImageStatus, new_image_id, transition
+from openims.catalog.images import ImageStatus, new_image_id, record_data, transition
 from openims.catalog.jobs import JobStatus, JobType
 from openims.db.models import Image, ImageTag, Job
 from openims.errors import BadRequest
@@ -226,14 +226,8 @@ def finish_disk(session: Session, image_id: str, *, location: str, size: int, vi
     image = session.get(Image, image_id)
     if image is None:
         return False
-    image.location = location
-    image.size = size
-    image.virtual_size = virtual_size
-    image.disk_format = disk_format
-    image.checksum = checksum
-    image.os_hash_algo = "sha512"
-    image.os_hash_value = sha512
-    image.properties = {**image.properties, "__image_size": str(size)}
+    record_data(image, location=location, size=size, virtual_size=virtual_size, disk_format=disk_format,
+                checksum=checksum, os_hash_value=sha512)
     transition(image, ImageStatus.ACTIVE, now)
     return True
 

@@ -38,7 +38,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from openims.catalog.images import ImageStatus, transition
+from openims.catalog.images import ImageStatus, record_data, transition
 from openims.catalog.members import require_owner
 from openims.clock import Clock
 from openims.concurrency import transfer_limiter
@@ -178,15 +178,9 @@ def finish(session: Session, image_id: str, holder: str, stored: StoredImage, pu
     image = session.scalar(select(Image).where(*_held(image_id, holder)).with_for_update())
     if image is None:
         raise _lost(session, image_id)
-    image.location = publish()
-    image.size = stored.size
-    image.virtual_size = stored.virtual_size
-    # What is stored (and downloaded) is the store format, whatever was uploaded.
-    image.disk_format = stored.disk_format
-    image.checksum = stored.checksum
-    image.os_hash_algo = stored.os_hash_algo
-    image.os_hash_value = stored.os_hash_value
-    image.properties = {**image.properties, "__image_size": str(stored.size)}
+    record_data(image, location=publish(), size=stored.size, virtual_size=stored.virtual_size,
+                disk_format=stored.disk_format, checksum=stored.checksum, os_hash_value=stored.os_hash_value,
+                os_hash_algo=stored.os_hash_algo)
     image.upload_holder = None
     image.upload_lease_expires_at = None
     transition(image, ImageStatus.ACTIVE, now)
