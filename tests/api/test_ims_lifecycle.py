@@ -474,6 +474,59 @@ class TestExport:
         assert [p.name for p in (runtime.settings.obs_dir / "bkt" / "out").iterdir()] == [f"exported.{fmt}"]
         assert list(runtime.images.tmp.iterdir()) == []
 
+    def test_retry_after_a_crash_past_publishing_succeeds(self, client: TestClient, admin_headers: H,
+                                                          runtime: Runtime, files: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+        """A worker dies after the file is in the bucket but before SUCCESS: the retry finishes the job."""
+        from openims.catalog import jobs as job_rules
+        from openims.worker import lifecycle_handlers
+        from openims.worker.context import JobContext
+
+        image_id = _imported(client, admin_headers, runtime, files)
+        job_id = _export(client, admin_headers, image_id, bucket_url="bkt:out/x.qcow2",
+                         file_format="qcow2").json()["job_id"]
+
+        class Crash(Exception):
+            pass
+
+        def crash(*_: Any, **__: Any) -> None:
+            raise Crash
+
+        job = job_rules.claim(runtime.db, "dead-worker", runtime.settings.job_lease_seconds, runtime.clock())
+        assert job is not None and job.id == job_id
+        monkeypatch.setattr(lifecycle_handlers, "finish", crash)
+        with pytest.raises(Crash):
+            lifecycle_handlers.HANDLERS["imsNativeExportImageJob"].run(JobContext(runtime, job, "dead-worker"))
+        monkeypatch.undo()
+        exported = runtime.settings.obs_dir / "bkt" / "out" / "x.qcow2"
+        before = file_digests(exported)
+        assert _job(client, admin_headers, job_id)["status"] == "RUNNING"
+
+        runtime.clock.advance(runtime.settings.job_lease_seconds + 1)  # type: ignore[attr-defined]
+        assert Worker(runtime).run_until_idle() == 1
+        job_body = _job(client, admin_headers, job_id)
+        assert job_body["status"] == "SUCCESS", (job_body["error_code"], job_body["fail_reason"])
+        assert file_digests(exported) == before  # the published file is kept, not rewritten
+        assert list(runtime.images.tmp.iterdir()) == []
+
+    def test_retry_does_not_take_over_a_different_file(self, client: TestClient, admin_headers: H,
+                                                       runtime: Runtime, files: Path) -> None:
+        from openims.catalog import jobs as job_rules
+
+        image_id = _imported(client, admin_headers, runtime, files)
+        job_id = _export(client, admin_headers, image_id, bucket_url="bkt:out/y.qcow2",
+                         file_format="qcow2").json()["job_id"]
+        # The first attempt dies before doing anything; meanwhile someone writes another file there.
+        assert job_rules.claim(runtime.db, "dead-worker", runtime.settings.job_lease_seconds, runtime.clock())
+        (runtime.settings.obs_dir / "bkt" / "out").mkdir(parents=True, exist_ok=True)
+        (runtime.settings.obs_dir / "bkt" / "out" / "y.qcow2").write_bytes(b"someone else's file")
+        runtime.clock.advance(runtime.settings.job_lease_seconds + 1)  # type: ignore[attr-defined]
+        Worker(runtime).run_until_idle()
+        job = _job(client, admin_headers, job_id)
+        assert job["status"] == "FAIL" and job["error_code"] == "IMG.0070", job
+        assert (runtime.settings.obs_dir / "bkt" / "out" / "y.qcow2").read_bytes() == b"someone else's file"
+        assert list(runtime.images.tmp.iterdir()) == []
+
     @pytest.mark.parametrize(("body", "code"), [
         ({"file_format": "zvhd"}, "IMG.0072"),
         ({"file_format": "zvhd2"}, "IMG.0072"),

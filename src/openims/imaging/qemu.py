@@ -167,6 +167,27 @@ def _parse_json(what: str, output: bytes) -> dict[str, Any]:
     return parsed
 
 
+def qemu_img_same_disk(a: Path, b: Path, fmt: str, *, timeout: float) -> bool:
+    """Whether two images of format ``fmt`` (one of ours) hold the same guest data (``qemu-img compare``).
+
+    Exported vmdk and vhd files carry random ids and timestamps, and ``-W`` writes qcow2 clusters in
+    any order, so two exports of one disk differ as bytes: only their content can be compared.
+    """
+    qemu_fmt = "vpc" if fmt == "vhd" else fmt
+    argv = [find_qemu_img(), "compare", "-q", "--force-share", "-f", qemu_fmt, "-F", qemu_fmt,
+            str(_absolute(a)), str(_absolute(b))]
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=timeout, env=_ENV, check=False,
+                              preexec_fn=_limits(CONVERT_ADDRESS_SPACE, int(timeout) + 10, _OUTPUT_LIMIT))
+    except subprocess.TimeoutExpired:
+        raise ConversionFailed(f"qemu-img compare timed out after {timeout:g} s") from None
+    except OSError as exc:
+        raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}") from None
+    # 0 same, 1 different, 2 error (e.g. not an image of that format): only 0 is "the same disk".
+    return proc.returncode == 0
+
+
 def qemu_img_info(path: Path, fmt: ImageFormat, *, timeout: float = INFO_TIMEOUT) -> dict[str, Any]:
     """Run ``qemu-img info -f <fmt> --output=json`` on ``path`` under limits.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -14,8 +15,9 @@ from openims.catalog.lifecycle import CopyPayload, ExportPayload
 from openims.db.models import Image
 from openims.errors import ServiceError
 from openims.imaging import ImageFormat, ImageRejected
-from openims.imaging.qemu import INFO_TIMEOUT, ExportFormat, qemu_img_export, qemu_img_info
+from openims.imaging.qemu import INFO_TIMEOUT, ExportFormat, qemu_img_export, qemu_img_info, qemu_img_same_disk
 from openims.objects.base import InvalidObjectName, ObjectExists, ObjectNotFound, check_key
+from openims.runtime import Runtime
 from openims.worker.context import JobContext
 from openims.worker.handlers import Handler, JobFailed, import_disk
 
@@ -74,6 +76,15 @@ class RegisterHandler:
         ctx.rt.images.clear_temp(ctx.job.id)
 
 
+def _same_disk(rt: Runtime, bucket: str, key: str, path: Path, fmt: str) -> bool:
+    """Whether the object holds the same disk as ``path`` (checked only on a retried export)."""
+    try:
+        with rt.buckets.local_copy(bucket, key) as existing:
+            return qemu_img_same_disk(existing, path, fmt, timeout=rt.settings.convert_timeout)
+    except (ObjectNotFound, ImageRejected, OSError):
+        return False
+
+
 class ExportHandler:
     """imsNativeExportImageJob: convert the stored image with qemu-img and publish it into the bucket."""
 
@@ -91,12 +102,16 @@ class ExportHandler:
                     raise JobFailed("IMG.0144", _DELETED)
         except (ServiceError, InvalidObjectName) as exc:
             raise JobFailed("IMG.0069", f"the bucket {p.bucket} does not exist or cannot be accessed") from exc
-        try:
-            rt.buckets.stat(p.bucket, p.key)
-        except ObjectNotFound:
-            pass
-        else:
-            raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name")
+        # A retried job may find the file its previous attempt published just before dying: it is
+        # compared after converting, below, rather than refused here.
+        retry = ctx.job.attempts > 1
+        if not retry:
+            try:
+                rt.buckets.stat(p.bucket, p.key)
+            except ObjectNotFound:
+                pass
+            else:
+                raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name")
         temp = rt.images.temp_path(ctx.job.id, p.image_id)
         fmt: ExportFormat = p.file_format  # type: ignore[assignment]  # checked at submission
         started = time.monotonic()
@@ -118,11 +133,14 @@ class ExportHandler:
                                         f"({info.get('virtual-size')} bytes instead of {p.virtual_size})")
         ctx.check()  # do not publish for a job another worker has taken over
         try:
-            # Last step: a retry after this point would find the file and refuse (IMG.0070), so the job
-            # is finished right after, in a transaction that is only as likely to fail as any heartbeat.
             obj = rt.buckets.put_file(p.bucket, p.key, temp)
         except ObjectExists as exc:
-            raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name") from exc
+            if not (retry and _same_disk(rt, p.bucket, p.key, temp, fmt)):
+                temp.unlink(missing_ok=True)
+                raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name") from exc
+            # The previous attempt published this disk, then died before recording success.
+            temp.unlink(missing_ok=True)
+            obj = rt.buckets.stat(p.bucket, p.key)
         except ObjectNotFound as exc:
             raise JobFailed("IMG.0069", f"the bucket {p.bucket} does not exist or cannot be accessed") from exc
         with ctx.fenced() as (_s, job):
