@@ -55,34 +55,33 @@ def find_qemu_img() -> str:
     return found
 
 
-def _limits(address_space: int, cpu_seconds: int, file_size: int | None) -> Callable[[], None]:
-    """Build the preexec_fn that applies resource limits in the child.
+def _limited(argv: list[str], address_space: int, cpu_seconds: int, file_size: int | None) -> list[str]:
+    """``argv`` run under resource limits, applied by util-linux ``prlimit`` before it execs qemu-img.
 
-    The limits are computed here, in the parent: between fork and exec the child
-    must only make plain system calls (no imports, no logging, no locks).
+    Not a ``preexec_fn``: the server is threaded, and Python code between fork and exec in a
+    threaded process can deadlock. The limits are computed here, in the parent.
     """
-    wanted: list[tuple[int, int, int]] = [
-        (resource.RLIMIT_CORE, 0, 0),  # a crashing qemu-img must not dump image data to disk
-        (resource.RLIMIT_AS, address_space, address_space),
+    # A system tool, looked up on the system path (not the caller's, which only selects qemu-img).
+    prlimit = shutil.which("prlimit", path=_ENV["PATH"])
+    if prlimit is None:
+        raise ConversionFailed("prlimit is not installed on this server (install the util-linux package)")
+    wanted: list[tuple[str, int, int, int]] = [
+        ("core", resource.RLIMIT_CORE, 0, 0),  # a crashing qemu-img must not dump image data to disk
+        ("as", resource.RLIMIT_AS, address_space, address_space),
         # SIGXCPU at the soft limit; the hard limit is the SIGKILL backstop.
-        (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5),
+        ("cpu", resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5),
     ]
     if file_size is not None:
-        wanted.append((resource.RLIMIT_FSIZE, file_size, file_size))
-    plan: list[tuple[int, int, int]] = []
-    for which, soft, hard in wanted:
+        wanted.append(("fsize", resource.RLIMIT_FSIZE, file_size, file_size))
+    options = []
+    for name, which, soft, hard in wanted:
         _, current_hard = resource.getrlimit(which)
         if current_hard != resource.RLIM_INFINITY:
             # An unprivileged process may only lower its limits.
             hard = min(hard, current_hard)
             soft = min(soft, hard)
-        plan.append((which, soft, hard))
-
-    def apply() -> None:
-        for which, soft, hard in plan:
-            resource.setrlimit(which, (soft, hard))
-
-    return apply
+        options.append(f"--{name}={soft}:{hard}")
+    return [prlimit, *options, "--", *argv]
 
 
 def _absolute(path: Path) -> Path:
@@ -128,15 +127,14 @@ def _run_bounded(argv: list[str], timeout: float, what: str) -> tuple[int, bytes
         try:
             # run() kills the child itself on timeout or on any exception.
             proc = subprocess.run(
-                argv,
+                # The file size limit also caps what qemu-img can write to the
+                # two output files: a forged image can trigger millions of errors.
+                _limited(argv, INFO_ADDRESS_SPACE, INFO_CPU_SECONDS, _OUTPUT_LIMIT),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
                 timeout=timeout,
                 env=_ENV,
-                # The file size limit also caps what qemu-img can write to the
-                # two output files: a forged image can trigger millions of errors.
-                preexec_fn=_limits(INFO_ADDRESS_SPACE, INFO_CPU_SECONDS, _OUTPUT_LIMIT),
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -177,9 +175,9 @@ def qemu_img_same_disk(a: Path, b: Path, fmt: str, *, timeout: float) -> bool:
     argv = [find_qemu_img(), "compare", "-q", "--force-share", "-f", qemu_fmt, "-F", qemu_fmt,
             str(_absolute(a)), str(_absolute(b))]
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=timeout, env=_ENV, check=False,
-                              preexec_fn=_limits(CONVERT_ADDRESS_SPACE, int(timeout) + 10, _OUTPUT_LIMIT))
+        proc = subprocess.run(_limited(argv, CONVERT_ADDRESS_SPACE, int(timeout) + 10, _OUTPUT_LIMIT),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=timeout, env=_ENV, check=False)
     except subprocess.TimeoutExpired:
         raise ConversionFailed(f"qemu-img compare timed out after {timeout:g} s") from None
     except OSError as exc:
@@ -370,13 +368,12 @@ def _convert(
         with tempfile.TemporaryFile() as stderr_file:
             try:
                 proc = subprocess.Popen(
-                    argv,
+                    _limited(argv, CONVERT_ADDRESS_SPACE, cpu_seconds, max_output_size),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     # A file rather than a pipe: nobody has to drain it while we read stdout.
                     stderr=stderr_file,
                     env=_ENV,
-                    preexec_fn=_limits(CONVERT_ADDRESS_SPACE, cpu_seconds, max_output_size),
                 )
             except OSError as exc:
                 raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}") from None
