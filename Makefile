@@ -11,7 +11,9 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "openims needs Python >= 3.11")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# Debian ships venv separately (python3-venv): install it when creating the venv fails.
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); \
+	  ./scripts/ensure-system-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
