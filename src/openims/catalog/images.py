@@ -53,19 +53,6 @@ def new_image_id() -> str:
     return str(uuid.uuid4())
 
 
-def readable(project_id: str, member_statuses: tuple[str, ...] = ("accepted",)) -> ColumnElement[bool]:
-    """The images a project may see: its own, public ones, and those shared with it.
-
-    Shared images count when the project's membership is in ``member_statuses`` (by default only
-    accepted ones, as lists show them; Glance's ``member_status`` filter widens it). One
-    uncorrelated ``IN (subquery)`` on image_members' member_id index: still a single statement,
-    and the marker lookup of keyset pagination uses the same condition.
-    """
-    shared = select(ImageMember.image_id).where(ImageMember.member_id == project_id,
-                                                ImageMember.status.in_(member_statuses))
-    return or_(Image.owner == project_id, Image.visibility == "public", Image.id.in_(shared))
-
-
 # Statements of the hot read paths, built once: constructing a select costs more than running it.
 _IS_MEMBER = (
     select(ImageMember.status)
@@ -87,10 +74,11 @@ _OTHER_SOURCES = select(
 
 def find_readable(session: Session, project_id: str, image_id: str, member_statuses: tuple[str, ...] = ("accepted",),
                   *, for_update: bool = False) -> Image | None:
-    """The image by primary key if the project may see it (same rule as ``readable``), else None.
+    """The image by primary key if the project may see it, else None.
 
-    A primary-key fetch plus, only for images the project does not own, one membership lookup:
-    much cheaper than the general ``readable`` condition for the single-image routes.
+    Visible means: the project owns it, it is public, or the project is a member whose status is
+    in ``member_statuses`` — the rule ``list_images`` applies to whole catalogues. A primary-key
+    fetch plus, only for images the project does not own, one membership lookup.
     """
     image = session.get(Image, image_id, with_for_update=for_update or None)
     if image is None:
@@ -104,13 +92,6 @@ def find_readable(session: Session, project_id: str, image_id: str, member_statu
 def get_readable(session: Session, project_id: str, image_id: str) -> Image:
     image = find_readable(session, project_id, image_id)
     if image is None:
-        raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
-    return image
-
-
-def get_owned(session: Session, project_id: str, image_id: str, *, for_update: bool = False) -> Image:
-    image = session.get(Image, image_id, with_for_update=for_update or None)
-    if image is None or image.owner != project_id:
         raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
     return image
 

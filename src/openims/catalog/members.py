@@ -3,7 +3,7 @@
 An owner shares one of its private images with another project (of any account: sharing crosses
 accounts) by adding that project as a member. The member decides: ``pending → accepted | rejected``,
 and may change its mind later. Only accepted members see the image in their lists
-(``images.readable``); none of them may change, tag, delete or re-share it.
+(``images.list_images``); none of them may change, tag, delete or re-share it.
 
 While an image has members its ``visibility`` and ``image_type`` (``__imagetype``) are ``shared``
 — for the owner and the members alike, as the IMS query docs describe ("the __imagetype of images
