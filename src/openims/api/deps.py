@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from openims.runtime import Runtime
 
 _SAFE = ("GET", "HEAD")
+T = TypeVar("T")
 
 
 async def db_session(request: Request) -> AsyncIterator[Session]:
@@ -41,3 +42,16 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+
+
+async def run_read(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run a read-only handler body: inline on SQLite, in the handler thread pool otherwise.
+
+    SQLite reads are in-process and hold the GIL: a thread gives them no parallelism, only a hop
+    and GIL hand-offs that cost more than the read (the hot routes serve twice the requests
+    inline). A network database releases the GIL while it waits, so there the pool pays off.
+    """
+    rt: Runtime = request.app.state.runtime
+    if rt.db.is_sqlite:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)

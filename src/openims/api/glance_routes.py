@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from openims.api import glance_wire
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, run_read
 from openims.api.glance_schemas import SCHEMAS
 from openims.catalog import images as image_rules
 from openims.catalog import native, uploads
@@ -89,10 +89,14 @@ def _view(session: Session, image: Image) -> dict[str, Any]:
 
 
 @router.get("/v2/images", summary="List images (native)", responses=_ERRORS)
-def list_images(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
-    # The hot reads return a JSONResponse: FastAPI then skips its response-model pass (a thread hop).
+async def list_images(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
+    # The hot reads return a JSONResponse: FastAPI then skips its response-model pass.
+    return JSONResponse(await run_read(request, _list_images, request, caller.project_id, session))
+
+
+def _list_images(request: Request, project_id: str, session: Session) -> dict[str, Any]:
     params = request.query_params.multi_items()
-    q = glance_wire.list_query(params, caller.project_id)
+    q = glance_wire.list_query(params, project_id)
     found = image_rules.list_images(session, q)
     tags = tags_of(session, [i.id for i in found])
     # As Glance: a full page may be followed by more, so it links the next one.
@@ -102,7 +106,7 @@ def list_images(request: Request, caller: ReaderDep, session: SessionDep) -> JSO
                             "first": first, "schema": "/v2/schemas/images"}
     if following is not None:
         body["next"] = following
-    return JSONResponse(body)
+    return body
 
 
 @router.post("/v2/images", status_code=201, summary="Create image metadata (native): a queued image",
@@ -117,9 +121,12 @@ def create_image(request: Request, caller: WriterDep, body: Annotated[dict[str, 
 
 
 @router.get("/v2/images/{image_id}", summary="Show image details (native)", responses=_ERRORS)
-def show_image(image_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
+async def show_image(request: Request, image_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
     # Members who have not answered yet may look at what they are offered, as in Glance.
-    return JSONResponse(_view(session, visible_to(session, caller.project_id, image_id)))
+    def show() -> dict[str, Any]:
+        return _view(session, visible_to(session, caller.project_id, image_id))
+
+    return JSONResponse(await run_read(request, show))
 
 
 @router.patch("/v2/images/{image_id}", summary="Update an image with a JSON patch (native)",

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, run_read
 from openims.api.ims_wire import CreateImageWire, image_body, job_body
 from openims.catalog import images as image_rules
 from openims.catalog import jobs
@@ -57,16 +58,21 @@ def create_data_image(body: CreateImageWire, caller: WriterDep, session: Session
     return _create(body, caller, session, rt, data_disk=True)
 
 
+def _job_view(session: Session, project_id: str, job_id: str) -> dict[str, Any]:
+    job = jobs.get_for_project(session, project_id, job_id)
+    return job_body(job, jobs.children(session, job.id))
+
+
+# Jobs are polled: these and the image queries are the hot read routes (see deps.run_read).
 @router.get("/v1/{project_id}/jobs/{job_id}", summary="Query the status of an asynchronous job")
-def show_job(project_id: str, job_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
-    job = jobs.get_for_project(session, caller.project_id, job_id)
-    return JSONResponse(job_body(job, jobs.children(session, job.id)))
+async def show_job(request: Request, project_id: str, job_id: str, caller: ReaderDep,
+                   session: SessionDep) -> JSONResponse:
+    return JSONResponse(await run_read(request, _job_view, session, caller.project_id, job_id))
 
 
 @router.get("/v1/cloudimages/job/{job_id}", summary="Query the status of an asynchronous job (legacy path)")
-def show_job_legacy(job_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
-    job = jobs.get_for_project(session, caller.project_id, job_id)
-    return JSONResponse(job_body(job, jobs.children(session, job.id)))
+async def show_job_legacy(request: Request, job_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
+    return JSONResponse(await run_read(request, _job_view, session, caller.project_id, job_id))
 
 
 _EQUALS = ("name", "status", "disk_format", "container_format", "visibility")
@@ -83,10 +89,14 @@ def _int_param(params: Any, name: str, default: int) -> int:
 
 
 @router.get("/v2/cloudimages", summary="Query images (IMS)")
-def list_cloudimages(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
-    # Hot path: a JSONResponse skips FastAPI's response-model pass (a thread-pool hop per request).
+async def list_cloudimages(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
+    # Hot path: a JSONResponse skips FastAPI's response-model pass.
+    return JSONResponse(await run_read(request, _list_cloudimages, request, caller.project_id, session))
+
+
+def _list_cloudimages(request: Request, project_id: str, session: Session) -> dict[str, Any]:
     p = request.query_params
-    q = ImageQuery(project_id=caller.project_id, limit=_int_param(p, "limit", 500), marker=p.get("marker"),
+    q = ImageQuery(project_id=project_id, limit=_int_param(p, "limit", 500), marker=p.get("marker"),
                    sort_key=p.get("sort_key", "created_at"), sort_dir=p.get("sort_dir", "desc"),
                    image_type=p.get("__imagetype"), tag=p.get("tag"), member_status=p.get("member_status"))
     for name in _EQUALS:
@@ -109,4 +119,4 @@ def list_cloudimages(request: Request, caller: ReaderDep, session: SessionDep) -
             q.time_filters.append(parse_time_filter(column, p[column]))
     found = image_rules.list_images(session, q)
     tags = tags_of(session, [i.id for i in found])
-    return JSONResponse({"images": [image_body(i, tags[i.id]) for i in found]})
+    return {"images": [image_body(i, tags[i.id]) for i in found]}
