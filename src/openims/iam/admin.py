@@ -222,10 +222,12 @@ def _check_project_name(name: str, region: str) -> None:
         )
 
 
-def _project_name_taken(session: Session, domain_id: str, name: str, exclude_id: str | None = None) -> bool:
-    stmt = select(Project.id).where(Project.domain_id == domain_id, Project.name == name)
+def _name_taken(session: Session, model: type[Project | User | Group], domain_id: str, name: str,
+                exclude_id: str | None = None) -> bool:
+    """Whether the account already has a project, user or group of that name (names are per account)."""
+    stmt = select(model.id).where(model.domain_id == domain_id, model.name == name)
     if exclude_id is not None:
-        stmt = stmt.where(Project.id != exclude_id)
+        stmt = stmt.where(model.id != exclude_id)
     return session.scalar(stmt) is not None
 
 
@@ -243,7 +245,7 @@ def create_project(session: Session, actor: Actor, clock: Clock, region: str, *,
             raise IamBadRequest(f"Invalid parent_id {parent_id!r}: it must be the project of region "
                                 f"{region} or the account (domain) id.")
     # Names are unique across the deployment (a region's project names form one namespace).
-    if _project_name_taken(session, actor.domain_id, name):
+    if _name_taken(session, Project, actor.domain_id, name):
         raise IamConflict(f"A project named {name!r} already exists.")
     project = Project(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
                       enabled=enabled, status="normal", created_at=clock())
@@ -265,7 +267,7 @@ def update_project(session: Session, actor: Actor, region: str, project_id: str,
         if is_default:
             raise IamBadRequest(f"The default project {region} of the region cannot be renamed.")
         _check_project_name(name, region)
-        if _project_name_taken(session, actor.domain_id, name, exclude_id=project.id):
+        if _name_taken(session, Project, actor.domain_id, name, exclude_id=project.id):
             raise IamConflict(f"A project named {name!r} already exists.")
         project.name = name
     if description is not None:
@@ -330,13 +332,6 @@ def _check_email(email: str | None) -> None:
         raise IamBadRequest(f"Invalid email address {email!r}.")
 
 
-def _user_name_taken(session: Session, domain_id: str, name: str, exclude_id: str | None = None) -> bool:
-    stmt = select(User.id).where(User.domain_id == domain_id, User.name == name)
-    if exclude_id is not None:
-        stmt = stmt.where(User.id != exclude_id)
-    return session.scalar(stmt) is not None
-
-
 def _check_default_project(session: Session, actor: Actor, project_id: str | None) -> None:
     # Accepted for compatibility; validated so a typo is reported, though it is not stored.
     if project_id:
@@ -355,7 +350,7 @@ def create_user(session: Session, actor: Actor, clock: Clock, hashing: PasswordH
     _check_default_project(session, actor, default_project_id)
     if password is not None:
         _check_password(password, name)
-    if _user_name_taken(session, actor.domain_id, name):
+    if _name_taken(session, User, actor.domain_id, name):
         raise IamConflict(f"A user named {name!r} already exists in this account.")
     now = clock()
     user = User(id=new_id(), name=name, domain_id=actor.domain_id,
@@ -394,7 +389,7 @@ def update_user(session: Session, actor: Actor, clock: Clock, hashing: PasswordH
     guard = _LockoutGuard(session, actor.domain_id, region)
     if name is not None and name != user.name:
         _check_user_name(name)
-        if _user_name_taken(session, user.domain_id, name, exclude_id=user.id):
+        if _name_taken(session, User, user.domain_id, name, exclude_id=user.id):
             raise IamConflict(f"A user named {name!r} already exists in this account.")
         user.name = name
     if password is not None:
@@ -456,20 +451,13 @@ def _check_group_name(name: str) -> None:
         raise IamBadRequest(f"Invalid group name {name!r}: 1 to {MAX_NAME} characters.")
 
 
-def _group_name_taken(session: Session, domain_id: str, name: str, exclude_id: str | None = None) -> bool:
-    stmt = select(Group.id).where(Group.domain_id == domain_id, Group.name == name)
-    if exclude_id is not None:
-        stmt = stmt.where(Group.id != exclude_id)
-    return session.scalar(stmt) is not None
-
-
 def create_group(session: Session, actor: Actor, clock: Clock, *, name: str, description: str | None = None,
                  domain_id: str | None = None) -> Group:
     require_admin(actor)
     _own_domain(actor, domain_id)
     _check_group_name(name)
     _clean_description(description)
-    if _group_name_taken(session, actor.domain_id, name):
+    if _name_taken(session, Group, actor.domain_id, name):
         raise IamConflict(f"A group named {name!r} already exists in this account.")
     group = Group(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
                   created_at=clock())
@@ -497,7 +485,7 @@ def update_group(session: Session, actor: Actor, group_id: str, *, name: str | N
     _clean_description(description)
     if name is not None and name != group.name:
         _check_group_name(name)
-        if _group_name_taken(session, group.domain_id, name, exclude_id=group.id):
+        if _name_taken(session, Group, group.domain_id, name, exclude_id=group.id):
             raise IamConflict(f"A group named {name!r} already exists in this account.")
         group.name = name
     if description is not None:
