@@ -1,9 +1,11 @@
 """MD5 and SHA-512 of an image file in one read pass, on two cores.
 
-The file is read once into a small ring of reusable buffers. Each buffer is
-handed to a worker thread for MD5 while the calling thread runs SHA-512 on
+The file is read once into a small ring of reusable buffers. A reader thread
+fills each buffer and runs MD5 on it while the calling thread runs SHA-512 on
 the same bytes; hashlib releases the GIL on large buffers, so the two hashes
-really run in parallel. Memory stays at a few chunks whatever the file size.
+really run in parallel. The copy out of the page cache goes with MD5, the
+faster of the two, so SHA-512 alone sets the pace. Memory stays at a few
+chunks whatever the file size.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ MiB = 1 << 20
 # Large chunks: each one costs a GIL hand-off between the hashing threads and whatever else the
 # process is doing (the API, heartbeats), so fewer hand-offs keep the hashes running at full speed.
 DEFAULT_CHUNK = 16 * MiB
-# Three buffers: one being hashed by each thread and one being filled.
+# Three buffers: one hashed by both threads, one being filled, one spare to absorb jitter.
 _BUFFERS = 3
 
 
@@ -47,48 +49,54 @@ def _digest_stream(
         raise ValueError("chunk must be positive")
     md5 = hashlib.md5(usedforsecurity=False)  # required by the IMS/Glance API, not for security
     sha512 = hashlib.sha512()
-    free: queue.Queue[bytearray] = queue.Queue()
+    # A buffer goes back to ``free`` only once SHA-512 is done with it, and the reader refills
+    # one only after its own MD5 of the previous buffer: no buffer is overwritten while hashed.
+    free: queue.Queue[bytearray | None] = queue.Queue()
     for _ in range(_BUFFERS):
         free.put(bytearray(chunk))
-    work: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    filled: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    stop = threading.Event()
     failures: list[BaseException] = []
 
-    def md5_worker() -> None:
-        while (item := work.get()) is not None:
-            buffer, length = item
-            try:
-                if not failures:
-                    with memoryview(buffer) as view:
-                        md5.update(view[:length])
-            except BaseException as exc:  # handed to the caller below
-                failures.append(exc)
-            finally:
-                # Always hand the buffer back, or the reader would wait forever.
-                free.put(buffer)
+    def read_and_md5() -> None:
+        try:
+            while not stop.is_set():
+                buffer = free.get()
+                if buffer is None:
+                    break
+                length = source.readinto(buffer)
+                if not length:
+                    break
+                filled.put((buffer, length))
+                with memoryview(buffer) as view:
+                    md5.update(view[:length])
+        except BaseException as exc:  # handed to the caller below
+            failures.append(exc)
+        finally:
+            filled.put(None)
 
-    worker = threading.Thread(target=md5_worker, name="md5-digest", daemon=True)
-    worker.start()
+    if deadline is not None and time.monotonic() > deadline:
+        raise ConversionFailed("computing the image checksums timed out")
+    reader = threading.Thread(target=read_and_md5, name="md5-digest", daemon=True)
+    reader.start()
     size = 0
     try:
-        while True:
+        while (item := filled.get()) is not None:
             if deadline is not None and time.monotonic() > deadline:
                 raise ConversionFailed("computing the image checksums timed out")
-            buffer = free.get()
-            length = source.readinto(buffer)
-            if not length:
-                free.put(buffer)
-                break
-            work.put((buffer, length))
+            buffer, length = item
             with memoryview(buffer) as view:
                 sha512.update(view[:length])
             if sink is not None:
                 sink(buffer, length)
+            free.put(buffer)
             size += length
             if progress is not None:
                 progress(size)
     finally:
-        work.put(None)
-        worker.join()
+        stop.set()
+        free.put(None)  # wakes the reader if it waits for a buffer
+        reader.join()
     if failures:
         raise failures[0]
     return Digests(size=size, md5=md5.hexdigest(), sha512=sha512.hexdigest())

@@ -61,8 +61,9 @@ class ImportHandler:
             stored = import_disk(ctx, payload.domain_id, task, index, total)
             location = rt.images.publish(stored.path, task.image_id)
             done.append(_Done(task, stored, location))
-            log.info("job %s: %s:%s (%s, %d bytes) stored as %s in %.2f s", ctx.job.id, task.bucket, task.key,
-                     stored.source_format.value, stored.size, stored.disk_format, time.monotonic() - started)
+            log.info("job %s: %s:%s (%s, %d bytes) stored as %s in %.2f s (%s)", ctx.job.id, task.bucket,
+                     task.key, stored.source_format.value, stored.size, stored.disk_format,
+                     time.monotonic() - started, ", ".join(f"{k} {v:.2f} s" for k, v in stored.stages.items()))
         # One transaction: every image active and the job SUCCESS, or nothing.
         with ctx.fenced() as (s, job):
             now = rt.clock()

@@ -95,3 +95,25 @@ def test_failed_copy_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConversionFailed):
         copy_with_digests(source, target, deadline=time.monotonic() - 1)
     assert not target.exists()
+
+
+def test_read_error_surfaces_and_stops_the_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk error halfway through is the caller's error, not a silently short digest."""
+    import io
+
+    from openims.imaging import checksums
+
+    class Failing(io.FileIO):
+        reads = 0
+
+        def readinto(self, buffer: object) -> int:  # type: ignore[override]
+            Failing.reads += 1
+            if Failing.reads > 2:
+                raise OSError(5, "Input/output error")
+            return super().readinto(buffer)  # type: ignore[arg-type]
+
+    path = write(tmp_path / "f", bytes(10 * CHUNK))
+    before = threading.active_count()
+    with Failing(path, "rb") as source, pytest.raises(OSError, match="Input/output"):
+        checksums._digest_stream(source, chunk=CHUNK, progress=None, deadline=None)
+    assert threading.active_count() == before

@@ -79,6 +79,15 @@ def test_every_format_converts_to_qcow2(
     check_progress(seen)
 
 
+def test_stage_timings_say_where_the_time_went(samples: dict[str, Sample], tmp_path: Path) -> None:
+    """What operators read in the worker log: every stage of a conversion, timed."""
+    stored, _ = run_import(samples["qcow2"].path, tmp_path / "stored.qcow2")
+    assert list(stored.stages) == ["inspect", "convert", "verify", "checksum", "fsync"]
+    assert all(seconds >= 0 for seconds in stored.stages.values())
+    quick, _ = run_import(samples["raw"].path, tmp_path / "stored.raw", quick=True)
+    assert list(quick.stages) == ["inspect", "copy"]
+
+
 @pytest.mark.parametrize("name", ["qcow2", "vmdk-streamOptimized", "vhd-fixed", "iso"])
 def test_store_as_raw(name: str, samples: dict[str, Sample], source_raw: Path, tmp_path: Path) -> None:
     sample = samples[name]
