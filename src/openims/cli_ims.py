@@ -107,11 +107,12 @@ def obs_mb(bucket: str) -> None:
 def _follow(ims: ImsClient, job_id: str) -> dict[str, Any]:
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   console=err) as bar:
-        task = bar.add_task(f"job {job_id[:8]}", total=100)
+        # The whole id: it is what `openims job show` takes.
+        task = bar.add_task(f"job {job_id}", total=100)
 
         def show(job: dict[str, Any]) -> None:
             bar.update(task, completed=float(job.get("entities", {}).get("process_percent") or 0),
-                       description=f"job {job_id[:8]} {job['status']}")
+                       description=f"job {job_id} {job['status']}")
 
         return ims.wait_job(job_id, progress=show)
 
@@ -128,7 +129,9 @@ def image_import(
     data: Annotated[bool, typer.Option("--data", help="create a data disk image instead")] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="key.value, repeatable")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="quick import (raw files, no conversion)")] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="follow the job and print the image")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="follow the job and print its images (with --json: the image, or a list with data disks)")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a private image from a file in a bucket."""
@@ -154,8 +157,22 @@ def image_import(
             _print_json({"job_id": job_id}) if as_json else console.print(f"job {job_id} submitted")
             return
         job = _follow(ims, job_id)
-        image = ims.show_image(job["entities"]["image_id"])
-    _print_json(image) if as_json else _image_table([image])
+        images = [ims.show_image(image_id) for image_id in _job_image_ids(job)]
+    if as_json:
+        # One image stays one object, as before data disks came along; several are a list.
+        _print_json(images[0] if len(images) == 1 else images)
+    else:
+        _image_table(images)
+
+
+def _job_image_ids(job: dict[str, Any]) -> list[str]:
+    """The image a finished import made, then those of its data disks (sub-jobs), in order."""
+    ids = [job["entities"]["image_id"]]
+    for sub in job["entities"].get("sub_jobs_result") or []:
+        image_id = (sub.get("entities") or {}).get("image_id")
+        if image_id and image_id not in ids:
+            ids.append(image_id)
+    return ids
 
 
 def _image_table(images: list[dict[str, Any]]) -> None:
@@ -276,7 +293,9 @@ def image_copy(
 def image_register(
     image_id: str,
     image_url: Annotated[str, typer.Option("--image-url", help="BUCKET:KEY of the image file")],
-    wait: Annotated[bool, typer.Option("--wait", help="follow the job and print the image")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="follow the job and print its images (with --json: the image, or a list with data disks)")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fill a queued image (created with POST /v2/images) from a file in a bucket."""
@@ -359,8 +378,8 @@ def quota_set(
 
 
 @job_app.command("show")
-def job_show(job_id: str, wait: Annotated[bool, typer.Option("--wait")] = False) -> None:
-    """Show a job (JSON); with --wait follow it to the end."""
+def job_show(job_id: str, wait: Annotated[bool, typer.Option("--wait")] = False, as_json: JsonOpt = False) -> None:
+    """Show a job (always JSON; --json is accepted like elsewhere); with --wait follow it to the end."""
     with _client() as ims:
         _print_json(_follow(ims, job_id) if wait else ims.show_job(job_id))
 

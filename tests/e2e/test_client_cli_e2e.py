@@ -48,6 +48,27 @@ def test_cli_upload_import_wait_list_delete(server: ServerProcess, files: Path) 
     assert r.returncode == 1 and "IMG.0144" in r.stderr
 
 
+def test_cli_import_with_data_disk_prints_every_image(server: ServerProcess, files: Path) -> None:
+    tmp = files / "cli-data"
+    system = make_image(tmp, "qcow2", seed=22)
+    data = make_image(tmp, "vmdk", seed=23)
+    for path, key in ((system, "sys.qcow2"), (data, "data.vmdk")):
+        assert _cli(server, tmp, "obs", "put", str(path), f"cli-data:{key}").returncode == 0
+    r = _cli(server, tmp, "image", "import", "--image-url", "cli-data:sys.qcow2", "--name", "with-data",
+             "--min-disk", "40", "--os-version", "CentOS 7.0 64bit", "--data-disk", "cli-data:data.vmdk:100",
+             "--wait", "--json")
+    assert r.returncode == 0, r.stderr
+    images = json.loads(r.stdout)
+    assert [(i["name"], i["status"], i["__imagetype"]) for i in images] == [
+        ("with-data", "active", "private"), ("with-data-data1", "active", "private")]
+    assert images[1]["min_disk"] == 100
+    # The progress line names the whole job id, which `job show` takes.
+    job_id = r.stderr.split("job ", 1)[1].split()[0]
+    shown = _cli(server, tmp, "job", "show", job_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["entities"]["image_id"] == images[0]["id"]
+
+
 def test_cli_reports_failed_job(server: ServerProcess, files: Path) -> None:
     r = _cli(server, files, "image", "import", "--image-url", "cli-bucket:missing.qcow2", "--name", "nope",
              "--min-disk", "40", "--wait")
