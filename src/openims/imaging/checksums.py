@@ -24,8 +24,9 @@ from openims.imaging.errors import ConversionFailed
 
 MiB = 1 << 20
 # Large chunks: each one costs a GIL hand-off between the hashing threads and whatever else the
-# process is doing (the API, heartbeats), so fewer hand-offs keep the hashes running at full speed.
-DEFAULT_CHUNK = 16 * MiB
+# process is doing (the API, heartbeats). 8 MiB measured as fast as 16 MiB (both hashes at the pace
+# of SHA-512 alone) with half the buffer memory; the three buffers also stay within the L3 cache.
+DEFAULT_CHUNK = 8 * MiB
 # Three buffers: one hashed by both threads, one being filled, one spare to absorb jitter.
 _BUFFERS = 3
 
