@@ -112,6 +112,12 @@ def stage_medians(log: Path, *, skip: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in per_stage.items()}
 
 
+def cpu_jiffies() -> tuple[int, int]:
+    """(all CPU time, stolen CPU time) of the machine so far, from /proc/stat, in jiffies."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
 def _rss_kib(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -176,6 +182,8 @@ def main() -> None:
             # The first round(s) warm the page cache and the allocator and are not counted. Baseline
             # and import alternate which goes first, so a drift in the machine's speed hits both.
             for round_no in range(-args.warmup, args.rounds):
+                if round_no == 0:
+                    cpu_start = cpu_jiffies()
                 if round_no % 2 == 0:
                     t_convert, t_hash, t_sync = baseline(src, work)
                     t_import = import_once(api, round_no)
@@ -190,6 +198,7 @@ def main() -> None:
                     hashes.append(t_hash)
                     syncs.append(t_sync)
                     imports.append(t_import)
+            cpu_end = cpu_jiffies()
             sampler.stop.set()
             sampler.join()
             server_peak = _rss_kib(server.proc.pid, "VmHWM")
@@ -209,6 +218,9 @@ def main() -> None:
         t_sync = statistics.median(syncs)
         print(f"\nfsync of the baseline's output  {t_sync:7.2f} s   (an import is on disk before SUCCESS)")
         print(f"import / (convert + hash + fsync) {t_import / (t_convert + t_hash + t_sync):5.2f}")
+        total, stolen = (end - start for end, start in zip(cpu_end, cpu_start, strict=True))
+        print(f"CPU time stolen by the hypervisor during the rounds: {100 * stolen / max(total, 1):.1f} %"
+              " (a noisy neighbour slows both sides unevenly)")
         print(f"server peak RSS (API + worker)  {server_peak / 1024:7.1f} MiB")
         print(f"qemu-img peak RSS               {sampler.peak_kib / 1024:7.1f} MiB   (target < 200 MiB each)")
     finally:
