@@ -9,6 +9,7 @@ from typing import Any, Literal, cast
 from urllib.parse import urlencode
 
 from openims.api.ims_wire import image_body
+from openims.api.params import INT64_MAX, parse_int
 from openims.catalog.images import ImageQuery, parse_time_filter
 from openims.catalog.native import PatchOp
 from openims.db.models import Image
@@ -65,14 +66,6 @@ _INT_COLUMNS = ("min_disk", "min_ram")
 _VISIBILITIES = ("public", "private", "shared", "community", "all")
 
 
-def _integer(name: str, raw: str, *, low: int = 0) -> int:
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be an integer.", code="IMG.0001") from exc
-    if value < low:
-        raise BadRequest(f"{name} must be at least {low}.", code="IMG.0001")
-    return value
 
 
 def _boolean(name: str, raw: str) -> bool:
@@ -121,7 +114,9 @@ def tag_spellings(tag: str) -> list[str]:
 def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery:
     """The query string of ``GET /v2/images`` → an ImageQuery; bad values are 400 as Glance answers."""
     single = dict(params)  # the last value of a repeated parameter wins, as in Glance
-    limit = min(_integer("limit", single["limit"]) if "limit" in single else DEFAULT_LIMIT, MAX_LIMIT)
+    # Any limit is accepted and capped, as Glance does; only nonsense is refused.
+    limit = min(parse_int("limit", single["limit"], high=INT64_MAX) if "limit" in single else DEFAULT_LIMIT,
+                MAX_LIMIT)
     member_status = single.get("member_status", "accepted")
     if member_status not in ("accepted", "pending", "rejected", "all"):
         raise BadRequest(f"Invalid member_status {member_status[:32]!r}: use accepted, pending, rejected or all.",
@@ -145,7 +140,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
         elif name in _EQUAL_COLUMNS:
             q.equals[name] = raw
         elif name in _INT_COLUMNS:
-            q.equals[name] = _integer(name, raw)
+            q.equals[name] = parse_int(name, raw)
         elif name == "protected":
             q.equals["protected"] = _boolean(name, raw)
         elif name == "os_hidden":
@@ -153,7 +148,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
             if _boolean(name, raw):
                 q.ids = []
         elif name in ("size_min", "size_max"):
-            setattr(q, name, _integer(name, raw))
+            setattr(q, name, parse_int(name, raw, high=INT64_MAX))
         elif name in ("created_at", "updated_at"):
             q.time_filters.append(parse_time_filter(name, raw))
         elif name == "__imagetype":

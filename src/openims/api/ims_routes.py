@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, run_read
 from openims.api.ims_wire import CreateImageWire, image_body, job_body
+from openims.api.params import parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import jobs
 from openims.catalog.images import ImageQuery, parse_time_filter, tags_of
@@ -82,10 +83,7 @@ def _int_param(params: Any, name: str, default: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be an integer.") from exc
+    return parse_int(name, raw)
 
 
 @router.get("/v2/cloudimages", summary="Query images (IMS)")

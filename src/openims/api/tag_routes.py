@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep
+from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import tags
 from openims.catalog.tags import ResourceQuery, TagCondition
@@ -86,10 +87,7 @@ class ResourceQueryWire(_Wire):
 def _int(name: str, raw: str | int | None, default: int) -> int:
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be an integer.", code="IMG.0001") from exc
+    return parse_int(name, raw, low=-INT32_MAX)
 
 
 def _check_deletions(items: list[BatchTagWire]) -> None:

@@ -95,6 +95,8 @@ def _integer(attr: str, value: Any) -> int:
     if isinstance(value, bool):
         raise BadRequest(f"The value of {attr} must be an integer.", code="IMG.0055")
     if isinstance(value, int):
+        if abs(value) > validation.INT32_MAX:
+            raise BadRequest(f"The value of {attr} must be at most {validation.INT32_MAX}.", code="IMG.0055")
         return value
     if isinstance(value, str) and re.fullmatch(r"-?\d{1,9}", value.strip()):
         return int(value.strip())

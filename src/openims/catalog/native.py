@@ -101,13 +101,12 @@ def check_writable_name(name: str, op: str = "add") -> None:
                          "lower-case letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
 
 
-def _integer(name: str, value: Any, *, high: int | None = None) -> int:
+def _integer(name: str, value: Any, *, high: int = validation.INT32_MAX) -> int:
     # JSON integers only: Glance's schema types these as integer, so "40" is a 400.
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{name} must be an integer.", code="IMG.0055")
-    if value < 0 or (high is not None and value > high):
-        limit = f"between 0 and {high}" if high is not None else "at least 0"
-        raise BadRequest(f"{name} must be {limit}.", code="IMG.0055")
+    if not 0 <= value <= high:
+        raise BadRequest(f"{name} must be between 0 and {high}.", code="IMG.0055")
     return value
 
 

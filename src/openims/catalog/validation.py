@@ -15,6 +15,11 @@ _NAME = re.compile(r"^[\w\-. ]+$")
 _TAG_PART = re.compile(r"^[\w-]*$")
 _DESCRIPTION_FORBIDDEN = re.compile(r"[\r\n<>]")
 
+# The widest values the catalogue's integer columns hold (Integer and BigInteger on PostgreSQL):
+# anything larger is refused as a client mistake before it reaches the database.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
 TAG_KEY_MAX = 36
 TAG_VALUE_MAX = 43
 MAX_TAGS = 10
@@ -84,6 +89,8 @@ def memory(min_ram: int | None, max_ram: int | None) -> tuple[int, int | None]:
     lo = min_ram or 0
     if lo < 0 or (max_ram is not None and max_ram < 0):
         raise BadRequest("min_ram and max_ram must not be negative.", code="IMG.0055")
+    if lo > INT32_MAX or (max_ram is not None and max_ram > INT32_MAX):
+        raise BadRequest(f"min_ram and max_ram must be at most {INT32_MAX} (MB).", code="IMG.0055")
     if max_ram and lo > max_ram:
         raise BadRequest("min_ram must not exceed max_ram.", code="IMG.0055")
     return lo, max_ram
