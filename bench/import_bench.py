@@ -212,7 +212,7 @@ def main() -> None:
         print(f"convert + hash                  {t_convert + t_hash:7.2f} s")
         print(f"openims import, POST → SUCCESS  {t_import:7.2f} s")
         for name, seconds in stages.items():
-            print(f"  of which {name:<21s}{seconds:7.2f} s")
+            print(f"  of which {name:<21s}{seconds:7.2f} s" + ("   (runs during checksum)" if name == "fsync" else ""))
         print(f"ratio of the medians            {t_import / (t_convert + t_hash):7.2f}   (target ≤ 1.10)")
         print(f"median of the round ratios      {statistics.median(ratios):7.2f}")
         t_sync = statistics.median(syncs)
