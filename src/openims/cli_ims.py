@@ -293,9 +293,7 @@ def image_copy(
 def image_register(
     image_id: str,
     image_url: Annotated[str, typer.Option("--image-url", help="BUCKET:KEY of the image file")],
-    wait: Annotated[bool, typer.Option(
-        "--wait", help="follow the job and print its images (with --json: the image, or a list with data disks)")
-    ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="follow the job and print the image")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fill a queued image (created with POST /v2/images) from a file in a bucket."""
