@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     # Threads that run request handlers. Few on purpose: handlers are short and hold the GIL, so more
     # threads only queue for it and stretch tail latency.
     api_threads: int = Field(default=2, ge=1, le=256)
+    # How long anything waits for the database (the SQLite write lane, another process's lock, a
+    # pooled PostgreSQL connection) before a request is answered 503 + Retry-After. Transactions are
+    # short, so a wait this long means the database is stuck or down, not merely busy.
+    db_busy_timeout: float = Field(default=10.0, gt=0, le=300)
+    # PostgreSQL connections kept per process (up to twice as many more under load).
+    db_pool_size: int = Field(default=10, ge=1, le=500)
     job_lease_seconds: int = Field(default=60, ge=5)
     # How long a direct upload holds its image in "saving" without receiving data before the
     # worker's sweep gives the image back (queued): the recovery time after a crash mid-upload.

@@ -10,7 +10,9 @@ Exception tree::
     │   ├── Unauthorized            (401)
     │   ├── Forbidden               (403)
     │   └── ...
-    └── ApigError                   API-gateway shape: {"error_code": "APIGW.0301", "error_msg": …} (AK/SK)
+    ├── ApigError                   API-gateway shape: {"error_code": "APIGW.0301", "error_msg": …} (AK/SK)
+    └── ServiceUnavailable          (503 + Retry-After) the database could not be had in time; IMS or Keystone
+                                    shape by route family
 
 Domain services raise these; HTTP handlers never build error bodies themselves.
 """
@@ -22,6 +24,8 @@ class ServiceError(Exception):
     status: int = 500
     code: str = "IMG.0061"
     title: str = "Internal Server Error"
+    # Seconds a client should wait before trying again (the Retry-After header), when it should.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -112,3 +116,16 @@ class ApigError(ServiceError):
     status = 401
     code = "APIGW.0301"  # incorrect IAM authentication information
     title = "Unauthorized"
+
+
+class ServiceUnavailable(ServiceError):
+    """The database could not be had within the bounded wait (busy, pool exhausted, or down).
+
+    Nothing was changed; the request may be repeated as it is after ``Retry-After`` seconds. IMG.0060
+    is IMS's "wait for a while and then try again" code; IAM routes answer in Keystone's shape.
+    """
+
+    status = 503
+    code = "IMG.0060"
+    title = "Service Unavailable"
+    retry_after = 1

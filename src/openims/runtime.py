@@ -55,7 +55,8 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
         migrate.upgrade(settings.database_url_resolved)
     keys = KeyRepository(settings.key_dir)
     keys.ensure()
-    db = Database(settings.database_url_resolved)
+    db = Database(settings.database_url_resolved, busy_timeout=settings.db_busy_timeout,
+                  pool_size=settings.db_pool_size)
     hashing = PasswordHashing(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     codec = TokenCodec(keys.load(), clock)
     credential_keys = KeyRepository(settings.data_dir / "credential-keys")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from openims.api.auth import Caller, CallerDep, OptionalCallerDep, RuntimeDep, caller_from_token
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import iso
 from openims.db.models import AccessKey, User
 from openims.errors import IamBadRequest, Unauthorized
@@ -21,7 +21,7 @@ from openims.iam import access_keys
 from openims.iam.admin import Actor, actor_for
 from openims.iam.roles import Permission
 
-router = APIRouter(tags=["iam-access-keys"])
+router = api_router(tags=["iam-access-keys"])
 
 
 class _Body(BaseModel):
@@ -67,8 +67,10 @@ class SecurityTokenRequest(_Body):
     auth: SecurityTokenAuth
 
 
-def _actor(caller: CallerDep, session: SessionDep) -> Actor:
-    return actor_for(session, caller.user_id, caller.domain_id, token_is_admin=caller.can(Permission.IAM_ADMIN))
+def _actor(caller: CallerDep, rt: RuntimeDep) -> Actor:
+    # A read session of its own: the request's write transaction begins in the endpoint (api.deps).
+    with rt.db.transaction(readonly=True) as s:
+        return actor_for(s, caller.user_id, caller.domain_id, token_is_admin=caller.can(Permission.IAM_ADMIN))
 
 
 ActorDep = Annotated[Actor, Depends(_actor)]

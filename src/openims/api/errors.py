@@ -8,9 +8,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openims.errors import ApigError, IamError, ServiceError, Unauthorized
+from openims.db.session import unavailable
+from openims.errors import ApigError, IamError, ServiceError, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("openims.api")
 
@@ -30,11 +32,15 @@ def ims_body(code: str, message: str) -> dict[str, Any]:
 
 
 def render(request: Request, status: int, *, ims_code: str, title: str, message: str,
-           keystone: bool | None = None) -> JSONResponse:
+           keystone: bool | None = None, retry_after: int | None = None) -> JSONResponse:
     use_keystone = is_iam_path(request.url.path) if keystone is None else keystone
     body = keystone_body(status, title, message) if use_keystone else ims_body(ims_code, message)
-    headers = {"WWW-Authenticate": 'Keystone uri="/v3"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Keystone uri="/v3"'
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -63,8 +69,19 @@ def install(app: FastAPI) -> None:
             return JSONResponse(body, status_code=exc.status)
         # Unauthorized is an IAM artefact wherever it happens; so is every IamError.
         keystone = True if isinstance(exc, IamError | Unauthorized) else None
+        if isinstance(exc, ServiceUnavailable):
+            log.warning("%s %s answered 503: %s", request.method, request.url.path, exc.message)
         return render(request, exc.status, ims_code=exc.code, title=exc.title, message=exc.message,
-                      keystone=keystone)
+                      keystone=keystone, retry_after=exc.retry_after)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # A database that is busy or unreachable is a passing condition the client can retry;
+        # anything else from the database layer is a bug.
+        busy = unavailable(exc)
+        if busy is None:
+            return await _unexpected(request, exc)
+        return await _service_error(request, busy)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

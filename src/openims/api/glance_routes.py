@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from openims.api import glance_wire
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
-from openims.api.deps import SessionDep, run_read
+from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
 from openims.catalog import images as image_rules
 from openims.catalog import native, uploads
@@ -30,7 +30,7 @@ from openims.catalog.native import PatchOp
 from openims.db.models import Image
 from openims.errors import BadRequest, NotFound
 
-router = APIRouter(tags=["glance"])
+router = api_router(tags=["glance"])
 
 _CHUNK = 1024 * 1024
 _ERRORS: dict[int | str, dict[str, Any]] = {

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy.orm import Session
 
 from openims.api.auth import CallerDep, RuntimeDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import group_body, project_body, role_body, user_body
 from openims.errors import IamBadRequest
 from openims.iam import admin
@@ -22,7 +22,7 @@ from openims.iam.admin import Actor, Assignment, Outcome
 from openims.iam.roles import Permission
 from openims.runtime import Runtime
 
-router = APIRouter(tags=["iam-admin"])
+router = api_router(tags=["iam-admin"])
 
 
 
@@ -125,12 +125,13 @@ class GroupUpdateRequest(_Body):
 # ---------------------------------------------------------------- helpers
 
 
-def _actor(caller: CallerDep, session: SessionDep) -> Actor:
-    return admin.actor_for(session, caller.user_id, caller.domain_id,
-                           token_is_admin=caller.can(Permission.IAM_ADMIN))
+def _actor(caller: CallerDep, rt: RuntimeDep) -> Actor:
+    # A read session of its own: the request's write transaction begins in the endpoint (api.deps).
+    with rt.db.transaction(readonly=True) as s:
+        return admin.actor_for(s, caller.user_id, caller.domain_id, token_is_admin=caller.can(Permission.IAM_ADMIN))
 
 
-# The caller as ``iam.admin`` sees it; shares the request's session (dependencies are cached).
+# The caller as ``iam.admin`` sees it.
 ActorDep = Annotated[Actor, Depends(_actor)]
 
 
@@ -139,10 +140,10 @@ def _links(rt: Runtime, request: Request) -> dict[str, Any]:
     return {"self": f"{rt.settings.base_url}{request.url.path}{query}", "previous": None, "next": None}
 
 
-def _commit_and_revoke(session: Session, rt: Runtime, outcome: Outcome) -> None:
-    session.commit()
+def _revoke(session: Session, rt: Runtime, outcome: Outcome) -> None:
+    # In the request's transaction: the change and the end of the users' tokens commit together.
     for user_id in sorted(outcome.revoke_users):
-        rt.revocations.revoke_user(user_id, rt.settings.token_ttl)
+        rt.revocations.revoke_user(session, user_id, rt.settings.token_ttl)
 
 
 def _forget_project_after_commit(session: Session, rt: Runtime, project_id: str) -> None:
@@ -214,7 +215,9 @@ def set_project_status(project_id: str, actor: ActorDep, session: SessionDep, rt
 def create_user(req: UserCreateRequest, actor: ActorDep, session: SessionDep,
                 rt: RuntimeDep) -> dict[str, Any]:
     u = req.user
-    user = admin.create_user(session, actor, rt.clock, rt.hashing, name=u.name, password=u.password,
+    # Hashed before the request's transaction begins (api.deps: slow work holds no write lane).
+    password = admin.admin_password(actor, rt.hashing, u.password)
+    user = admin.create_user(session, actor, rt.clock, name=u.name, password=password,
                              enabled=u.enabled, description=u.description, email=u.email,
                              domain_id=u.domain_id, default_project_id=u.default_project_id)
     return {"user": user_body(user, rt.settings)}
@@ -233,28 +236,32 @@ def list_users(request: Request, actor: ActorDep, session: SessionDep, rt: Runti
 def update_user(user_id: str, req: UserUpdateRequest, actor: ActorDep, session: SessionDep,
                 rt: RuntimeDep) -> dict[str, Any]:
     u = req.user
-    user, outcome = admin.update_user(session, actor, rt.clock, rt.hashing, rt.settings.region,
-                                      user_id, name=u.name, password=u.password, enabled=u.enabled,
+    password = admin.admin_password(actor, rt.hashing, u.password)
+    user, outcome = admin.update_user(session, actor, rt.clock, rt.settings.region,
+                                      user_id, name=u.name, password=password, enabled=u.enabled,
                                       description=u.description, email=u.email, domain_id=u.domain_id,
                                       default_project_id=u.default_project_id)
-    _commit_and_revoke(session, rt, outcome)
+    _revoke(session, rt, outcome)
     return {"user": user_body(user, rt.settings)}
 
 
 @router.delete("/v3/users/{user_id}", status_code=204, summary="Delete a user")
 def delete_user(user_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
     outcome = admin.delete_user(session, actor, rt.settings.region, user_id)
-    _commit_and_revoke(session, rt, outcome)
+    _revoke(session, rt, outcome)
     return _no_content()
 
 
 @router.post("/v3/users/{user_id}/password", status_code=204, summary="Change one's own password")
 def change_password(user_id: str, req: PasswordChangeRequest, actor: ActorDep, session: SessionDep,
                     rt: RuntimeDep) -> Response:
-    outcome = admin.change_own_password(session, actor, rt.clock, rt.hashing, user_id,
-                                        original_password=req.user.original_password,
-                                        password=req.user.password)
-    _commit_and_revoke(session, rt, outcome)
+    # The two slow steps (verify the old password, hash the new one) before the write transaction.
+    with rt.db.transaction(readonly=True) as s:
+        verified = admin.verify_own_password(s, actor, rt.hashing, user_id, req.user.original_password)
+    password = admin.NewPassword.prepare(rt.hashing, req.user.password)
+    outcome = admin.change_own_password(session, actor, rt.clock, user_id, verified_hash=verified,
+                                        original_password=req.user.original_password, password=password)
+    _revoke(session, rt, outcome)
     return _no_content()
 
 
@@ -303,7 +310,7 @@ def update_group(group_id: str, req: GroupUpdateRequest, actor: ActorDep, sessio
 @router.delete("/v3/groups/{group_id}", status_code=204, summary="Delete a user group")
 def delete_group(group_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
     outcome = admin.delete_group(session, actor, rt.settings.region, group_id)
-    _commit_and_revoke(session, rt, outcome)
+    _revoke(session, rt, outcome)
     return _no_content()
 
 
@@ -335,7 +342,7 @@ def check_group_user(group_id: str, user_id: str, actor: ActorDep, session: Sess
 def remove_group_user(group_id: str, user_id: str, actor: ActorDep, session: SessionDep,
                       rt: RuntimeDep) -> Response:
     outcome = admin.remove_member(session, actor, rt.settings.region, group_id, user_id)
-    _commit_and_revoke(session, rt, outcome)
+    _revoke(session, rt, outcome)
     return _no_content()
 
 
@@ -401,7 +408,7 @@ def _grant_routes(target_type: str, base: str, suffix: str) -> None:
                      rt: RuntimeDep) -> Response:
         outcome = admin.remove_grant(session, actor, rt.settings.region, target_type,
                                      target(request), group_id, role_id)
-        _commit_and_revoke(session, rt, outcome)
+        _revoke(session, rt, outcome)
         return _no_content()
 
     name = target_type

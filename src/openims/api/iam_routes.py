@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import select
 
 from openims.api.auth import Caller, CallerDep, RuntimeDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import domain_body, project_body, user_body
 from openims.db.models import Domain, Grant, GroupMember, Project, User
 from openims.errors import Forbidden, IamNotFound
 from openims.iam.admin import actor_for
 from openims.iam.roles import Permission
 
-router = APIRouter(tags=["iam"])
+router = api_router(tags=["iam"])
 
 
 def is_account_admin(session: SessionDep, caller: Caller) -> bool:

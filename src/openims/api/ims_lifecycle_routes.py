@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from openims.api.auth import CallerDep, ReaderDep, RuntimeDep, WriterDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, api_router
 from openims.api.glance_wire import image_view
 from openims.api.ims_wire import ImageTagWire
 from openims.catalog import lifecycle, quotas
@@ -21,7 +21,7 @@ from openims.catalog.os_versions import all_versions
 from openims.errors import BadRequest, ImsForbidden
 from openims.iam.roles import Permission
 
-router = APIRouter(tags=["ims-lifecycle"])
+router = api_router(tags=["ims-lifecycle"])
 
 
 class _Wire(BaseModel):

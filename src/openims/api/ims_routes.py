@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
-from openims.api.deps import SessionDep, run_read
+from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.ims_wire import CreateImageWire, image_body, job_body
 from openims.api.params import parse_int
 from openims.catalog import images as image_rules
@@ -18,7 +18,7 @@ from openims.catalog.images import ImageQuery, parse_time_filter, tags_of
 from openims.catalog.imports import submit_file_import
 from openims.errors import BadRequest
 
-router = APIRouter(tags=["ims"])
+router = api_router(tags=["ims"])
 
 
 def _refuse_other_forms(body: CreateImageWire) -> None:

@@ -12,18 +12,18 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import ts
 from openims.catalog import buckets
 from openims.concurrency import transfer_limiter
 from openims.errors import BadRequest, NotFound
 from openims.objects.base import InvalidObjectName, ObjectInfo, ObjectNotFound, check_bucket_name, check_key
 
-router = APIRouter(prefix="/obs", tags=["obs"])
+router = api_router(prefix="/obs", tags=["obs"])
 
 
 def _object(info: ObjectInfo) -> dict[str, Any]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import ts
 from openims.catalog import members
 from openims.catalog.jobs import JobType
@@ -18,7 +17,7 @@ from openims.db.models import ImageMember
 from openims.errors import BadRequest
 from openims.runtime import Runtime
 
-router = APIRouter(tags=["sharing"])
+router = api_router(tags=["sharing"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request (IMS error code in the body)"},
     401: {"description": "Missing or invalid token"},

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, api_router
 from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import tags
 from openims.catalog.tags import ResourceQuery, TagCondition
 from openims.errors import BadRequest
 
-router = APIRouter(tags=["tags"])
+router = api_router(tags=["tags"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request (IMS error code in the body)"},
     401: {"description": "Missing or invalid token"},

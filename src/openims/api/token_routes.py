@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+import anyio.to_thread
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from openims.api.auth import Caller, CallerDep, RuntimeDep
-from openims.api.deps import SessionDep
+from openims.api.deps import SessionDep, api_router
 from openims.api.iam_routes import is_account_admin
 from openims.api.iam_wire import AuthRequest, catalog, iso
+from openims.concurrency import hashing_limiter
 from openims.db.models import Domain, Project, Role, User
 from openims.errors import IamBadRequest, IamNotFound, Unauthorized
-from openims.iam.service import PasswordIdentity, ScopeRequest
+from openims.iam.service import WRONG_PASSWORD, LoginAttempt, PasswordIdentity, ScopeRequest
 from openims.iam.tokens import TokenData
 from openims.runtime import Runtime
 
-router = APIRouter(tags=["iam-tokens"])
+router = api_router(tags=["iam-tokens"])
 
 
 def _scope_request(req: AuthRequest) -> ScopeRequest:
@@ -77,12 +80,44 @@ def _truthy(v: str | None) -> bool:
     return v is not None and v != "" and v.lower() not in ("0", "false", "no")
 
 
+def _find_login(rt: Runtime, ident: PasswordIdentity) -> LoginAttempt:
+    with rt.db.transaction(readonly=True) as s:
+        return rt.authenticator.find_login(s, ident)
+
+
+def _record_failure(rt: Runtime, attempt: LoginAttempt) -> None:
+    with rt.db.transaction() as s:
+        rt.authenticator.record_failure(s, attempt)
+
+
+def _password_token(rt: Runtime, attempt: LoginAttempt, scope: ScopeRequest,
+                    with_catalog: bool) -> tuple[str, dict[str, Any]]:
+    with rt.db.transaction() as s:
+        user = rt.authenticator.complete_login(s, attempt)
+        token, data = rt.authenticator.issue_for(s, user, scope, ("password",))
+        return token, token_body(s, rt, data, with_catalog=with_catalog)
+
+
+def _rescoped_token(rt: Runtime, old: TokenData, scope: ScopeRequest,
+                    with_catalog: bool) -> tuple[str, dict[str, Any]]:
+    with rt.db.transaction(readonly=True) as s:
+        user = s.get(User, old.user_id)
+        if user is None or not user.enabled:
+            raise Unauthorized("The token's user is unknown or disabled.")
+        # A rescoped token never outlives the token it came from (as Keystone).
+        token, data = rt.authenticator.issue_for(s, user, scope, old.methods, expires_at=old.expires_at)
+        return token, token_body(s, rt, data, with_catalog=with_catalog)
+
+
 @router.post("/v3/auth/tokens", status_code=201, summary="Obtain a token (password or token method)")
-def create_token(req: AuthRequest, session: SessionDep, rt: RuntimeDep,
-                 nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
+async def create_token(req: AuthRequest, rt: RuntimeDep,
+                       nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
+    """A password login in three steps, so that the slow one (argon2) holds no transaction: find the
+    user (a read), verify the password (on the hashing threads), then record the outcome (a short write)."""
     ident = req.auth.identity
     scope = _scope_request(req)
     methods = tuple(ident.methods)
+    with_catalog = not _truthy(nocatalog)
     if "password" in methods:
         if ident.password is None:
             raise IamBadRequest("'password' is listed in methods but no password identity is given.")
@@ -90,29 +125,24 @@ def create_token(req: AuthRequest, session: SessionDep, rt: RuntimeDep,
         d = u.domain
         pid = PasswordIdentity(password=u.password, user_id=u.id, user_name=u.name,
                                domain_id=d.id if d else None, domain_name=d.name if d else None)
-        # Failure counters must persist even though the request fails: commit in its own unit.
-        try:
-            user = rt.authenticator.check_password(session, pid)
-        except Unauthorized:
-            session.commit()
-            raise
-        token, data = rt.authenticator.issue_for(session, user, scope, ("password",))
+        attempt = await run_in_threadpool(_find_login, rt, pid)
+        ok = await anyio.to_thread.run_sync(rt.authenticator.verify, attempt, pid.password,
+                                            limiter=hashing_limiter())
+        if not ok:
+            # Counted even though the request fails: its own transaction.
+            await run_in_threadpool(_record_failure, rt, attempt)
+            raise Unauthorized(WRONG_PASSWORD)
+        token, body = await run_in_threadpool(_password_token, rt, attempt, scope, with_catalog)
     elif "token" in methods:
         if ident.token is None:
             raise IamBadRequest("'token' is listed in methods but no token is given.")
         old = rt.codec.verify(ident.token.id)
         if rt.revocations.is_revoked(old):
             raise Unauthorized("The token has been revoked.")
-        user_obj = session.get(User, old.user_id)
-        if user_obj is None or not user_obj.enabled:
-            raise Unauthorized("The token's user is unknown or disabled.")
-        # A rescoped token never outlives the token it came from (as Keystone).
-        token, data = rt.authenticator.issue_for(session, user_obj, scope, old.methods,
-                                                 expires_at=old.expires_at)
+        token, body = await run_in_threadpool(_rescoped_token, rt, old, scope, with_catalog)
     else:
         raise IamBadRequest(f"Unsupported authentication method(s): {', '.join(methods)}.")
-    body = {"token": token_body(session, rt, data, with_catalog=not _truthy(nocatalog))}
-    return JSONResponse(body, status_code=201, headers={"X-Subject-Token": token})
+    return JSONResponse({"token": body}, status_code=201, headers={"X-Subject-Token": token})
 
 
 def _subject(request: Request, rt: Runtime) -> TokenData:
@@ -156,5 +186,5 @@ def check_token(request: Request, caller: CallerDep, session: SessionDep, rt: Ru
 def revoke_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
     data = _subject(request, rt)
     _may_inspect(session, caller, data)
-    rt.revocations.revoke_token(data)
+    rt.revocations.revoke_token(session, data)
     return Response(status_code=204)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from openims.api.auth import RuntimeDep
+from openims.api.deps import api_router
 
-router = APIRouter(tags=["versions"])
+router = api_router(tags=["versions"])
 
 _UPDATED = "2024-01-01T00:00:00Z"
 # Glance API minor versions we answer; keystoneauth picks the highest CURRENT one.

@@ -319,6 +319,31 @@ def _check_user_name(name: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class NewPassword:
+    """A password chosen for a user, hashed before the transaction that stores it.
+
+    Hashing is slow by design (argon2): done inside a write transaction it would hold the write
+    lane for its whole length. The password rules are checked in the transaction, where the user's
+    name is known, in the order they always were.
+    """
+
+    plain: str = field(repr=False)
+    hash: str = field(repr=False)
+
+    @classmethod
+    def prepare(cls, hashing: PasswordHashing, password: str) -> NewPassword:
+        return cls(password, hashing.hash(password))
+
+
+def admin_password(actor: Actor, hashing: PasswordHashing, password: str | None) -> NewPassword | None:
+    """The password an administrator sets on a user, hashed; only administrators get a hash computed."""
+    if password is None:
+        return None
+    require_admin(actor)
+    return NewPassword.prepare(hashing, password)
+
+
 def _check_password(password: str, user_name: str) -> None:
     problem = password_problem(password, user_name)
     if problem is None and password.lower() == user_name.lower()[::-1]:
@@ -338,8 +363,8 @@ def _check_default_project(session: Session, actor: Actor, project_id: str | Non
         get_project(session, actor, project_id)
 
 
-def create_user(session: Session, actor: Actor, clock: Clock, hashing: PasswordHashing, *, name: str,
-                password: str | None = None, enabled: bool = True, description: str | None = None,
+def create_user(session: Session, actor: Actor, clock: Clock, *, name: str, password: NewPassword | None = None,
+                enabled: bool = True, description: str | None = None,
                 email: str | None = None, domain_id: str | None = None,
                 default_project_id: str | None = None) -> User:
     require_admin(actor)
@@ -349,12 +374,12 @@ def create_user(session: Session, actor: Actor, clock: Clock, hashing: PasswordH
     _check_email(email)
     _check_default_project(session, actor, default_project_id)
     if password is not None:
-        _check_password(password, name)
+        _check_password(password.plain, name)
     if _name_taken(session, User, actor.domain_id, name):
         raise IamConflict(f"A user named {name!r} already exists in this account.")
     now = clock()
     user = User(id=new_id(), name=name, domain_id=actor.domain_id,
-                password_hash=hashing.hash(password) if password is not None else None,
+                password_hash=password.hash if password is not None else None,
                 enabled=enabled, email=email or None, description=description or "", created_at=now,
                 password_changed_at=now if password is not None else None, failed_logins=0)
     session.add(user)
@@ -375,8 +400,8 @@ def list_users(session: Session, actor: Actor, *, name: str | None = None, domai
     return session.scalars(stmt).all()
 
 
-def update_user(session: Session, actor: Actor, clock: Clock, hashing: PasswordHashing, region: str,
-                user_id: str, *, name: str | None = None, password: str | None = None,
+def update_user(session: Session, actor: Actor, clock: Clock, region: str,
+                user_id: str, *, name: str | None = None, password: NewPassword | None = None,
                 enabled: bool | None = None, description: str | None = None, email: str | None = None,
                 domain_id: str | None = None, default_project_id: str | None = None) -> tuple[User, Outcome]:
     require_admin(actor)
@@ -393,8 +418,8 @@ def update_user(session: Session, actor: Actor, clock: Clock, hashing: PasswordH
             raise IamConflict(f"A user named {name!r} already exists in this account.")
         user.name = name
     if password is not None:
-        _check_password(password, user.name)
-        user.password_hash = hashing.hash(password)
+        _check_password(password.plain, user.name)
+        user.password_hash = password.hash
         user.password_changed_at = clock()
         user.failed_logins = 0
         user.locked_until = None
@@ -426,18 +451,31 @@ def delete_user(session: Session, actor: Actor, region: str, user_id: str) -> Ou
     return Outcome(revoke_users={user.id})
 
 
-def change_own_password(session: Session, actor: Actor, clock: Clock, hashing: PasswordHashing,
-                        user_id: str, *, original_password: str, password: str) -> Outcome:
-    """A user changes their own password, proving they know the current one."""
+def verify_own_password(session: Session, actor: Actor, hashing: PasswordHashing, user_id: str,
+                        original_password: str) -> str:
+    """Step one of a password change, outside the write transaction (slow): the hash it verified."""
     user = get_user(session, actor, user_id)
     if user.id != actor.user_id:
         raise Forbidden("Users can only change their own password; administrators use PATCH /v3/users.")
     if not hashing.verify(user.password_hash, original_password):
         raise Unauthorized("The original password is wrong.")
-    if password == original_password:
+    assert user.password_hash is not None
+    return user.password_hash
+
+
+def change_own_password(session: Session, actor: Actor, clock: Clock, user_id: str, *, verified_hash: str,
+                        original_password: str, password: NewPassword) -> Outcome:
+    """A user changes their own password, having proved they know the current one (``verify_own_password``)."""
+    user = get_user(session, actor, user_id)
+    if user.id != actor.user_id:
+        raise Forbidden("Users can only change their own password; administrators use PATCH /v3/users.")
+    if user.password_hash != verified_hash:
+        # Changed by someone else since it was verified: the proof is about a password that is gone.
+        raise Unauthorized("The original password is wrong.")
+    if password.plain == original_password:
         raise IamBadRequest("Invalid password: the new password must differ from the old one.")
-    _check_password(password, user.name)
-    user.password_hash = hashing.hash(password)
+    _check_password(password.plain, user.name)
+    user.password_hash = password.hash
     user.password_changed_at = clock()
     session.flush()
     return Outcome(revoke_users={user.id})

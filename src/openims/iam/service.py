@@ -38,6 +38,18 @@ class PasswordIdentity:
 
 
 @dataclass(frozen=True)
+class LoginAttempt:
+    """The user a password login names (None: no such user) and the hash it was checked against."""
+
+    user_id: str | None
+    password_hash: str | None
+
+
+# Same message whichever part was wrong: no hint about which users exist.
+WRONG_PASSWORD = "The username or password is wrong."
+
+
+@dataclass(frozen=True)
 class ScopeRequest:
     project_id: str | None = None
     project_name: str | None = None
@@ -87,22 +99,52 @@ class Authenticator:
             return None
         return session.scalar(select(User).where(User.domain_id == domain.id, User.name == ident.user_name))
 
-    def check_password(self, session: Session, ident: PasswordIdentity) -> User:
-        """The user, if the password is right; throttles repeated failures per user."""
+    # A password login runs in three steps so that the slow one holds no transaction (issue 15):
+    # find_login (a read), verify (argon2, no database), then record_failure or complete_login
+    # (a short write that re-checks what may have changed in between).
+
+    def find_login(self, session: Session, ident: PasswordIdentity) -> LoginAttempt:
+        """Who is logging in, refused at once while the user is locked out."""
         user = self._find_user(session, ident)
+        if user is None:
+            return LoginAttempt(None, None)
+        self._refuse_locked(user)
+        return LoginAttempt(user.id, user.password_hash)
+
+    def verify(self, attempt: LoginAttempt, password: str) -> bool:
+        """The slow part: argon2 (against a dummy hash for unknown users, to time alike)."""
+        return self._hashing.verify(attempt.password_hash, password) and attempt.user_id is not None
+
+    def _refuse_locked(self, user: User) -> None:
         now = self._clock()
-        if user is not None and user.locked_until is not None and user.locked_until > now:
+        if user.locked_until is not None and user.locked_until > now:
             wait = int((user.locked_until - now).total_seconds()) + 1
             raise TooManyRequests(f"Too many failed logins for this user; try again in {wait} s.")
-        ok = self._hashing.verify(user.password_hash if user else None, ident.password)
-        if user is None or not ok:
-            if user is not None:
-                user.failed_logins += 1
-                if user.failed_logins >= self._settings.login_max_failures:
-                    user.locked_until = now + dt.timedelta(seconds=self._settings.login_lockout_seconds)
-                    user.failed_logins = 0
-            # Same message whichever part was wrong: no hint about which users exist.
-            raise Unauthorized("The username or password is wrong.")
+
+    def _locked_row(self, session: Session, user_id: str) -> User | None:
+        # FOR UPDATE on PostgreSQL: concurrent failures of one user count one by one.
+        return session.get(User, user_id, with_for_update=True)
+
+    def record_failure(self, session: Session, attempt: LoginAttempt) -> None:
+        """Count a wrong password; enough of them in a row lock the user out for a while."""
+        if attempt.user_id is None:
+            return
+        user = self._locked_row(session, attempt.user_id)
+        if user is None:
+            return
+        user.failed_logins += 1
+        if user.failed_logins >= self._settings.login_max_failures:
+            user.locked_until = self._clock() + dt.timedelta(seconds=self._settings.login_lockout_seconds)
+            user.failed_logins = 0
+
+    def complete_login(self, session: Session, attempt: LoginAttempt) -> User:
+        """The verified user, if nothing changed since the password was checked; resets the counter."""
+        assert attempt.user_id is not None
+        user = self._locked_row(session, attempt.user_id)
+        if user is None or user.password_hash != attempt.password_hash:
+            # Deleted, or its password changed while this one was being checked.
+            raise Unauthorized(WRONG_PASSWORD)
+        self._refuse_locked(user)
         if not user.enabled:
             raise Unauthorized("The user is disabled.")
         domain = session.get(Domain, user.domain_id)
@@ -110,7 +152,7 @@ class Authenticator:
             raise Unauthorized("The account is disabled.")
         user.failed_logins = 0
         user.locked_until = None
-        user.last_login_at = now
+        user.last_login_at = self._clock()
         return user
 
     def issue_for(self, session: Session, user: User, scope: ScopeRequest, methods: tuple[str, ...],

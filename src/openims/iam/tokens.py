@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from openims.clock import Clock
 from openims.db.models import Project, Revocation
@@ -191,19 +192,27 @@ class RevocationList:
         self._projects[project_id] = (active, now)
         return active
 
-    def revoke_token(self, token: TokenData) -> None:
-        with self._db.transaction() as s:
-            s.add(Revocation(audit_id=token.audit_id, expires_at=token.expires_at))
-            s.execute(delete(Revocation).where(Revocation.expires_at < self._clock()))
+    def revoke_token(self, session: Session, token: TokenData) -> None:
+        """Revoke one token, in the caller's transaction; this process sees it once that commits."""
+        session.add(Revocation(audit_id=token.audit_id, expires_at=token.expires_at))
+        session.execute(delete(Revocation).where(Revocation.expires_at < self._clock()))
+        self._refresh_after_commit(session)
+
+    def _refresh_after_commit(self, session: Session) -> None:
+        actions = session.info.setdefault("after_commit", [])
+        if self._forced_refresh not in actions:
+            actions.append(self._forced_refresh)
+
+    def _forced_refresh(self) -> None:
         self._refresh(force=True)
 
     def forget_project(self, project_id: str) -> None:
         """Drop this process's cached status of a project it just changed."""
         self._projects.pop(project_id, None)
 
-    def revoke_user(self, user_id: str, ttl: int) -> None:
-        """Revoke every token of a user issued up to now (password change, disable, delete)."""
+    def revoke_user(self, session: Session, user_id: str, ttl: int) -> None:
+        """Revoke every token of a user issued up to now (password change, disable, delete), in the
+        caller's transaction: the change and the revocation commit together or not at all."""
         now = self._clock()
-        with self._db.transaction() as s:
-            s.add(Revocation(user_id=user_id, issued_before=now, expires_at=now + dt.timedelta(seconds=ttl)))
-        self._refresh(force=True)
+        session.add(Revocation(user_id=user_id, issued_before=now, expires_at=now + dt.timedelta(seconds=ttl)))
+        self._refresh_after_commit(session)
