@@ -105,14 +105,24 @@ def api_router(**kwargs: Any) -> APIRouter:
     return APIRouter(route_class=UnitOfWorkRoute, **kwargs)
 
 
-async def run_read(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run a read-only handler body: inline on SQLite, in the handler thread pool otherwise.
+async def run_read(request: Request, session: Session, fn: Callable[..., T], *args: Any) -> T:
+    """Run a read-only handler body, then end ``session``'s transaction where it ran.
 
-    SQLite reads are in-process and hold the GIL: a thread gives them no parallelism, only a hop
-    and GIL hand-offs that cost more than the read (the hot routes serve twice the requests
-    inline). A network database releases the GIL while it waits, so there the pool pays off.
+    Inline on SQLite: its reads are in-process and hold the GIL, so a thread gives them no
+    parallelism, only a hop and GIL hand-offs that cost more than the read (the hot routes serve
+    twice the requests inline). In the pool on PostgreSQL, which releases the GIL while it waits;
+    the pooled connection is given back in that thread too, never held across the hop back.
     """
     rt: Runtime = request.app.state.runtime
+
+    def read() -> T:
+        try:
+            result = fn(*args)
+            Database.finish(session)
+            return result
+        finally:
+            session.close()
+
     if rt.db.is_sqlite:
-        return fn(*args)
-    return await run_in_threadpool(fn, *args)
+        return read()
+    return await run_in_threadpool(read)

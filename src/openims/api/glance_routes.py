@@ -28,6 +28,7 @@ from openims.catalog.images import ImageStatus, tags_of
 from openims.catalog.members import visible_to
 from openims.catalog.native import PatchOp
 from openims.db.models import Image
+from openims.db.session import after_commit
 from openims.errors import BadRequest, NotFound
 
 router = api_router(tags=["glance"])
@@ -91,7 +92,7 @@ def _view(session: Session, image: Image) -> dict[str, Any]:
 @router.get("/v2/images", summary="List images (native)", responses=_ERRORS)
 async def list_images(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
     # The hot reads return a JSONResponse: FastAPI then skips its response-model pass.
-    return JSONResponse(await run_read(request, _list_images, request, caller.project_id, session))
+    return JSONResponse(await run_read(request, session, _list_images, request, caller.project_id, session))
 
 
 def _list_images(request: Request, project_id: str, session: Session) -> dict[str, Any]:
@@ -126,7 +127,7 @@ async def show_image(request: Request, image_id: str, caller: ReaderDep, session
     def show() -> dict[str, Any]:
         return _view(session, visible_to(session, caller.project_id, image_id))
 
-    return JSONResponse(await run_read(request, show))
+    return JSONResponse(await run_read(request, session, show))
 
 
 @router.patch("/v2/images/{image_id}", summary="Update an image with a JSON patch (native)",
@@ -142,7 +143,7 @@ def update_image(image_id: str, caller: WriterDep, ops: Annotated[list[PatchOp],
 def delete_image(image_id: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
     key = native.delete_image(session, caller.project_id, image_id)
     # The row is gone in this transaction; the data follows once it commits.
-    session.info.setdefault("after_commit", []).append(lambda: rt.images.delete(key))
+    after_commit(session, lambda: rt.images.delete(key))
     return Response(status_code=204)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from openims.api.auth import CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import group_body, project_body, role_body, user_body
+from openims.db.session import after_commit
 from openims.errors import IamBadRequest
 from openims.iam import admin
 from openims.iam.admin import Actor, Assignment, Outcome
@@ -149,7 +150,7 @@ def _revoke(session: Session, rt: Runtime, outcome: Outcome) -> None:
 def _forget_project_after_commit(session: Session, rt: Runtime, project_id: str) -> None:
     # Tokens scoped to a disabled or deleted project stop working: drop the cached status here
     # (other processes see the change within their cache's second).
-    session.info.setdefault("after_commit", []).append(lambda: rt.revocations.forget_project(project_id))
+    after_commit(session, lambda: rt.revocations.forget_project(project_id))
 
 
 def _no_content() -> Response:

@@ -18,6 +18,7 @@ from openims.catalog import lifecycle, quotas
 from openims.catalog.images import tags_of
 from openims.catalog.imports import DiskSource, FileImportRequest, submit_file_import
 from openims.catalog.os_versions import all_versions
+from openims.db.session import after_commit
 from openims.errors import BadRequest, ImsForbidden
 from openims.iam.roles import Permission
 
@@ -99,7 +100,7 @@ _JOB: dict[int | str, dict[str, Any]] = {
 
 
 def _wake(session: SessionDep, rt: RuntimeDep) -> None:
-    session.info.setdefault("after_commit", []).append(rt.job_submitted.set)
+    after_commit(session, rt.job_submitted.set)
 
 
 # ---------------------------------------------------------------- update

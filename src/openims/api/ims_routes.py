@@ -16,6 +16,7 @@ from openims.catalog import images as image_rules
 from openims.catalog import jobs
 from openims.catalog.images import ImageQuery, parse_time_filter, tags_of
 from openims.catalog.imports import submit_file_import
+from openims.db.session import after_commit
 from openims.errors import BadRequest
 
 router = api_router(tags=["ims"])
@@ -42,7 +43,7 @@ def _create(body: CreateImageWire, caller: WriterDep, session: SessionDep, rt: R
     job = submit_file_import(session, project_id=caller.project_id, domain_id=caller.domain_id,
                              req=body.to_domain(data_disk=data_disk), quota=rt.settings.image_quota,
                              now=rt.clock())
-    session.info.setdefault("after_commit", []).append(rt.job_submitted.set)
+    after_commit(session, rt.job_submitted.set)
     return {"job_id": job.id}
 
 
@@ -68,12 +69,12 @@ def _job_view(session: Session, project_id: str, job_id: str) -> dict[str, Any]:
 @router.get("/v1/{project_id}/jobs/{job_id}", summary="Query the status of an asynchronous job")
 async def show_job(request: Request, project_id: str, job_id: str, caller: ReaderDep,
                    session: SessionDep) -> JSONResponse:
-    return JSONResponse(await run_read(request, _job_view, session, caller.project_id, job_id))
+    return JSONResponse(await run_read(request, session, _job_view, session, caller.project_id, job_id))
 
 
 @router.get("/v1/cloudimages/job/{job_id}", summary="Query the status of an asynchronous job (legacy path)")
 async def show_job_legacy(request: Request, job_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
-    return JSONResponse(await run_read(request, _job_view, session, caller.project_id, job_id))
+    return JSONResponse(await run_read(request, session, _job_view, session, caller.project_id, job_id))
 
 
 _EQUALS = ("name", "status", "disk_format", "container_format", "visibility")
@@ -89,7 +90,7 @@ def _int_param(params: Any, name: str, default: int) -> int:
 @router.get("/v2/cloudimages", summary="Query images (IMS)")
 async def list_cloudimages(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
     # Hot path: a JSONResponse skips FastAPI's response-model pass.
-    return JSONResponse(await run_read(request, _list_cloudimages, request, caller.project_id, session))
+    return JSONResponse(await run_read(request, session, _list_cloudimages, request, caller.project_id, session))
 
 
 def _list_cloudimages(request: Request, project_id: str, session: Session) -> dict[str, Any]:

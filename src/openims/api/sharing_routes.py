@@ -14,6 +14,7 @@ from openims.api.ims_wire import ts
 from openims.catalog import members
 from openims.catalog.jobs import JobType
 from openims.db.models import ImageMember
+from openims.db.session import after_commit
 from openims.errors import BadRequest
 from openims.runtime import Runtime
 
@@ -71,7 +72,7 @@ def member_body(m: ImageMember, *, ims: bool = False) -> dict[str, Any]:
 
 
 def _queued(job_id: str, session: Session, rt: Runtime) -> dict[str, Any]:
-    session.info.setdefault("after_commit", []).append(rt.job_submitted.set)
+    after_commit(session, rt.job_submitted.set)
     return {"job_id": job_id}
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -94,6 +94,17 @@ def unavailable(exc: BaseException) -> ServiceUnavailable | None:
     return None
 
 
+def after_commit(session: Session, action: Callable[[], object]) -> None:
+    """Run ``action`` once ``session`` has committed, never if it rolls back.
+
+    For side effects outside the database (deleting files, waking a worker, refreshing a cache):
+    they happen only for what was committed, and after the write lane has been given back.
+    """
+    actions: list[Callable[[], object]] = session.info.setdefault("after_commit", [])
+    if action not in actions:
+        actions.append(action)
+
+
 def _sqlite_pragmas(busy_ms: int) -> Any:
     def apply(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
@@ -137,8 +148,11 @@ class Database:
             # A transaction holds its connection only while it runs, and never waits for a thread
             # while it does (api.deps), so the pool bounds concurrency without deadlock; past it, a
             # caller waits at most busy_timeout.
+            # lock_timeout is PostgreSQL's busy timeout: a statement waiting for a row or table lock
+            # gives up after it (an OperationalError, answered 503) instead of waiting forever.
+            connect = {"options": f"-c lock_timeout={int(busy_timeout * 1000)}"}
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True,
-                                        **kwargs)
+                                        connect_args=connect, **kwargs)
             self.read_engine = self.engine
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._read_factory = sessionmaker(self.read_engine, expire_on_commit=False)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from openims.clock import Clock
 from openims.db.models import Project, Revocation
-from openims.db.session import Database
+from openims.db.session import Database, after_commit
 from openims.errors import Unauthorized
 
 TOKEN_VERSION = 1
@@ -196,12 +196,7 @@ class RevocationList:
         """Revoke one token, in the caller's transaction; this process sees it once that commits."""
         session.add(Revocation(audit_id=token.audit_id, expires_at=token.expires_at))
         session.execute(delete(Revocation).where(Revocation.expires_at < self._clock()))
-        self._refresh_after_commit(session)
-
-    def _refresh_after_commit(self, session: Session) -> None:
-        actions = session.info.setdefault("after_commit", [])
-        if self._forced_refresh not in actions:
-            actions.append(self._forced_refresh)
+        after_commit(session, self._forced_refresh)
 
     def _forced_refresh(self) -> None:
         self._refresh(force=True)
@@ -215,4 +210,4 @@ class RevocationList:
         caller's transaction: the change and the revocation commit together or not at all."""
         now = self._clock()
         session.add(Revocation(user_id=user_id, issued_before=now, expires_at=now + dt.timedelta(seconds=ttl)))
-        self._refresh_after_commit(session)
+        after_commit(session, self._forced_refresh)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from openims.catalog import jobs
 from openims.catalog.jobs import LeaseLost
 from openims.db.models import Job
+from openims.db.session import after_commit
 from openims.runtime import Runtime
 
 
@@ -36,10 +37,27 @@ class JobContext:
 
     @contextmanager
     def fenced(self) -> Iterator[tuple[Session, Job]]:
-        """A transaction that only commits if this worker still holds the lease."""
+        """A transaction that only commits if this worker still holds the lease.
+
+        A busy or unreachable database is waited out (with backoff) for up to one lease: longer,
+        and the lease may have passed to another worker anyway.
+        """
         self.check()
-        with self.rt.db.transaction() as s:
+        with self.rt.db.transaction(retry_for=self.lease_seconds) as s:
             yield s, jobs.fenced(s, self.job.id, self.worker_id)
+
+    def remove_data_after_commit(self, session: Session, image_ids: list[str]) -> None:
+        """Once ``session`` commits: delete these images' stored data and this job's temp files.
+
+        After the commit that removed the images, so no row points at data that is gone, and the
+        deletes (slow for big files) hold no transaction.
+        """
+        def remove() -> None:
+            for image_id in image_ids:
+                self.rt.images.delete(image_id)
+            self.rt.images.clear_temp(self.job.id)
+
+        after_commit(session, remove)
 
     def renew(self) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from openims.catalog import buckets, imports
 from openims.catalog.imports import DiskTask, ImportPayload
 from openims.catalog.jobs import JobStatus, JobType, fenced, finish
-from openims.errors import ServiceError
+from openims.errors import ServiceError, ServiceUnavailable
 from openims.imaging import ImageFormat, ImageRejected, StoredImage, format_from_extension, import_image
 from openims.objects.base import InvalidObjectName, ObjectNotFound, check_key
 from openims.worker.context import JobContext
@@ -83,9 +83,7 @@ class ImportHandler:
         payload = ImportPayload.from_json(ctx.job.payload)
         ids = [t.image_id for t in payload.disks]
         imports.remove_images(session, ids)
-        for image_id in ids:
-            ctx.rt.images.delete(image_id)
-        ctx.rt.images.clear_temp(ctx.job.id)
+        ctx.remove_data_after_commit(session, ids)
         code, reason = ctx.failure or ("IMG.0061", "unknown error")
         job = fenced(session, ctx.job.id, ctx.worker_id)
         # Every disk of the job fails with the cause: the images are created together or not at all.
@@ -127,6 +125,8 @@ def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, tot
         return stored
     except InvalidObjectName as exc:
         raise JobFailed("IMG.0057", f"{which} {url} is not a valid object name: {exc}") from exc
+    except ServiceUnavailable:
+        raise  # the database, not the file: the job is retried
     except (ObjectNotFound, ServiceError) as exc:
         raise JobFailed("IMG.0057", f"{which} {url} does not exist or is not accessible") from exc
     except ImageRejected as exc:

@@ -13,7 +13,7 @@ from openims.catalog.images import ImageStatus, transition
 from openims.catalog.jobs import JobStatus, JobType, finish
 from openims.catalog.lifecycle import CopyPayload, ExportPayload
 from openims.db.models import Image
-from openims.errors import ServiceError
+from openims.errors import ServiceError, ServiceUnavailable
 from openims.imaging import ImageFormat, ImageRejected
 from openims.imaging.qemu import INFO_TIMEOUT, ExportFormat, qemu_img_export, qemu_img_info, qemu_img_same_disk
 from openims.objects.base import InvalidObjectName, ObjectExists, ObjectNotFound, check_key
@@ -72,8 +72,9 @@ class RegisterHandler:
             transition(image, ImageStatus.QUEUED, ctx.rt.clock())
         if image is None or image.location is None:
             # Data published by this job before it failed; a queued image has none of its own.
-            ctx.rt.images.delete(task.image_id)
-        ctx.rt.images.clear_temp(ctx.job.id)
+            ctx.remove_data_after_commit(session, [task.image_id])
+        else:
+            ctx.remove_data_after_commit(session, [])
 
 
 def _same_disk(rt: Runtime, bucket: str, key: str, path: Path, fmt: str) -> bool:
@@ -100,6 +101,8 @@ class ExportHandler:
                 image = s.get(Image, p.image_id)
                 if image is None or image.location != p.location:
                     raise JobFailed("IMG.0144", _DELETED)
+        except ServiceUnavailable:
+            raise  # the database, not the bucket: the job is retried
         except (ServiceError, InvalidObjectName) as exc:
             raise JobFailed("IMG.0069", f"the bucket {p.bucket} does not exist or cannot be accessed") from exc
         # A retried job may find the file its previous attempt published just before dying: it is
@@ -193,8 +196,7 @@ class CopyHandler:
         """The new image and any data published for it go; the source is never touched."""
         p = CopyPayload.from_json(ctx.job.payload)
         imports.remove_images(session, [p.image_id])
-        ctx.rt.images.delete(p.image_id)
-        ctx.rt.images.clear_temp(ctx.job.id)
+        ctx.remove_data_after_commit(session, [p.image_id])
 
 
 HANDLERS: dict[str, Handler] = {

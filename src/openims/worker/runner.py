@@ -12,9 +12,12 @@ import socket
 import threading
 import uuid
 
+from openims.backoff import Backoff
 from openims.catalog import jobs, uploads
 from openims.catalog.jobs import MAX_ATTEMPTS, JobStatus, LeaseLost
 from openims.db.models import Job
+from openims.db.session import unavailable
+from openims.errors import ServiceUnavailable
 from openims.runtime import Runtime
 from openims.worker.context import JobContext
 from openims.worker.handlers import HANDLERS, JobFailed
@@ -23,6 +26,18 @@ log = logging.getLogger("openims.worker")
 
 # The sweep for abandoned uploads runs at most this far apart (and twice per upload lease when shorter).
 MAX_SWEEP_INTERVAL = 30.0
+
+
+# A worker that cannot reach the database retries at most this far apart.
+MAX_DB_BACKOFF = 10.0
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    busy = unavailable(exc)
+    if busy is not None:
+        log.warning("%s failed, retrying: %s", what, busy.message)
+    else:
+        log.error("%s failed, retrying", what, exc_info=exc)
 
 
 def sweep_interval(upload_lease_seconds: float) -> float:
@@ -60,29 +75,39 @@ class Worker:
 
     def _loop(self) -> None:
         worker_id = worker_identity()
+        backoff = Backoff(first=self.poll_interval, cap=MAX_DB_BACKOFF)
         while not self._stop.is_set():
             try:
                 job = jobs.claim(self.rt.db, worker_id, self.rt.settings.job_lease_seconds, self.rt.clock())
-            except Exception:
-                log.exception("claiming a job failed")
-                self._stop.wait(self.poll_interval * 4)
+            except Exception as exc:
+                _log_failure("claiming a job", exc)
+                self._stop.wait(backoff.next_delay())
                 continue
+            backoff.reset()
             if job is None:
                 if self.rt.job_submitted.wait(self.poll_interval):
                     self.rt.job_submitted.clear()
                 continue
-            self.run_one(job, worker_id)
+            try:
+                self.run_one(job, worker_id)
+            except Exception:
+                # run_one handles what a job can raise; whatever escapes must not end this thread.
+                log.exception("job %s: the worker failed around it; its lease will lapse and it is retried", job.id)
 
     def _sweep_loop(self) -> None:
         # First sweep at start: after a restart, uploads the previous process held are recovered
         # as soon as their leases lapse.
         interval = sweep_interval(self.rt.settings.upload_lease_seconds)
+        backoff = Backoff(first=1.0, cap=interval)
         while True:
+            wait = interval
             try:
                 self.sweep_uploads()
-            except Exception:
-                log.exception("sweeping abandoned uploads failed")
-            if self._stop.wait(interval):
+                backoff.reset()
+            except Exception as exc:
+                _log_failure("sweeping abandoned uploads", exc)
+                wait = backoff.next_delay()
+            if self._stop.wait(wait):
                 return
 
     def sweep_uploads(self) -> int:
@@ -120,12 +145,20 @@ class Worker:
             log.info("job %s finished", job.id)
         except LeaseLost:
             log.warning("job %s: lease lost; another worker takes over", job.id)
+        except ServiceUnavailable as exc:
+            # The database could not be had even after waiting out a lease: the failure cannot be
+            # recorded either. The job keeps its state; its lease lapses and it runs again.
+            log.warning("job %s interrupted, to be retried once its lease lapses: %s", job.id, exc.message)
         except JobFailed as exc:
             log.info("job %s failed: %s %s", job.id, exc.code, exc.reason)
             self._fail(ctx, handler, exc.code, exc.reason)
-        except Exception:
-            log.exception("job %s crashed", job.id)
-            self._fail(ctx, handler, "IMG.0061", "Unknown system error while running the job; it has been logged.")
+        except Exception as exc:
+            busy = unavailable(exc)
+            if busy is not None:
+                log.warning("job %s interrupted, to be retried once its lease lapses: %s", job.id, busy.message)
+            else:
+                log.exception("job %s crashed", job.id)
+                self._fail(ctx, handler, "IMG.0061", "Unknown system error while running the job; it has been logged.")
         finally:
             beat_stop.set()
             beat.join(5)
@@ -140,14 +173,24 @@ class Worker:
                 jobs.finish(row, JobStatus.FAIL, self.rt.clock(), error_code=code, fail_reason=reason)
         except LeaseLost:
             log.warning("job %s: lease lost before the failure was recorded", ctx.job.id)
+        except ServiceUnavailable as exc:
+            log.warning("job %s: its failure could not be recorded (%s); it runs again once its lease lapses",
+                        ctx.job.id, exc.message)
 
     def _heartbeat(self, ctx: JobContext, stop: threading.Event) -> None:
         # Often enough that pollers see progress move, well within the lease.
         interval = min(1.0, ctx.lease_seconds / 3)
-        while not stop.wait(interval):
+        backoff = Backoff(first=interval, cap=ctx.lease_seconds / 4)
+        wait = interval
+        while not stop.wait(wait):
             try:
                 ctx.renew()
+                backoff.reset()
+                wait = interval
             except LeaseLost:
-                return
-            except Exception:
-                log.exception("heartbeat for job %s failed", ctx.job.id)
+                return  # the job sees ctx.lost at its next progress report and stops
+            except Exception as exc:
+                # A moment without the database is not the end of the job: the lease outlasts a
+                # few missed beats, and a beat that comes too late finds the lease lost.
+                _log_failure(f"heartbeat for job {ctx.job.id}", exc)
+                wait = backoff.next_delay()
