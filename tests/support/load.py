@@ -73,7 +73,7 @@ class Results:
             seen: dict[str, int] = defaultdict(int)
             for e in errors:
                 seen[f"{e.kind} {e.status} {e.detail[:160]}"] += 1
-            lines += [f"  {n} × {what}" for what, n in sorted(seen.items(), key=lambda x: -x[1])[:10]]
+            lines += [f"  {n} x {what}" for what, n in sorted(seen.items(), key=lambda x: -x[1])[:10]]
         return "\n".join(lines)
 
 
