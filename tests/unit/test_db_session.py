@@ -16,6 +16,7 @@ from openims.backoff import Backoff
 from openims.db import migrate
 from openims.db.session import Database, NestedWrite, after_commit, unavailable
 from openims.errors import ServiceUnavailable
+from tests.conftest import PG
 
 
 @pytest.fixture
@@ -189,3 +190,48 @@ class TestBackoff:
         assert all(d <= 1.0 for d in delays) and delays[-1] >= 0.5
         b.reset()
         assert b.next_delay() <= 0.1
+
+
+@pytest.mark.skipif(not PG, reason="PostgreSQL not reachable")
+class TestPostgresWaits:
+    @pytest.fixture
+    def pg(self, pg_database: str) -> Iterator[Database]:
+        database = Database(pg_database, busy_timeout=0.5, pool_size=1)  # at most 1 + 2 connections
+        yield database
+        database.dispose()
+
+    def test_an_exhausted_pool_is_unavailable_not_a_hang(self, pg: Database) -> None:
+        release = threading.Event()
+        held = threading.Barrier(4)
+
+        def hold() -> None:
+            with pg.transaction() as s:
+                s.execute(text("select 1"))
+                held.wait(5)
+                release.wait(5)
+
+        threads = [threading.Thread(target=hold) for _ in range(3)]
+        for t in threads:
+            t.start()
+        held.wait(5)
+        start = time.monotonic()
+        with pytest.raises(ServiceUnavailable), pg.transaction() as s:
+            s.execute(text("select 1"))
+        assert time.monotonic() - start < 2
+        release.set()
+        for t in threads:
+            t.join()
+        with pg.transaction() as s:  # and it recovers
+            assert s.execute(text("select 1")).scalar() == 1
+
+    def test_a_lock_held_too_long_is_unavailable(self, pg: Database, pg_database: str) -> None:
+        other = Database(pg_database)
+        try:
+            with other.transaction() as holder:
+                holder.execute(text("LOCK TABLE jobs IN EXCLUSIVE MODE"))
+                start = time.monotonic()
+                with pytest.raises(ServiceUnavailable), pg.transaction() as s:
+                    s.execute(text("DELETE FROM jobs WHERE id = 'none'"))
+                assert time.monotonic() - start < 2  # lock_timeout = the busy timeout
+        finally:
+            other.dispose()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.params import Depends as DependsParam
@@ -55,11 +55,20 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 
 
+def _is_session(hint: Any) -> bool:
+    return get_origin(hint) is Annotated and any(
+        isinstance(m, DependsParam) and m.dependency is db_session for m in get_args(hint)[1:])
+
+
 def _session_parameter(endpoint: Callable[..., Any]) -> str | None:
-    hints = get_type_hints(endpoint, include_extras=True)
-    for name, hint in hints.items():
-        if get_origin(hint) is Annotated and any(
-                isinstance(m, DependsParam) and m.dependency is db_session for m in get_args(hint)[1:]):
+    """The endpoint's ``SessionDep`` parameter, if it has one."""
+    module = vars(inspect.getmodule(endpoint) or object())
+    for name, param in inspect.signature(endpoint).parameters.items():
+        hint = param.annotation
+        if isinstance(hint, str):
+            # A postponed annotation: the session is always declared by a module-level name.
+            hint = module.get(hint) if hint.isidentifier() else None
+        if _is_session(hint):
             return name
     return None
 

@@ -150,9 +150,9 @@ class Database:
             # caller waits at most busy_timeout.
             # lock_timeout is PostgreSQL's busy timeout: a statement waiting for a row or table lock
             # gives up after it (an OperationalError, answered 503) instead of waiting forever.
-            connect = {"options": f"-c lock_timeout={int(busy_timeout * 1000)}"}
+            options = {"options": f"-c lock_timeout={int(busy_timeout * 1000)}"}
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True,
-                                        connect_args=connect, **kwargs)
+                                        connect_args=options, **kwargs)
             self.read_engine = self.engine
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._read_factory = sessionmaker(self.read_engine, expire_on_commit=False)
