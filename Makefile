@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench-import bench-api clean setup
+.PHONY: run test lint typecheck bench-import bench-api bench-load clean setup
 
 setup: $(STAMP)
 	@./scripts/ensure-system-deps.sh
@@ -34,6 +34,9 @@ bench-import: setup
 bench-api: setup
 	@command -v wrk >/dev/null || ./scripts/ensure-system-deps.sh wrk
 	$(BIN)/python bench/api_bench.py
+
+bench-load: setup
+	$(BIN)/python bench/load_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

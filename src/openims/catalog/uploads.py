@@ -43,7 +43,7 @@ from openims.catalog.members import require_owner
 from openims.clock import Clock
 from openims.concurrency import transfer_limiter
 from openims.db.models import Image
-from openims.db.session import Database
+from openims.db.session import Database, unavailable
 from openims.errors import BadRequest, Conflict, ImsError, ServiceError
 from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, StoredImage, StoreFormat, import_image
 from openims.objects.image_store import ImageStore
@@ -258,8 +258,12 @@ class _Lease:
                 self.renew()
             except (UploadGone, UploadLeaseLost):
                 return  # finish() will say so
-            except Exception:
-                log.exception("renewing the lease of upload %s failed", self.target.holder)
+            except Exception as exc:
+                # The lease outlasts a few missed renewals; one that comes too late finds it lost.
+                if unavailable(exc) is not None:
+                    log.warning("renewing the lease of upload %s failed, retrying: %s", self.target.holder, exc)
+                else:
+                    log.exception("renewing the lease of upload %s failed", self.target.holder)
 
 
 _MISMATCH = re.compile(r"says (\w+) but the content is (\w+)")
