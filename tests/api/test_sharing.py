@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from openims.catalog import members
+from openims.catalog import images, members
 from openims.db.models import Image, ImageMember
 from openims.runtime import Runtime
 from openims.worker.runner import Worker
@@ -410,5 +410,5 @@ def test_member_state_machine() -> None:
     assert members.MemberStatus.ACCEPTED in members.VALID_TRANSITIONS[members.MemberStatus.REJECTED]
     with pytest.raises(Exception, match="accepted or rejected"):
         members.answer("pending")
-    assert members.statuses_for_filter(None) == ("accepted",)
-    assert set(members.statuses_for_filter("all")) == {"pending", "accepted", "rejected"}
+    assert images.statuses_for_filter(None) == ("accepted",)
+    assert set(images.statuses_for_filter("all")) == {"pending", "accepted", "rejected"}

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from openims.catalog.images import ImageStatus
-from openims.catalog.members import ALL_STATUSES
+from openims.catalog.images import ALL_STATUSES, ImageStatus
 from openims.catalog.native import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 from openims.catalog.tags import NATIVE_TAG_MAX
 

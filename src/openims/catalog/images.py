@@ -37,6 +37,29 @@ VALID_TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
 }
 
 
+# Membership statuses live here because listing filters on them; the sharing rules are in
+# ``catalog.members``.
+class MemberStatus(StrEnum):
+    PENDING = "pending"  # shared; the member has not answered yet
+    ACCEPTED = "accepted"  # the member uses it: the image shows in its lists
+    REJECTED = "rejected"  # the member declined: hidden from its lists (still usable, as IMS documents)
+
+
+ALL_STATUSES: tuple[str, ...] = tuple(s.value for s in MemberStatus)
+
+
+def statuses_for_filter(member_status: str | None) -> tuple[str, ...]:
+    """Glance's ``member_status`` filter → the membership statuses it selects (default accepted)."""
+    if member_status is None or member_status == "":
+        return (MemberStatus.ACCEPTED.value,)
+    if member_status == "all":
+        return ALL_STATUSES
+    if member_status not in ALL_STATUSES:
+        raise BadRequest("member_status must be accepted, pending, rejected or all.", code="IMG.0001")
+    return (member_status,)
+
+
+
 class InvalidTransition(RuntimeError):
     pass
 
@@ -170,12 +193,6 @@ def parse_time_filter(column: str, value: str) -> tuple[str, str, dt.datetime]:
     return column, op, t
 
 
-def _member_statuses(member_status: str | None) -> tuple[str, ...]:
-    from openims.catalog.members import statuses_for_filter  # members builds on this module
-
-    return statuses_for_filter(member_status)
-
-
 def list_images(session: Session, q: ImageQuery) -> list[Image]:
     sorts = q.sort or [(q.sort_key, q.sort_dir)]
     for key, direction in sorts:
@@ -185,7 +202,7 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
             raise BadRequest("sort_dir must be asc or desc.")
     if not 0 <= q.limit <= 1000:
         raise BadRequest("limit must be between 0 and 1000.")
-    statuses = _member_statuses(q.member_status)
+    statuses = statuses_for_filter(q.member_status)
     filters: list[ColumnElement[bool]] = []
     # Which of the three sources of visible images can contribute (see _branches).
     own, public, shared = True, True, True

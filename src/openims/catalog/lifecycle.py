@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openims.catalog import jobs, members, quotas, validation
-from openims.catalog.images import ImageStatus, new_image_id, transition
+from openims.catalog.images import ImageStatus, MemberStatus, new_image_id, transition
 from openims.catalog.imports import DiskTask, ImportPayload
 from openims.catalog.jobs import JobType
 from openims.db.models import Image, ImageMember, Job
@@ -418,7 +418,7 @@ def _copyable(session: Session, project_id: str, image_id: str) -> Image:
     if image.owner != project_id:
         status = session.scalar(select(ImageMember.status).where(ImageMember.image_id == image_id,
                                                                  ImageMember.member_id == project_id))
-        if status != members.MemberStatus.ACCEPTED.value:
+        if status != MemberStatus.ACCEPTED.value:
             raise BadRequest("The image cannot be replicated because it is not accepted by the recipient.",
                              code="IMG.0196")
     return image

@@ -22,14 +22,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openims.catalog import jobs
-from openims.catalog.images import ImageStatus, find_readable
+from openims.catalog.images import ALL_STATUSES, ImageStatus, MemberStatus, find_readable
 from openims.catalog.jobs import JobType
 from openims.db.models import Image, ImageMember, Job, Project
 from openims.errors import BadRequest, Conflict, ImsForbidden, NotFound, ServiceError
@@ -38,14 +37,6 @@ from openims.errors import BadRequest, Conflict, ImsForbidden, NotFound, Service
 # (full-ECS images, limited to 10, cannot be made here).
 MAX_MEMBERS = 256
 
-
-class MemberStatus(StrEnum):
-    PENDING = "pending"  # shared; the member has not answered yet
-    ACCEPTED = "accepted"  # the member uses it: the image shows in its lists
-    REJECTED = "rejected"  # the member declined: hidden from its lists (still usable, as IMS documents)
-
-
-ALL_STATUSES: tuple[str, ...] = tuple(s.value for s in MemberStatus)
 
 # A member answers once asked and may change its answer; nobody puts an image back to pending.
 VALID_TRANSITIONS: dict[MemberStatus, frozenset[MemberStatus]] = {
@@ -60,17 +51,6 @@ def answer(value: object) -> MemberStatus:
     if value not in (MemberStatus.ACCEPTED.value, MemberStatus.REJECTED.value):
         raise BadRequest(f"Invalid member status {value!r}: use accepted or rejected.", code="IMG.0001")
     return MemberStatus(str(value))
-
-
-def statuses_for_filter(member_status: str | None) -> tuple[str, ...]:
-    """Glance's ``member_status`` filter → the membership statuses it selects (default accepted)."""
-    if member_status is None or member_status == "":
-        return (MemberStatus.ACCEPTED.value,)
-    if member_status == "all":
-        return ALL_STATUSES
-    if member_status not in ALL_STATUSES:
-        raise BadRequest("member_status must be accepted, pending, rejected or all.", code="IMG.0001")
-    return (member_status,)
 
 
 # ---------------------------------------------------------------- reading

@@ -133,16 +133,7 @@ def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, tot
         raise JobFailed(exc.code, f"{which} {url} was refused: {exc.reason}") from exc
 
 
-def _all_handlers() -> dict[str, Handler]:
-    from openims.worker import lifecycle_handlers, member_handlers
-
-    handlers: dict[str, Handler] = {
-        JobType.IMPORT_IMAGE.value: ImportHandler(),
-        JobType.IMPORT_DATA_IMAGE.value: ImportHandler(),
-    }
-    handlers.update(lifecycle_handlers.HANDLERS)
-    handlers.update(member_handlers.HANDLERS)
-    return handlers
-
-
-HANDLERS: dict[str, Handler] = _all_handlers()
+HANDLERS: dict[str, Handler] = {
+    JobType.IMPORT_IMAGE.value: ImportHandler(),
+    JobType.IMPORT_DATA_IMAGE.value: ImportHandler(),
+}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from openims.catalog import members
 from openims.catalog.jobs import JobStatus, JobType, finish
 from openims.worker.context import JobContext
+from openims.worker.handlers import Handler
 
 
 class MemberBatchHandler:
@@ -40,7 +39,7 @@ class MemberBatchHandler:
         """Nothing to undo: the batch's writes roll back with its transaction when it fails."""
 
 
-HANDLERS: dict[str, Any] = {
+HANDLERS: dict[str, Handler] = {
     JobType.ADD_IMAGE_MEMBERS.value: MemberBatchHandler(),
     JobType.DEL_IMAGE_MEMBERS.value: MemberBatchHandler(),
     JobType.UPDATE_IMAGE_MEMBERS.value: MemberBatchHandler(),

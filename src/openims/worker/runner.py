@@ -20,7 +20,8 @@ from openims.db.session import unavailable
 from openims.errors import ServiceUnavailable
 from openims.runtime import Runtime
 from openims.worker.context import JobContext
-from openims.worker.handlers import HANDLERS, JobFailed
+from openims.worker.handlers import JobFailed
+from openims.worker.registry import HANDLERS
 
 log = logging.getLogger("openims.worker")
 
