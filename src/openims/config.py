@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-GiB = 1024**3
+from openims.units import GiB
 
 
 class Settings(BaseSettings):

@@ -20,7 +20,6 @@ from openims.catalog.jobs import JobStatus, JobType
 from openims.db.models import Image, ImageTag, Job
 from openims.errors import BadRequest
 
-GiB = 1024**3
 MAX_DATA_IMAGES = 3
 
 
@@ -106,10 +105,7 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
     os_type = validation.os_type(req.os_type)
     if osv is not None:
         os_type = osv.os_type
-    if data:
-        validation.disk_gb(src.min_disk, low=40, high=2048)
-    else:
-        validation.disk_gb(src.min_disk, low=1, high=1024)
+    validation.min_disk(src.min_disk, data_disk=data)
     min_ram, max_ram = validation.memory(req.min_ram, req.max_ram)
     env = "DataImage" if data else validation.virtual_env_type(req.image_type)
     arch = validation.architecture(req.architecture)
@@ -132,7 +128,7 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
         if d.image_url in seen_urls:
             raise BadRequest(f"The image file address {d.image_url} is duplicate.", code="IMG.0123")
         seen_urls.add(d.image_url)
-        validation.disk_gb(d.min_disk, low=40, high=2048, field="data_images.min_disk")
+        validation.min_disk(d.min_disk, data_disk=True, field="data_images.min_disk")
         d_name = validation.image_name(d.name) if d.name else f"{name[:120]}-data{i}"
         d_descr = validation.description(d.description) if d.description is not None else descr
         d_tags = validation.tags(d.tags, d.image_tags) if (d.tags or d.image_tags) else tags

@@ -21,8 +21,8 @@ from openims.catalog.jobs import JobType
 from openims.db.models import Image, ImageMember, Job
 from openims.errors import BadRequest
 from openims.objects.base import MAX_KEY_BYTES
+from openims.units import GiB
 
-GiB = 1024**3
 DATA_IMAGE = "DataImage"
 ISO_IMAGE = "IsoImage"
 
@@ -200,10 +200,7 @@ def _apply(image: Image, draft: _Draft, op: PatchOp) -> None:
 
 def _check(image: Image, draft: _Draft) -> None:
     props = draft.properties
-    if _is_data(image):
-        validation.disk_gb(draft.min_disk, low=40, high=2048)
-    else:
-        validation.disk_gb(draft.min_disk, low=1, high=1024)
+    validation.min_disk(draft.min_disk, data_disk=_is_data(image))
     if image.virtual_size and draft.min_disk * GiB < image.virtual_size:
         need = -(-image.virtual_size // GiB)
         raise BadRequest(f"min_disk {draft.min_disk} GB is smaller than the disk in the image ({need} GB).",

@@ -54,7 +54,7 @@ _RESERVED_PREFIXES = ("os_glance",)
 _CUSTOM_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.:\-]{0,254}$")
 MAX_CUSTOM_PROPERTIES = 128
 MAX_VALUE = 255
-MAX_MIN_DISK = 1024
+MAX_MIN_DISK = validation.SYSTEM_DISK_GB[1]
 # IMS default when no OS version is given (creating_image_metadata_native_openstack_api.rst).
 DEFAULT_OS_VERSION = "Other Linux(64 bit)"
 _ENV_TYPES = ("FusionCompute", "Ironic", "DataImage", "IsoImage")

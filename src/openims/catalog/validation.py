@@ -79,7 +79,14 @@ def os_type(value: str | None) -> str | None:
     return value
 
 
-def disk_gb(value: int, *, low: int, high: int, field: str = "min_disk") -> int:
+# min_disk of IMS images, GB (creating_a_system_disk_image…, creating_a_data_disk_image…): the
+# native API (Glance) accepts 0 up to the same system-disk maximum.
+SYSTEM_DISK_GB = (1, 1024)
+DATA_DISK_GB = (40, 2048)
+
+
+def min_disk(value: int, *, data_disk: bool, field: str = "min_disk") -> int:
+    low, high = DATA_DISK_GB if data_disk else SYSTEM_DISK_GB
     if not low <= value <= high:
         raise BadRequest(f"{field} must be between {low} and {high} GB.", code="IMG.0055")
     return value

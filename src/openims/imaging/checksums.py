@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openims.imaging.errors import ConversionFailed
+from openims.units import MiB
 
-MiB = 1 << 20
 # Large chunks: each one costs a GIL hand-off between the hashing threads and whatever else the
 # process is doing (the API, heartbeats). 8 MiB measured as fast as 16 MiB (both hashes at the pace
 # of SHA-512 alone) with half the buffer memory; the three buffers also stay within the L3 cache.

@@ -14,8 +14,8 @@ from openims.imaging.errors import IMG_DISK_SIZE, IMG_UNSUPPORTED, ConversionFai
 from openims.imaging.formats import ImageFormat
 from openims.imaging.inspect import Inspection, human_size, inspect_image
 from openims.imaging.qemu import INFO_TIMEOUT, STORE_FORMATS, StoreFormat, qemu_img_convert, qemu_img_info
+from openims.units import GiB
 
-GiB = 1 << 30
 # Beyond this no image is accepted even without min_disk: converting to raw
 # and hashing a bigger (mostly empty) disk would tie up a worker for hours.
 DEFAULT_MAX_VIRTUAL_SIZE = 2048 * GiB

@@ -24,11 +24,11 @@ from typing import IO, Any, Literal
 
 from openims.imaging.errors import IMG_FORMAT, ConversionFailed, ImageRejected
 from openims.imaging.formats import ImageFormat
+from openims.units import GiB
 
 StoreFormat = Literal["qcow2", "raw"]
 STORE_FORMATS: tuple[StoreFormat, ...] = ("qcow2", "raw")
 
-GiB = 1 << 30
 
 # `qemu-img info` only parses headers: 1 GiB of address space and 30 s of CPU
 # are far more than a legitimate image needs and stop a header bomb.
