@@ -1,20 +1,35 @@
-"""The one error catalogue.
+"""The one error catalogue: every error a client can be answered with.
+
+Names say their wire family: ``Ims…`` render in the IMS shape, ``Iam…`` in Keystone's, ``Apig…``
+in the API gateway's; ``ServiceUnavailable`` takes the shape of the route family it happens on.
+Domain services raise these; HTTP handlers never build error bodies themselves, and routes never
+raise Starlette's ``HTTPException`` (api.errors renders everything).
 
 Exception tree::
 
-    ServiceError                    status + stable code + message, rendered by api.errors
-    ├── ImsError                    IMS wire shape: {"error": {"code": "IMG.xxxx", "message": …}}
-    │   ├── NotFound                (404)
-    │   └── ...
+    ServiceError                    status + stable code + message (+ Retry-After, headers), rendered by api.errors
+    ├── ImsError                    IMS shape: {"error": {"code": "IMG.xxxx", "message": …}}
+    │   ├── ImsBadRequest           400  IMG.0001 (most validation; the code names the rule)
+    │   ├── ImsQuotaExceeded        400  IMG.0015
+    │   ├── ImsForbidden            403  IMG.0026
+    │   ├── ImsNotFound             404  IMG.0027
+    │   ├── ImsConflict             409  IMG.0035
+    │   │   └── ImsUploadLeaseLost  409  the upload stalled past its lease
+    │   ├── ImsUploadGone           410  IMG.0144 the image was deleted during its upload
+    │   ├── ImsPayloadTooLarge      413  IMG.0001 too many custom properties
+    │   ├── ImsUploadTooLarge       413  IMG.0059
+    │   ├── ImsUnsupportedMediaType 415
+    │   ├── ImsRangeNotSatisfiable  416  (with Content-Range)
+    │   └── ImsUploadFailed         500  IMG.0061 qemu-img failed on our side
     ├── IamError                    Keystone shape: {"error": {"code": 401, "title": …, "message": …}}
-    │   ├── Unauthorized            (401)
-    │   ├── Forbidden               (403)
-    │   └── ...
+    │   ├── IamBadRequest           400
+    │   ├── IamUnauthorized         401  (also for 401s on IMS routes: authentication is IAM's)
+    │   ├── IamForbidden            403
+    │   ├── IamNotFound             404
+    │   ├── IamConflict             409
+    │   └── IamTooManyRequests      429
     ├── ApigError                   API-gateway shape: {"error_code": "APIGW.0301", "error_msg": …} (AK/SK)
-    └── ServiceUnavailable          (503 + Retry-After) the database could not be had in time; IMS or Keystone
-                                    shape by route family
-
-Domain services raise these; HTTP handlers never build error bodies themselves.
+    └── ServiceUnavailable          503 + Retry-After: the database could not be had in time
 """
 
 from __future__ import annotations
@@ -27,9 +42,12 @@ class ServiceError(Exception):
     # Seconds a client should wait before trying again (the Retry-After header), when it should.
     retry_after: int | None = None
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Response headers the error carries (e.g. Content-Range of a 416).
+        self.headers = headers or {}
         if status is not None:
             self.status = status
         if code is not None:
@@ -45,12 +63,12 @@ class ImsError(ServiceError):
     code = "IMG.0001"
 
 
-class BadRequest(ImsError):
+class ImsBadRequest(ImsError):
     status = 400
     code = "IMG.0001"
 
 
-class NotFound(ImsError):
+class ImsNotFound(ImsError):
     status = 404
     code = "IMG.0027"
     title = "Not Found"
@@ -62,14 +80,55 @@ class ImsForbidden(ImsError):
     title = "Forbidden"
 
 
-class Conflict(ImsError):
+class ImsConflict(ImsError):
     status = 409
     code = "IMG.0035"
 
 
-class QuotaExceeded(ImsError):
+class ImsQuotaExceeded(ImsError):
     status = 400
     code = "IMG.0015"
+
+
+class ImsUploadTooLarge(ImsError):
+    status = 413
+    code = "IMG.0059"
+    title = "Request Entity Too Large"
+
+
+class ImsUploadGone(ImsError):
+    status = 410
+    code = "IMG.0144"
+    title = "Gone"
+
+
+class ImsUploadLeaseLost(ImsConflict):
+    """The upload stopped holding its image (it stalled past its lease and the sweep took the image back)."""
+
+
+class ImsUploadFailed(ImsError):
+    """A failure on our side (qemu-img crashed or timed out), not in the uploaded data."""
+
+    status = 500
+    code = "IMG.0061"
+    title = "Internal Server Error"
+
+
+class ImsPayloadTooLarge(ImsError):
+    status = 413
+    code = "IMG.0001"
+
+
+class ImsUnsupportedMediaType(ImsError):
+    status = 415
+    code = "IMG.0001"
+    title = "Unsupported Media Type"
+
+
+class ImsRangeNotSatisfiable(ImsError):
+    status = 416
+    code = "IMG.0001"
+    title = "Requested Range Not Satisfiable"
 
 
 class IamError(ServiceError):
@@ -84,12 +143,12 @@ class IamBadRequest(IamError):
     title = "Bad Request"
 
 
-class Unauthorized(IamError):
+class IamUnauthorized(IamError):
     status = 401
     title = "Unauthorized"
 
 
-class Forbidden(IamError):
+class IamForbidden(IamError):
     status = 403
     title = "Forbidden"
 
@@ -104,7 +163,7 @@ class IamConflict(IamError):
     title = "Conflict"
 
 
-class TooManyRequests(IamError):
+class IamTooManyRequests(IamError):
     status = 429
     title = "Too Many Requests"
 

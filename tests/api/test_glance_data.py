@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openims.catalog import native, uploads
-from openims.errors import Conflict
+from openims.errors import ImsConflict
 from openims.runtime import Runtime
 from tests.api.test_glance_images import create, error_code, other_account, project_of, set_columns, share
 from tests.api.test_images_api import add_user
@@ -229,7 +229,7 @@ class TestUpload:
                 with runtime.db.transaction() as s:
                     uploads.begin(s, project, image["id"], runtime.clock())
                 outcomes.append("won")
-            except Conflict:
+            except ImsConflict:
                 outcomes.append("409")
 
         threads = [threading.Thread(target=attempt) for _ in range(4)]

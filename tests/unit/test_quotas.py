@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from openims.catalog import quotas
 from openims.db.models import Domain, Image, Project, ProjectQuota
-from openims.errors import BadRequest, NotFound, QuotaExceeded
+from openims.errors import ImsBadRequest, ImsNotFound, ImsQuotaExceeded
 from openims.runtime import Runtime
 
 DEFAULT = 3
@@ -58,7 +58,7 @@ def test_default_until_a_project_value_is_set(runtime: Runtime) -> None:
 def test_bounds(runtime: Runtime, value: int) -> None:
     with runtime.db.transaction() as s:
         p = _project(s, runtime)
-        with pytest.raises(BadRequest) as caught:
+        with pytest.raises(ImsBadRequest) as caught:
             quotas.set_image_quota(s, p.id, value)
         assert caught.value.code == "IMG.0034"
         quotas.set_image_quota(s, p.id, quotas.MIN_IMAGES)
@@ -73,12 +73,12 @@ def test_reserve_counts_every_image_of_the_project(runtime: Runtime) -> None:
         quotas.reserve_images(s, p.id, DEFAULT, DEFAULT)
         _images(s, runtime, p.id, 2)
         quotas.reserve_images(s, p.id, 1, DEFAULT)
-        with pytest.raises(QuotaExceeded) as caught:
+        with pytest.raises(ImsQuotaExceeded) as caught:
             quotas.reserve_images(s, p.id, 2, DEFAULT)
         assert caught.value.code == "IMG.0015" and "2 of 3" in caught.value.message
         # A lower per-project quota than the images already there refuses any new one.
         quotas.set_image_quota(s, p.id, 1)
-        with pytest.raises(QuotaExceeded):
+        with pytest.raises(ImsQuotaExceeded):
             quotas.reserve_images(s, p.id, 1, DEFAULT)
         assert quotas.usage(s, p.id, DEFAULT).used == 2
 
@@ -90,6 +90,6 @@ def test_find_project_within_the_account_only(runtime: Runtime) -> None:
         assert quotas.find_project(s, mine.domain_id, mine.id).id == mine.id
         assert quotas.find_project(s, mine.domain_id, "local-1").id == mine.id
         for ref in (theirs.id, "local-1_other", "missing"):
-            with pytest.raises(NotFound) as caught:
+            with pytest.raises(ImsNotFound) as caught:
                 quotas.find_project(s, mine.domain_id, ref)
             assert caught.value.code == "IMG.0067"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from openims.clock import ManualClock
-from openims.errors import Unauthorized
+from openims.errors import IamUnauthorized
 from openims.iam.keys import KeyRepository
 from openims.iam.passwords import PasswordHashing, password_problem
 from openims.iam.tokens import TokenCodec
@@ -31,7 +31,7 @@ def test_round_trip_and_expiry(tmp_path: Path) -> None:
     clock.advance(59)
     codec.verify(token)
     clock.advance(1)
-    with pytest.raises(Unauthorized, match="expired"):
+    with pytest.raises(IamUnauthorized, match="expired"):
         codec.verify(token)
 
 
@@ -54,7 +54,7 @@ def test_rotation_keeps_old_tokens_valid_until_their_key_is_dropped(tmp_path: Pa
     repo.rotate()  # with three active keys, the one that signed `old` falls out
     codec = TokenCodec(repo.load(), clock)
     codec.verify(new)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(IamUnauthorized):
         codec.verify(old)
 
 
@@ -63,7 +63,7 @@ def test_foreign_key_is_refused(tmp_path: Path) -> None:
     a.ensure()
     b.ensure()
     token = _issue(TokenCodec(a.load(), ManualClock()))
-    with pytest.raises(Unauthorized):
+    with pytest.raises(IamUnauthorized):
         TokenCodec(b.load(), ManualClock()).verify(token)
 
 

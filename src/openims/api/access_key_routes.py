@@ -16,7 +16,7 @@ from openims.api.auth import Caller, CallerDep, OptionalCallerDep, RuntimeDep, c
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import iso
 from openims.db.models import AccessKey, User
-from openims.errors import IamBadRequest, Unauthorized
+from openims.errors import IamBadRequest, IamUnauthorized
 from openims.iam import access_keys
 from openims.iam.admin import Actor, actor_for
 from openims.iam.roles import Permission
@@ -145,14 +145,14 @@ def create_security_token(req: SecurityTokenRequest, maybe_caller: OptionalCalle
     caller: Caller | None = maybe_caller
     if caller is None:
         if identity.token is None or not identity.token.id:
-            raise Unauthorized("A token is required: X-Auth-Token, or auth.identity.token.id.")
+            raise IamUnauthorized("A token is required: X-Auth-Token, or auth.identity.token.id.")
         caller = caller_from_token(rt, identity.token.id)
     duration = identity.duration_seconds
     if identity.token is not None and identity.token.duration_seconds is not None:
         duration = identity.token.duration_seconds
     user = session.get(User, caller.user_id)
     if user is None or not user.enabled:
-        raise Unauthorized("The user of this token is unknown or disabled.")
+        raise IamUnauthorized("The user of this token is unknown or disabled.")
     # A temporary key never outlives the credential that asked for it.
     issued = access_keys.create_temporary(
         session, rt.credential_cipher, user_id=user.id, now=rt.clock(),
@@ -167,7 +167,7 @@ def create_security_token(req: SecurityTokenRequest, maybe_caller: OptionalCalle
 def caller_identity(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     user = session.get(User, caller.user_id)
     if user is None:
-        raise Unauthorized("The caller's user no longer exists.")
+        raise IamUnauthorized("The caller's user no longer exists.")
     return {
         "account_id": caller.domain_id,
         "principal_id": user.id,

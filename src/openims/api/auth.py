@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openims.api.errors import is_iam_path
 from openims.api.middleware import is_streaming_upload, original_path
-from openims.errors import ImsForbidden, Unauthorized
+from openims.errors import IamUnauthorized, ImsForbidden
 from openims.iam import access_keys, signing
 from openims.iam.roles import Permission, permissions_of
 from openims.iam.tokens import TokenData
@@ -102,7 +102,7 @@ SignedBodyDep = Annotated[bytes | None, Depends(signed_body)]
 def caller_from_token(rt: Runtime, token: str) -> Caller:
     data = rt.codec.verify(token.strip())
     if rt.revocations.is_revoked(data):
-        raise Unauthorized("The token has been revoked.")
+        raise IamUnauthorized("The token has been revoked.")
     return Caller(data)
 
 
@@ -112,7 +112,7 @@ async def authenticate(request: Request, rt: RuntimeDep, body: SignedBodyDep) ->
         return caller_from_token(rt, token)
     if _is_signed(request):
         return await run_in_threadpool(_signed_caller, request, rt, body)
-    raise Unauthorized("The request you have made requires authentication (X-Auth-Token, or an AK/SK signature).")
+    raise IamUnauthorized("The request you have made requires authentication (X-Auth-Token, or an AK/SK signature).")
 
 
 async def optional_caller(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller | None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openims.db.session import unavailable
-from openims.errors import ApigError, IamError, ServiceError, ServiceUnavailable, Unauthorized
+from openims.errors import ApigError, IamError, IamUnauthorized, ServiceError, ServiceUnavailable
 
 log = logging.getLogger("openims.api")
 
@@ -68,11 +68,13 @@ def install(app: FastAPI) -> None:
                     "request_id": getattr(request.state, "request_id", None)}
             return JSONResponse(body, status_code=exc.status)
         # Unauthorized is an IAM artefact wherever it happens; so is every IamError.
-        keystone = True if isinstance(exc, IamError | Unauthorized) else None
+        keystone = True if isinstance(exc, IamError | IamUnauthorized) else None
         if isinstance(exc, ServiceUnavailable):
             log.warning("%s %s answered 503: %s", request.method, request.url.path, exc.message)
-        return render(request, exc.status, ims_code=exc.code, title=exc.title, message=exc.message,
-                      keystone=keystone, retry_after=exc.retry_after)
+        response = render(request, exc.status, ims_code=exc.code, title=exc.title, message=exc.message,
+                          keystone=keystone, retry_after=exc.retry_after)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(SQLAlchemyError)
     async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:

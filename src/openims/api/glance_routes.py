@@ -15,7 +15,6 @@ from typing import IO, Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
-from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from openims.api import glance_wire
@@ -29,7 +28,13 @@ from openims.catalog.members import visible_to
 from openims.catalog.native import PatchOp
 from openims.db.models import Image
 from openims.db.session import after_commit
-from openims.errors import BadRequest, NotFound
+from openims.errors import (
+    ImsBadRequest,
+    ImsNotFound,
+    ImsRangeNotSatisfiable,
+    ImsUnsupportedMediaType,
+    ImsUploadTooLarge,
+)
 
 router = api_router(tags=["glance"])
 
@@ -59,24 +64,24 @@ def _media_type(request: Request) -> str:
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw:
-        raise BadRequest("Body expected in request.", code="IMG.0007")
+        raise ImsBadRequest("Body expected in request.", code="IMG.0007")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The request body is not valid JSON.", code="IMG.0001") from exc
+        raise ImsBadRequest("The request body is not valid JSON.", code="IMG.0001") from exc
 
 
 async def _create_body(request: Request) -> dict[str, Any]:
     body = await _json_body(request)
     if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object of image attributes.", code="IMG.0001")
+        raise ImsBadRequest("The request body must be a JSON object of image attributes.", code="IMG.0001")
     return body
 
 
 async def _patch_ops(request: Request) -> list[PatchOp]:
     draft = glance_wire.PATCH_MEDIA_TYPES.get(_media_type(request))
     if draft is None:
-        raise HTTPException(415, detail="The PATCH body must be a JSON patch: use the media type "
+        raise ImsUnsupportedMediaType("The PATCH body must be a JSON patch: use the media type "
                                         "application/openstack-images-v2.1-json-patch.",
                             headers={"Accept-Patch": ", ".join(sorted(glance_wire.PATCH_MEDIA_TYPES))})
     return glance_wire.parse_patch(await _json_body(request), draft)
@@ -166,18 +171,18 @@ def _declared_size(request: Request) -> int:
 async def upload_image_data(image_id: str, request: Request, caller: WriterDep, rt: RuntimeDep) -> Response:
     media_type = _media_type(request)
     if media_type not in ("", "application/octet-stream"):
-        raise HTTPException(415, detail="Image data must be sent as application/octet-stream.")
+        raise ImsUnsupportedMediaType("Image data must be sent as application/octet-stream.")
     limit = rt.settings.max_image_file_size
     size = _declared_size(request)
     if size > limit:
-        raise uploads.UploadTooLarge(f"The image data ({size} bytes) exceeds the limit of {limit} bytes.")
+        raise ImsUploadTooLarge(f"The image data ({size} bytes) exceeds the limit of {limit} bytes.")
     limits = uploads.UploadLimits(max_file_size=limit, store_format=rt.settings.store_format,
                                   timeout=rt.settings.convert_timeout, lease_seconds=rt.settings.upload_lease_seconds)
     try:
         await uploads.upload(rt.db, rt.images, project_id=caller.project_id, image_id=image_id,
                              stream=request.stream(), limits=limits, clock=rt.clock, upload_id=uuid.uuid4().hex)
     except ClientDisconnect as exc:
-        raise BadRequest("The upload was interrupted before all data arrived.", code="IMG.0057") from exc
+        raise ImsBadRequest("The upload was interrupted before all data arrived.", code="IMG.0057") from exc
     return Response(status_code=204)
 
 
@@ -205,7 +210,7 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
     try:
         f = open(rt.images.path(image.location), "rb")  # noqa: SIM115 - closed by the stream
     except FileNotFoundError as exc:
-        raise NotFound(f"The data of image {image_id} is missing from the store.", code="IMG.0046") from exc
+        raise ImsNotFound(f"The data of image {image_id} is missing from the store.", code="IMG.0046") from exc
     headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
     if image.checksum:
         # Glance sends the hex md5 here (not RFC 1864's base64); glanceclient compares it as hex.
@@ -218,8 +223,8 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
         wanted = glance_wire.parse_range(range_header, image.size)
     except glance_wire.RangeNotSatisfiable:
         f.close()
-        raise HTTPException(416, detail=f"The range {range_header[:64]!r} is not satisfiable for {image.size} bytes.",
-                            headers={"Content-Range": f"bytes */{image.size}"}) from None
+        raise ImsRangeNotSatisfiable(f"The range {range_header[:64]!r} is not satisfiable for {image.size} bytes.",
+                                     headers={"Content-Range": f"bytes */{image.size}"}) from None
     f.seek(wanted.start)
     headers["Content-Length"] = str(wanted.length)
     headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{image.size}"
@@ -233,7 +238,7 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
             responses={401: _ERRORS[401], 404: {"description": "No such schema"}})
 def show_schema(name: str, caller: ReaderDep) -> dict[str, Any]:
     if name not in SCHEMAS:
-        raise NotFound(f"The schema {name[:64]!r} does not exist.", code="IMG.0001")
+        raise ImsNotFound(f"The schema {name[:64]!r} does not exist.", code="IMG.0001")
     return SCHEMAS[name]
 
 

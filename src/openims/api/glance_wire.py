@@ -13,7 +13,7 @@ from openims.api.params import INT64_MAX, parse_int
 from openims.catalog.images import ImageQuery, parse_time_filter
 from openims.catalog.native import PatchOp
 from openims.db.models import Image
-from openims.errors import BadRequest
+from openims.errors import ImsBadRequest
 
 # Glance's defaults (limit_param_default, api_limit_max).
 DEFAULT_LIMIT = 25
@@ -72,7 +72,7 @@ def _boolean(name: str, raw: str) -> bool:
     # Case-insensitive as Glance reads os_hidden: openstacksdk sends "True".
     value = raw.lower()
     if value not in ("true", "false"):
-        raise BadRequest(f"Invalid value {raw[:32]!r} for {name}: use true or false.", code="IMG.0001")
+        raise ImsBadRequest(f"Invalid value {raw[:32]!r} for {name}: use true or false.", code="IMG.0001")
     return value == "true"
 
 
@@ -83,14 +83,14 @@ def _sorting(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     dirs = [v.strip() for k, v in params if k == "sort_dir"]
     if sorts:
         if keys or dirs:
-            raise BadRequest("Old and new sorting syntax cannot be combined.", code="IMG.0001")
+            raise ImsBadRequest("Old and new sorting syntax cannot be combined.", code="IMG.0001")
         out = []
         for item in sorts[-1].split(","):
             key, _, direction = item.partition(":")
             out.append((key.strip(), direction.strip() or "desc"))
         return out
     if len(dirs) > 1 and len(dirs) != len(keys):
-        raise BadRequest("Number of sort dirs does not match the number of sort keys.", code="IMG.0001")
+        raise ImsBadRequest("Number of sort dirs does not match the number of sort keys.", code="IMG.0001")
     keys = keys or ["created_at"]
     if not dirs:
         dirs = ["desc"] * len(keys)
@@ -119,7 +119,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
                 MAX_LIMIT)
     member_status = single.get("member_status", "accepted")
     if member_status not in ("accepted", "pending", "rejected", "all"):
-        raise BadRequest(f"Invalid member_status {member_status[:32]!r}: use accepted, pending, rejected or all.",
+        raise ImsBadRequest(f"Invalid member_status {member_status[:32]!r}: use accepted, pending, rejected or all.",
                          code="IMG.0001")
     q = ImageQuery(project_id=project_id, limit=limit, marker=single.get("marker") or None,
                    member_status=member_status, sort=_sorting(params))
@@ -129,7 +129,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
             continue
         if name == "visibility":
             if raw not in _VISIBILITIES:
-                raise BadRequest(f"Invalid visibility value {raw[:32]!r}.", code="IMG.0001")
+                raise ImsBadRequest(f"Invalid visibility value {raw[:32]!r}.", code="IMG.0001")
             if raw != "all":
                 q.equals["visibility"] = raw
         elif name in _IN_CAPABLE:
@@ -154,7 +154,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
         elif name == "__imagetype":
             q.image_type = raw
         elif name == "changes-since":
-            raise BadRequest('The "changes-since" filter is no longer available on v2.', code="IMG.0001")
+            raise ImsBadRequest('The "changes-since" filter is no longer available on v2.', code="IMG.0001")
         else:
             # Any other parameter is a property that must equal the value (Glance's rule).
             q.properties[name] = raw
@@ -177,13 +177,13 @@ def list_links(params: Sequence[tuple[str, str]], *, limit: int, last_id: str | 
 def _pointer(pointer: Any) -> str:
     """A JSON pointer to one top-level attribute (RFC 6901 escapes), as Glance accepts them."""
     if not isinstance(pointer, str) or not pointer.startswith("/"):
-        raise BadRequest(f"Pointer {str(pointer)[:64]!r} does not start with \"/\".", code="IMG.0001")
+        raise ImsBadRequest(f"Pointer {str(pointer)[:64]!r} does not start with \"/\".", code="IMG.0001")
     parts = pointer[1:].split("/")
     if len(parts) != 1 or not parts[0].strip():
-        raise BadRequest(f"Invalid JSON pointer for this resource: {pointer[:64]!r}.", code="IMG.0001")
+        raise ImsBadRequest(f"Invalid JSON pointer for this resource: {pointer[:64]!r}.", code="IMG.0001")
     token = parts[0]
     if "~" in token.replace("~0", "").replace("~1", ""):
-        raise BadRequest(f"Pointer {pointer[:64]!r} contains '~' not part of a recognized escape sequence.",
+        raise ImsBadRequest(f"Pointer {pointer[:64]!r} contains '~' not part of a recognized escape sequence.",
                          code="IMG.0001")
     return token.replace("~1", "/").replace("~0", "~").strip()
 
@@ -191,29 +191,29 @@ def _pointer(pointer: Any) -> str:
 def parse_patch(body: Any, draft: int) -> list[PatchOp]:
     """A JSON-patch document in either Glance media type → operations."""
     if not isinstance(body, list):
-        raise BadRequest("Request body must be a JSON array of operation objects.", code="IMG.0001")
+        raise ImsBadRequest("Request body must be a JSON array of operation objects.", code="IMG.0001")
     ops: list[PatchOp] = []
     for raw in body:
         if not isinstance(raw, dict):
-            raise BadRequest("Operations must be JSON objects.", code="IMG.0001")
+            raise ImsBadRequest("Operations must be JSON objects.", code="IMG.0001")
         if draft == 10:
             op = raw.get("op")
             if op not in ("add", "replace", "remove"):
-                raise BadRequest(f"Invalid operation {str(op)[:32]!r}: it must be add, remove or replace.",
+                raise ImsBadRequest(f"Invalid operation {str(op)[:32]!r}: it must be add, remove or replace.",
                                  code="IMG.0001")
             if "path" not in raw:
-                raise BadRequest("Unable to find 'path' in JSON Schema change.", code="IMG.0001")
+                raise ImsBadRequest("Unable to find 'path' in JSON Schema change.", code="IMG.0001")
             pointer = raw["path"]
         else:
             present = [k for k in ("add", "remove", "replace") if k in raw]
             if len(present) != 1:
-                raise BadRequest('Operation objects must contain exactly one member named "add", "remove", '
+                raise ImsBadRequest('Operation objects must contain exactly one member named "add", "remove", '
                                  'or "replace".', code="IMG.0001")
             op = present[0]
             pointer = raw[op]
         name = _pointer(pointer)
         if op != "remove" and "value" not in raw:
-            raise BadRequest(f'Operation "{op}" requires a member named "value".', code="IMG.0001")
+            raise ImsBadRequest(f'Operation "{op}" requires a member named "value".', code="IMG.0001")
         ops.append(PatchOp(cast(Literal["add", "replace", "remove"], op), name, raw.get("value")))
     return ops
 

@@ -11,7 +11,7 @@ from openims.api.auth import Caller, CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import domain_body, project_body, user_body
 from openims.db.models import Domain, Grant, GroupMember, Project, User
-from openims.errors import Forbidden, IamNotFound
+from openims.errors import IamForbidden, IamNotFound
 from openims.iam.admin import actor_for
 from openims.iam.roles import Permission
 
@@ -81,7 +81,7 @@ def show_project(project_id: str, caller: CallerDep, session: SessionDep, rt: Ru
     if not is_account_admin(session, caller) and project.id not in _accessible_project_ids(
         session, caller.user_id, caller.domain_id
     ):
-        raise Forbidden("You are not authorized to perform the requested action.")
+        raise IamForbidden("You are not authorized to perform the requested action.")
     return {"project": project_body(project, rt.settings)}
 
 
@@ -91,5 +91,5 @@ def show_user(user_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeD
     if user is None or user.domain_id != caller.domain_id:
         raise IamNotFound(f"Could not find user: {user_id}.")
     if user.id != caller.user_id and not is_account_admin(session, caller):
-        raise Forbidden("You are not authorized to perform the requested action.")
+        raise IamForbidden("You are not authorized to perform the requested action.")
     return {"user": user_body(user, rt.settings)}

@@ -19,7 +19,7 @@ from openims.catalog.images import tags_of
 from openims.catalog.imports import DiskSource, FileImportRequest, submit_file_import
 from openims.catalog.os_versions import all_versions
 from openims.db.session import after_commit
-from openims.errors import BadRequest, ImsForbidden
+from openims.errors import ImsBadRequest, ImsForbidden
 from openims.iam.roles import Permission
 
 router = api_router(tags=["ims-lifecycle"])
@@ -113,11 +113,11 @@ async def _patch_body(request: Request) -> list[PatchOpWire]:
     # Parsed whatever the Content-Type: the SDK sends application/json, Glance users the JSON-patch type.
     raw = await request.body()
     if not raw.strip():
-        raise BadRequest("The request body is empty.", code="IMG.0007")
+        raise ImsBadRequest("The request body is empty.", code="IMG.0007")
     try:
         return _PATCH_BODY.validate_json(raw)
     except ValidationError as exc:
-        raise BadRequest("The body must be a JSON array of {\"op\", \"path\", \"value\"} operations "
+        raise ImsBadRequest("The body must be a JSON array of {\"op\", \"path\", \"value\"} operations "
                          f"({exc.errors()[0]['msg']}).", code="IMG.0001") from exc
 
 
@@ -139,9 +139,9 @@ def update_image(image_id: str, body: Annotated[list[PatchOpWire], Depends(_patc
 @router.post("/v2.1/cloudimages/quickimport/action", include_in_schema=False)
 def quick_import(body: QuickImportWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
     if not body.image_url:
-        raise BadRequest("image_url is required: <bucket>:<object key> of the image file.", code="IMG.0017")
+        raise ImsBadRequest("image_url is required: <bucket>:<object key> of the image file.", code="IMG.0017")
     if body.min_disk is None:
-        raise BadRequest("min_disk is required (GB).", code="IMG.0055")
+        raise ImsBadRequest("min_disk is required (GB).", code="IMG.0055")
     # The data-disk form is the same request with type DataImage (and os_type instead of os_version).
     data = body.type == lifecycle.DATA_IMAGE
     src = DiskSource(image_url=body.image_url, min_disk=body.min_disk, name=body.name, description=body.description,
@@ -233,11 +233,11 @@ def set_quota(body: QuotaUpdateWire, caller: CallerDep, session: SessionDep, rt:
     if not caller.can(Permission.IAM_ADMIN):
         raise ImsForbidden("The role is invalid: only account administrators may change quotas.")
     if project_id is None and not caller.token.project_id:
-        raise BadRequest("project_id is required with a token that is not scoped to a project.", code="IMG.0067")
+        raise ImsBadRequest("project_id is required with a token that is not scoped to a project.", code="IMG.0067")
     target = _target_project(caller, session, project_id)
     for resource in body.quotas.resources:
         if resource.type != "image":
-            raise BadRequest(f"The quota of {resource.type!r} cannot be set: only 'image' is configurable.",
+            raise ImsBadRequest(f"The quota of {resource.type!r} cannot be set: only 'image' is configurable.",
                              code="IMG.0034")
         quotas.set_image_quota(session, target, resource.quota)
     return _quota_body(quotas.usage(session, target, rt.settings.image_quota))

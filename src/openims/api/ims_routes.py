@@ -17,24 +17,24 @@ from openims.catalog import jobs
 from openims.catalog.images import ImageQuery, parse_time_filter, tags_of
 from openims.catalog.imports import submit_file_import
 from openims.db.session import after_commit
-from openims.errors import BadRequest
+from openims.errors import ImsBadRequest
 
 router = api_router(tags=["ims"])
 
 
 def _refuse_other_forms(body: CreateImageWire) -> None:
     if body.instance_id:
-        raise BadRequest("The ECS does not exist: this deployment has no servers; create images from "
+        raise ImsBadRequest("The ECS does not exist: this deployment has no servers; create images from "
                          "files with image_url.", code="IMG.0005")
     if body.volume_id:
-        raise BadRequest("The specified data disk is unavailable: this deployment has no volumes; create "
+        raise ImsBadRequest("The specified data disk is unavailable: this deployment has no volumes; create "
                          "images from files with image_url.", code="IMG.0120")
     if body.backup_id:
-        raise BadRequest("The backup does not exist: this deployment has no backups.", code="IMG.0020")
+        raise ImsBadRequest("The backup does not exist: this deployment has no backups.", code="IMG.0020")
     if not body.image_url:
-        raise BadRequest("image_url is required: <bucket>:<object key> of the image file.", code="IMG.0017")
+        raise ImsBadRequest("image_url is required: <bucket>:<object key> of the image file.", code="IMG.0017")
     if body.min_disk is None:
-        raise BadRequest("min_disk is required (GB).", code="IMG.0055")
+        raise ImsBadRequest("min_disk is required (GB).", code="IMG.0055")
 
 
 def _create(body: CreateImageWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep, *,

@@ -20,7 +20,7 @@ from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import ts
 from openims.catalog import buckets
 from openims.concurrency import transfer_limiter
-from openims.errors import BadRequest, NotFound
+from openims.errors import ImsBadRequest, ImsNotFound
 from openims.objects.base import InvalidObjectName, ObjectInfo, ObjectNotFound, check_bucket_name, check_key
 
 router = api_router(prefix="/obs", tags=["obs"])
@@ -34,7 +34,7 @@ def _valid_bucket(name: str) -> str:
     try:
         return check_bucket_name(name)
     except InvalidObjectName as exc:
-        raise BadRequest(str(exc), code="IMG.0109") from exc
+        raise ImsBadRequest(str(exc), code="IMG.0109") from exc
 
 
 @router.get("", summary="List the account's buckets")
@@ -107,7 +107,7 @@ async def put_object(bucket: str, key: str, request: Request, caller: WriterDep,
     try:
         check_key(key)
     except InvalidObjectName as exc:
-        raise BadRequest(str(exc), code="IMG.0075") from exc
+        raise ImsBadRequest(str(exc), code="IMG.0075") from exc
     limit = rt.settings.max_quick_import_size
 
     def ensure_bucket() -> None:
@@ -115,7 +115,7 @@ async def put_object(bucket: str, key: str, request: Request, caller: WriterDep,
             # Created on first upload; refused (404-like) if another account owns the name.
             owner = buckets.owner_of(s, rt.buckets, bucket)
             if owner is not None and owner != caller.domain_id:
-                raise NotFound(f"Bucket {bucket} does not exist.", code="IMG.0069")
+                raise ImsNotFound(f"Bucket {bucket} does not exist.", code="IMG.0069")
             buckets.create(s, rt.buckets, caller.domain_id, bucket, rt.clock())
 
     await anyio.to_thread.run_sync(ensure_bucket)
@@ -124,7 +124,7 @@ async def put_object(bucket: str, key: str, request: Request, caller: WriterDep,
         info = await anyio.to_thread.run_sync(lambda: rt.buckets.put(bucket, key, reader),  # type: ignore[arg-type]
                                              limiter=transfer_limiter())
     except _TooLarge as exc:
-        raise BadRequest(f"The object exceeds the limit of {limit} bytes.", code="IMG.0059") from exc
+        raise ImsBadRequest(f"The object exceeds the limit of {limit} bytes.", code="IMG.0059") from exc
     except ObjectNotFound as exc:
-        raise NotFound(str(exc), code="IMG.0121") from exc
+        raise ImsNotFound(str(exc), code="IMG.0121") from exc
     return JSONResponse(_object(info), status_code=201)

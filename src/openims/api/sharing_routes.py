@@ -15,7 +15,7 @@ from openims.catalog import members
 from openims.catalog.jobs import JobType
 from openims.db.models import ImageMember
 from openims.db.session import after_commit
-from openims.errors import BadRequest
+from openims.errors import ImsBadRequest
 from openims.runtime import Runtime
 
 router = api_router(tags=["sharing"])
@@ -110,7 +110,7 @@ def ims_list_members(project_id: str, image_id: str, caller: ReaderDep, session:
     try:
         size = int(limit) if limit else 1000
     except ValueError as exc:
-        raise BadRequest("limit must be an integer.", code="IMG.0001") from exc
+        raise ImsBadRequest("limit must be an integer.", code="IMG.0001") from exc
     every = members.list_members(session, caller.project_id, image_id)
     page = members.page(every, limit=size, marker=marker)
     more = bool(page) and page[-1] is not every[-1]

@@ -14,7 +14,7 @@ from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import tags
 from openims.catalog.tags import ResourceQuery, TagCondition
-from openims.errors import BadRequest
+from openims.errors import ImsBadRequest
 
 router = api_router(tags=["tags"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -94,7 +94,7 @@ def _check_deletions(items: list[BatchTagWire]) -> None:
     for t in items:
         # Deletion checks lengths only, so tags written under older rules can still be removed.
         if not t.key or len(t.key) > tags.DELETE_KEY_MAX or len(t.value or "") > tags.DELETE_VALUE_MAX:
-            raise BadRequest(f"The image tag is invalid: a key has 1 to {tags.DELETE_KEY_MAX} characters, "
+            raise ImsBadRequest(f"The image tag is invalid: a key has 1 to {tags.DELETE_KEY_MAX} characters, "
                              f"a value at most {tags.DELETE_VALUE_MAX}.", code="IMG.0115")
 
 
@@ -139,12 +139,12 @@ def batch_tags(project_id: str, image_id: str, body: BatchTagsWire, caller: Writ
                rt: RuntimeDep) -> Response:
     keys = [t.key for t in body.tags]
     if len(set(keys)) != len(keys):
-        raise BadRequest("The keys of the tags in one request must be unique.", code="IMG.0115")
+        raise ImsBadRequest("The keys of the tags in one request must be unique.", code="IMG.0115")
     if body.action == "create":
         pairs: dict[str, str] = {}
         for t in body.tags:
             if t.value is None:
-                raise BadRequest(f"The image tag is invalid: tag {t.key!r} has no value (it may be empty).",
+                raise ImsBadRequest(f"The image tag is invalid: tag {t.key!r} has no value (it may be empty).",
                                  code="IMG.0115")
             key, value = tags.checked_pair(t.key, t.value)
             pairs[key] = value
@@ -153,7 +153,7 @@ def batch_tags(project_id: str, image_id: str, body: BatchTagsWire, caller: Writ
         _check_deletions(body.tags)
         tags.delete_pairs(session, caller.project_id, image_id, [(t.key, t.value) for t in body.tags], rt.clock())
     else:
-        raise BadRequest("action must be create or delete.", code="IMG.0001")
+        raise ImsBadRequest("action must be create or delete.", code="IMG.0001")
     return Response(status_code=_NO_CONTENT)
 
 
@@ -170,7 +170,7 @@ def batch_delete_tags(project_id: str, image_id: str, body: TagListWire, caller:
 def images_by_tags(project_id: str, body: ResourceQueryWire, caller: ReaderDep,
                    session: SessionDep) -> dict[str, Any]:
     if body.action not in ("filter", "count"):
-        raise BadRequest("action must be filter or count.", code="IMG.0001")
+        raise ImsBadRequest("action must be filter or count.", code="IMG.0001")
     q = ResourceQuery(
         action="filter" if body.action == "filter" else "count",
         tags=_conditions(body.tags), tags_any=_conditions(body.tags_any), not_tags=_conditions(body.not_tags),
@@ -197,13 +197,13 @@ def images_by_tags(project_id: str, body: ResourceQueryWire, caller: ReaderDep,
             responses=_ERRORS, summary="Add or modify a tag of an image")
 def put_tag(body: PutTagWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
     if body.tag is not None and body.image_tag is not None:
-        raise BadRequest("Use either tag or image_tag, not both.", code="IMG.0115")
+        raise ImsBadRequest("Use either tag or image_tag, not both.", code="IMG.0115")
     if body.tag is not None:
         key, value = tags.checked_tag_string(body.tag)
     elif body.image_tag is not None:
         key, value = tags.checked_pair(body.image_tag.key, body.image_tag.value)
     else:
-        raise BadRequest("Give the tag to set: tag (\"key.value\") or image_tag ({key, value}).", code="IMG.0115")
+        raise ImsBadRequest("Give the tag to set: tag (\"key.value\") or image_tag ({key, value}).", code="IMG.0115")
     tags.set_pairs(session, caller.project_id, body.image_id, {key: value}, rt.clock())
     return Response(status_code=_NO_CONTENT)
 
@@ -238,7 +238,7 @@ def query_tags(request: Request, caller: ReaderDep, session: SessionDep) -> dict
     page = _int("page", p.get("page"), 1)
     limit = _int("limit", p.get("limit"), len(found) or 1)
     if page < 1 or limit < 1:
-        raise BadRequest("page and limit must be positive.", code="IMG.0001")
+        raise ImsBadRequest("page and limit must be positive.", code="IMG.0001")
     return {"tags": found[(page - 1) * limit:page * limit]}
 
 

@@ -16,7 +16,7 @@ from openims.api.iam_routes import is_account_admin
 from openims.api.iam_wire import AuthRequest, catalog, iso
 from openims.concurrency import hashing_limiter
 from openims.db.models import Domain, Project, Role, User
-from openims.errors import IamBadRequest, IamNotFound, Unauthorized
+from openims.errors import IamBadRequest, IamNotFound, IamUnauthorized
 from openims.iam.service import WRONG_PASSWORD, LoginAttempt, PasswordIdentity, ScopeRequest
 from openims.iam.tokens import TokenData
 from openims.runtime import Runtime
@@ -41,7 +41,7 @@ def _scope_request(req: AuthRequest) -> ScopeRequest:
 def token_body(session: Session, rt: Runtime, data: TokenData, *, with_catalog: bool) -> dict[str, Any]:
     user = session.get(User, data.user_id)
     if user is None:
-        raise Unauthorized("The token's user no longer exists.")
+        raise IamUnauthorized("The token's user no longer exists.")
     user_domain = session.get(Domain, user.domain_id)
     assert user_domain is not None
     role_ids = {r.name: r.id for r in session.query(Role).filter(Role.name.in_(data.roles))}
@@ -61,7 +61,7 @@ def token_body(session: Session, rt: Runtime, data: TokenData, *, with_catalog: 
     if data.project_id:
         project = session.get(Project, data.project_id)
         if project is None:
-            raise Unauthorized("The token's project no longer exists.")
+            raise IamUnauthorized("The token's project no longer exists.")
         pdomain = session.get(Domain, project.domain_id)
         assert pdomain is not None
         body["project"] = {"id": project.id, "name": project.name,
@@ -103,7 +103,7 @@ def _rescoped_token(rt: Runtime, old: TokenData, scope: ScopeRequest,
     with rt.db.transaction(readonly=True) as s:
         user = s.get(User, old.user_id)
         if user is None or not user.enabled:
-            raise Unauthorized("The token's user is unknown or disabled.")
+            raise IamUnauthorized("The token's user is unknown or disabled.")
         # A rescoped token never outlives the token it came from (as Keystone).
         token, data = rt.authenticator.issue_for(s, user, scope, old.methods, expires_at=old.expires_at)
         return token, token_body(s, rt, data, with_catalog=with_catalog)
@@ -131,14 +131,14 @@ async def create_token(req: AuthRequest, rt: RuntimeDep,
         if not ok:
             # Counted even though the request fails: its own transaction.
             await run_in_threadpool(_record_failure, rt, attempt)
-            raise Unauthorized(WRONG_PASSWORD)
+            raise IamUnauthorized(WRONG_PASSWORD)
         token, body = await run_in_threadpool(_password_token, rt, attempt, scope, with_catalog)
     elif "token" in methods:
         if ident.token is None:
             raise IamBadRequest("'token' is listed in methods but no token is given.")
         old = rt.codec.verify(ident.token.id)
         if rt.revocations.is_revoked(old):
-            raise Unauthorized("The token has been revoked.")
+            raise IamUnauthorized("The token has been revoked.")
         token, body = await run_in_threadpool(_rescoped_token, rt, old, scope, with_catalog)
     else:
         raise IamBadRequest(f"Unsupported authentication method(s): {', '.join(methods)}.")
@@ -151,7 +151,7 @@ def _subject(request: Request, rt: Runtime) -> TokenData:
         raise IamBadRequest("X-Subject-Token is missing.")
     try:
         data = rt.codec.verify(subject.strip())
-    except Unauthorized as exc:
+    except IamUnauthorized as exc:
         raise IamNotFound("The token in X-Subject-Token is invalid or has expired.") from exc
     if rt.revocations.is_revoked(data):
         raise IamNotFound("The token in X-Subject-Token has been revoked.")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openims.db.models import Bucket, Domain
-from openims.errors import Conflict, NotFound
+from openims.errors import ImsConflict, ImsNotFound
 from openims.iam.service import ADMIN_NAME
 from openims.objects.base import BucketStore, check_bucket_name
 
@@ -25,7 +25,7 @@ def owner_of(session: Session, store: BucketStore, bucket: str) -> str | None:
 
 def require_own(session: Session, store: BucketStore, domain_id: str, bucket: str) -> None:
     if owner_of(session, store, bucket) != domain_id or not store.bucket_exists(bucket):
-        raise NotFound(f"Bucket {bucket} does not exist.", code="IMG.0069")
+        raise ImsNotFound(f"Bucket {bucket} does not exist.", code="IMG.0069")
 
 
 def create(session: Session, store: BucketStore, domain_id: str, bucket: str, now: dt.datetime) -> bool:
@@ -33,7 +33,7 @@ def create(session: Session, store: BucketStore, domain_id: str, bucket: str, no
     check_bucket_name(bucket)
     owner = owner_of(session, store, bucket)
     if owner is not None and owner != domain_id:
-        raise Conflict(f"The bucket name {bucket} is taken.", code="IMG.0038")
+        raise ImsConflict(f"The bucket name {bucket} is taken.", code="IMG.0038")
     created = not store.bucket_exists(bucket)
     store.create_bucket(bucket)
     if session.get(Bucket, bucket) is None:

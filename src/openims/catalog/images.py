@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from openims.db.models import Image, ImageMember, ImageTag
-from openims.errors import BadRequest, NotFound
+from openims.errors import ImsBadRequest, ImsNotFound
 
 
 class ImageStatus(StrEnum):
@@ -55,7 +55,7 @@ def statuses_for_filter(member_status: str | None) -> tuple[str, ...]:
     if member_status == "all":
         return ALL_STATUSES
     if member_status not in ALL_STATUSES:
-        raise BadRequest("member_status must be accepted, pending, rejected or all.", code="IMG.0001")
+        raise ImsBadRequest("member_status must be accepted, pending, rejected or all.", code="IMG.0001")
     return (member_status,)
 
 
@@ -115,7 +115,7 @@ def find_readable(session: Session, project_id: str, image_id: str, member_statu
 def get_readable(session: Session, project_id: str, image_id: str) -> Image:
     image = find_readable(session, project_id, image_id)
     if image is None:
-        raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
+        raise ImsNotFound(f"Image {image_id} does not exist.", code="IMG.0144")
     return image
 
 
@@ -183,11 +183,11 @@ def parse_time_filter(column: str, value: str) -> tuple[str, str, dt.datetime]:
     """``gt:2018-10-28T10:00:00Z`` → (column, op, time), as the created_at/updated_at filters document."""
     op, sep, rest = value.partition(":")
     if not sep or op not in TIME_OPS:
-        raise BadRequest(f"{column} must be <operator>:<UTC time> with operator one of {', '.join(TIME_OPS)}.")
+        raise ImsBadRequest(f"{column} must be <operator>:<UTC time> with operator one of {', '.join(TIME_OPS)}.")
     try:
         t = dt.datetime.fromisoformat(rest.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise BadRequest(f"{column}: {rest!r} is not an ISO 8601 time.") from exc
+        raise ImsBadRequest(f"{column}: {rest!r} is not an ISO 8601 time.") from exc
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
     return column, op, t
@@ -197,11 +197,11 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
     sorts = q.sort or [(q.sort_key, q.sort_dir)]
     for key, direction in sorts:
         if key not in SORT_KEYS:
-            raise BadRequest(f"sort_key must be one of {', '.join(SORT_KEYS)}.")
+            raise ImsBadRequest(f"sort_key must be one of {', '.join(SORT_KEYS)}.")
         if direction not in ("asc", "desc"):
-            raise BadRequest("sort_dir must be asc or desc.")
+            raise ImsBadRequest("sort_dir must be asc or desc.")
     if not 0 <= q.limit <= 1000:
-        raise BadRequest("limit must be between 0 and 1000.")
+        raise ImsBadRequest("limit must be between 0 and 1000.")
     statuses = statuses_for_filter(q.member_status)
     filters: list[ColumnElement[bool]] = []
     # Which of the three sources of visible images can contribute (see _branches).
@@ -221,7 +221,7 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
             # Only a member has such a status: the images others share with you, not the ones you share.
             own = False
     elif q.image_type is not None:
-        raise BadRequest("__imagetype must be gold, private or shared.", code="IMG.0024")
+        raise ImsBadRequest("__imagetype must be gold, private or shared.", code="IMG.0024")
     for column, value in q.equals.items():
         filters.append(getattr(Image, column) == value)
     for key, value in q.properties.items():
@@ -248,7 +248,7 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
         # Keyset pagination: continue strictly after the marker row in the sort order.
         marker = find_readable(session, q.project_id, q.marker, statuses)
         if marker is None:
-            raise BadRequest(f"marker {q.marker} is not an image you can see.")
+            raise ImsBadRequest(f"marker {q.marker} is not an image you can see.")
         cols = [SORT_KEYS[k](Image) for k, _ in order]
         # The marker's sort values, as the SQL expressions see them (NULL as the coalesced default).
         mvals = tuple(_NULL_SORTS.get(k) if getattr(marker, k) is None else getattr(marker, k) for k, _ in order)

@@ -18,7 +18,7 @@ from openims.catalog import jobs, quotas, validation
 from openims.catalog.images import ImageStatus, new_image_id, record_data, transition
 from openims.catalog.jobs import JobStatus, JobType
 from openims.db.models import Image, ImageTag, Job
-from openims.errors import BadRequest
+from openims.errors import ImsBadRequest
 
 MAX_DATA_IMAGES = 3
 
@@ -112,21 +112,21 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
     firmware = validation.firmware(req.hw_firmware_type, arch)
     eps = validation.enterprise_project(req.enterprise_project_id)
     if req.cmk_id:
-        raise BadRequest("The KMS key does not exist: this deployment has no key management service, "
+        raise ImsBadRequest("The KMS key does not exist: this deployment has no key management service, "
                          "so images cannot be encrypted.", code="IMG.0095")
     tags = validation.tags(src.tags, src.image_tags)
     bucket, key = validation.image_url(src.image_url)
     if len(req.data_images) > MAX_DATA_IMAGES:
-        raise BadRequest(f"At most {MAX_DATA_IMAGES} data_images may be given.", code="IMG.0001")
+        raise ImsBadRequest(f"At most {MAX_DATA_IMAGES} data_images may be given.", code="IMG.0001")
     if data and req.data_images:
-        raise BadRequest("data_images is only valid when creating a system disk image.", code="IMG.0001")
+        raise ImsBadRequest("data_images is only valid when creating a system disk image.", code="IMG.0001")
 
     # Data disks named in data_images inherit what they do not set themselves.
     disks: list[tuple[DiskSource, str, str, list[str], tuple[str, str]]] = [(src, name, descr, tags, (bucket, key))]
     seen_urls = {src.image_url}
     for i, d in enumerate(req.data_images, start=1):
         if d.image_url in seen_urls:
-            raise BadRequest(f"The image file address {d.image_url} is duplicate.", code="IMG.0123")
+            raise ImsBadRequest(f"The image file address {d.image_url} is duplicate.", code="IMG.0123")
         seen_urls.add(d.image_url)
         validation.min_disk(d.min_disk, data_disk=True, field="data_images.min_disk")
         d_name = validation.image_name(d.name) if d.name else f"{name[:120]}-data{i}"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from openims.db.models import Job
 from openims.db.session import Database
-from openims.errors import NotFound
+from openims.errors import ImsNotFound
 
 
 class JobStatus(StrEnum):
@@ -72,7 +72,7 @@ def submit(session: Session, *, project_id: str, job_type: JobType, payload: dic
 def get_for_project(session: Session, project_id: str, job_id: str) -> Job:
     job = session.scalar(select(Job).where(Job.id == job_id, Job.project_id == project_id))
     if job is None:
-        raise NotFound(f"Job {job_id} does not exist.", code="IMG.0023")
+        raise ImsNotFound(f"Job {job_id} does not exist.", code="IMG.0023")
     return job
 
 

@@ -19,7 +19,7 @@ from openims.catalog.images import ImageStatus, MemberStatus, new_image_id, tran
 from openims.catalog.imports import DiskTask, ImportPayload
 from openims.catalog.jobs import JobType
 from openims.db.models import Image, ImageMember, Job
-from openims.errors import BadRequest
+from openims.errors import ImsBadRequest
 from openims.objects.base import MAX_KEY_BYTES
 from openims.units import GiB
 
@@ -41,7 +41,7 @@ def _is_whole(image: Image) -> bool:
 
 def _require_active(image: Image, action: str) -> None:
     if image.status != ImageStatus.ACTIVE.value:
-        raise BadRequest(f"The image is unavailable: image {image.id} is {image.status}; only active images "
+        raise ImsBadRequest(f"The image is unavailable: image {image.id} is {image.status}; only active images "
                          f"can be {action}.", code="IMG.0046")
 
 
@@ -88,19 +88,19 @@ def _flag(attr: str, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower()
-    raise BadRequest(f"The value of {attr} must be true or false.", code="IMG.0001")
+    raise ImsBadRequest(f"The value of {attr} must be true or false.", code="IMG.0001")
 
 
 def _integer(attr: str, value: Any) -> int:
     if isinstance(value, bool):
-        raise BadRequest(f"The value of {attr} must be an integer.", code="IMG.0055")
+        raise ImsBadRequest(f"The value of {attr} must be an integer.", code="IMG.0055")
     if isinstance(value, int):
         if abs(value) > validation.INT32_MAX:
-            raise BadRequest(f"The value of {attr} must be at most {validation.INT32_MAX}.", code="IMG.0055")
+            raise ImsBadRequest(f"The value of {attr} must be at most {validation.INT32_MAX}.", code="IMG.0055")
         return value
     if isinstance(value, str) and re.fullmatch(r"-?\d{1,9}", value.strip()):
         return int(value.strip())
-    raise BadRequest(f"The value of {attr} must be an integer.", code="IMG.0055")
+    raise ImsBadRequest(f"The value of {attr} must be an integer.", code="IMG.0055")
 
 
 def _text(attr: str, value: Any) -> str:
@@ -109,26 +109,26 @@ def _text(attr: str, value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     if not isinstance(value, str):
-        raise BadRequest(f"The value of {attr} must be a string.", code="IMG.0001")
+        raise ImsBadRequest(f"The value of {attr} must be a string.", code="IMG.0001")
     if len(value) > MAX_VALUE:
-        raise BadRequest(f"The value of {attr} is longer than {MAX_VALUE} characters.", code="IMG.0001")
+        raise ImsBadRequest(f"The value of {attr} is longer than {MAX_VALUE} characters.", code="IMG.0001")
     return value
 
 
 def _attribute(path: str) -> str:
     if not path.startswith("/") or len(path) < 2:
-        raise BadRequest(f"The path {path!r} is invalid: it is '/' followed by the attribute name.",
+        raise ImsBadRequest(f"The path {path!r} is invalid: it is '/' followed by the attribute name.",
                          code="IMG.0001")
     attr = path[1:]
     if attr in READ_ONLY:
-        raise BadRequest(f"The attribute {attr} cannot be changed.", code="IMG.0001")
+        raise ImsBadRequest(f"The attribute {attr} cannot be changed.", code="IMG.0001")
     if attr in _FLAGS or attr in _TEXTS or attr in _SPECIAL:
         return attr
     if attr.startswith("__"):
-        raise BadRequest(f"The attribute {attr} is managed by the service and cannot be changed.",
+        raise ImsBadRequest(f"The attribute {attr} is managed by the service and cannot be changed.",
                          code="IMG.0001")
     if not _CUSTOM_NAME.match(attr):
-        raise BadRequest(f"The attribute name {attr!r} is invalid: extension attribute names are lower-case "
+        raise ImsBadRequest(f"The attribute name {attr!r} is invalid: extension attribute names are lower-case "
                          "letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
     return attr
 
@@ -149,9 +149,9 @@ def _apply(image: Image, draft: _Draft, op: PatchOp) -> None:
     props = draft.properties
     if op.op == "remove":
         if attr == "name":
-            raise BadRequest("The image name cannot be removed.", code="IMG.0013")
+            raise ImsBadRequest("The image name cannot be removed.", code="IMG.0013")
         if attr == "min_disk":
-            raise BadRequest("min_disk cannot be removed.", code="IMG.0055")
+            raise ImsBadRequest("min_disk cannot be removed.", code="IMG.0055")
         if attr in ("__description", "description"):
             draft.description = ""
         elif attr == "min_ram":
@@ -166,10 +166,10 @@ def _apply(image: Image, draft: _Draft, op: PatchOp) -> None:
         elif attr in props:
             props.pop(attr)
         elif attr not in _FLAGS and attr not in _TEXTS and attr != "max_ram":
-            raise BadRequest(f"The image has no attribute {attr} to remove.", code="IMG.0001")
+            raise ImsBadRequest(f"The image has no attribute {attr} to remove.", code="IMG.0001")
         return
     if not op.has_value:
-        raise BadRequest(f"The {op.op} operation on {attr} needs a value.", code="IMG.0001")
+        raise ImsBadRequest(f"The {op.op} operation on {attr} needs a value.", code="IMG.0001")
     value = op.value
     if attr == "name":
         draft.name = validation.image_name(value)
@@ -183,7 +183,7 @@ def _apply(image: Image, draft: _Draft, op: PatchOp) -> None:
         draft.min_disk = _integer(attr, value)
     elif attr == "__os_version":
         if _is_data(image):
-            raise BadRequest("Data disk images cannot be updated: they have no OS version.", code="IMG.0168")
+            raise ImsBadRequest("Data disk images cannot be updated: they have no OS version.", code="IMG.0168")
         osv = validation.os_version(_text(attr, value), required=True)
         assert osv is not None
         props.update({"__os_version": osv.os_version, "__platform": osv.platform, "__os_type": osv.os_type,
@@ -203,7 +203,7 @@ def _check(image: Image, draft: _Draft) -> None:
     validation.min_disk(draft.min_disk, data_disk=_is_data(image))
     if image.virtual_size and draft.min_disk * GiB < image.virtual_size:
         need = -(-image.virtual_size // GiB)
-        raise BadRequest(f"min_disk {draft.min_disk} GB is smaller than the disk in the image ({need} GB).",
+        raise ImsBadRequest(f"min_disk {draft.min_disk} GB is smaller than the disk in the image ({need} GB).",
                          code="IMG.0055")
     max_ram = props.get("max_ram")
     validation.memory(draft.min_ram, int(max_ram) if max_ram is not None else None)
@@ -214,12 +214,12 @@ def _check(image: Image, draft: _Draft) -> None:
 
     # image_attributes.rst: HANA support excludes Xen and KVM support; InfiniBand excludes Xen.
     if on("__support_xen_hana") and (on("__support_xen") or on("__support_kvm")):
-        raise BadRequest("__support_xen_hana cannot co-exist with __support_xen or __support_kvm.",
+        raise ImsBadRequest("__support_xen_hana cannot co-exist with __support_xen or __support_kvm.",
                          code="IMG.0035")
     if on("__support_kvm_infiniband") and on("__support_xen"):
-        raise BadRequest("__support_kvm_infiniband cannot co-exist with __support_xen.", code="IMG.0035")
+        raise ImsBadRequest("__support_kvm_infiniband cannot co-exist with __support_xen.", code="IMG.0035")
     if len(props) > MAX_PROPERTIES:
-        raise BadRequest(f"An image has at most {MAX_PROPERTIES} attributes.", code="IMG.0001")
+        raise ImsBadRequest(f"An image has at most {MAX_PROPERTIES} attributes.", code="IMG.0001")
 
 
 def parse_patch(items: list[dict[str, Any]]) -> list[PatchOp]:
@@ -228,9 +228,9 @@ def parse_patch(items: list[dict[str, Any]]) -> list[PatchOp]:
         op = item.get("op")
         path = item.get("path")
         if op not in PATCH_OPS:
-            raise BadRequest(f"op must be one of {', '.join(PATCH_OPS)}.", code="IMG.0001")
+            raise ImsBadRequest(f"op must be one of {', '.join(PATCH_OPS)}.", code="IMG.0001")
         if not isinstance(path, str):
-            raise BadRequest("path must be a string: '/' followed by the attribute name.", code="IMG.0001")
+            raise ImsBadRequest("path must be a string: '/' followed by the attribute name.", code="IMG.0001")
         ops.append(PatchOp(op, path, item.get("value"), "value" in item))
     return ops
 
@@ -264,15 +264,15 @@ def submit_register(session: Session, *, project_id: str, domain_id: str, image_
                     now: dt.datetime) -> Job:
     """Fill a queued image (native ``POST /v2/images``) from ``bucket:file`` through the import pipeline."""
     if not image_url:
-        raise BadRequest("image_url is required: <bucket>:<object key> of the image file.", code="IMG.0017")
+        raise ImsBadRequest("image_url is required: <bucket>:<object key> of the image file.", code="IMG.0017")
     bucket, key = validation.image_url(image_url)
     image = members.require_owner(session, project_id, image_id, for_update=True)
     if image.status != ImageStatus.QUEUED.value:
-        raise BadRequest(f"The image is unavailable: image {image_id} is {image.status}; only a queued image "
+        raise ImsBadRequest(f"The image is unavailable: image {image_id} is {image.status}; only a queued image "
                          "without data can be registered.", code="IMG.0046")
     if "__data_origin" in image.properties:
         # A queued image an import or copy job is about to fill: registering would race with it.
-        raise BadRequest(f"The image is unavailable: image {image_id} is being created by an asynchronous job.",
+        raise ImsBadRequest(f"The image is unavailable: image {image_id} is being created by an asynchronous job.",
                          code="IMG.0046")
     # Saving from now on, so a second registration or an upload cannot start on the same image.
     transition(image, ImageStatus.SAVING, now)
@@ -316,23 +316,23 @@ class ExportPayload:
 def export_url(value: object) -> tuple[str, str]:
     """``bucket:path/file`` → (bucket, key), with the export file-name rules of error_codes.rst."""
     if not isinstance(value, str) or not value:
-        raise BadRequest("bucket_url is required: <bucket>:<file name>.", code="IMG.0017")
+        raise ImsBadRequest("bucket_url is required: <bucket>:<file name>.", code="IMG.0017")
     bucket, sep, key = value.partition(":")
     if not sep:
-        raise BadRequest("The URL format is incorrect: bucket_url must be <bucket>:<file name>.", code="IMG.0017")
+        raise ImsBadRequest("The URL format is incorrect: bucket_url must be <bucket>:<file name>.", code="IMG.0017")
     if not bucket:
-        raise BadRequest("The specified bucket name is empty.", code="IMG.0068")
+        raise ImsBadRequest("The specified bucket name is empty.", code="IMG.0068")
     validation.image_url(f"{bucket}:x")  # bucket name rules (IMG.0109)
     if not key:
-        raise BadRequest("The name of the exported file is empty.", code="IMG.0073")
+        raise ImsBadRequest("The name of the exported file is empty.", code="IMG.0073")
     parts = key.split("/")
     if len(parts[-1]) > MAX_FILE_NAME or len(key.encode()) > MAX_KEY_BYTES:
-        raise BadRequest(f"The file name length exceeds the limit of {MAX_FILE_NAME} characters.", code="IMG.0074")
+        raise ImsBadRequest(f"The file name length exceeds the limit of {MAX_FILE_NAME} characters.", code="IMG.0074")
     for part in parts:
         if " " in part:
-            raise BadRequest("The folder name and image file name cannot contain spaces.", code="IMG.0175")
+            raise ImsBadRequest("The folder name and image file name cannot contain spaces.", code="IMG.0175")
         if not _FILE_PART.match(part) or part in (".", ".."):
-            raise BadRequest(f"The file name contains invalid characters: {key!r}; use letters, digits, '-', '.' "
+            raise ImsBadRequest(f"The file name contains invalid characters: {key!r}; use letters, digits, '-', '.' "
                              "and '_', and '/' between folders.", code="IMG.0075")
     return bucket, key
 
@@ -340,18 +340,18 @@ def export_url(value: object) -> tuple[str, str]:
 def export_format(file_format: str | None, is_quick_export: bool) -> str:
     if is_quick_export:
         if file_format:
-            raise BadRequest("file_format cannot be given with is_quick_export: a quick export is always ZVHD2.",
+            raise ImsBadRequest("file_format cannot be given with is_quick_export: a quick export is always ZVHD2.",
                              code="IMG.0001")
-        raise BadRequest("Quick export writes ZVHD2 files, which this deployment does not support; export with "
+        raise ImsBadRequest("Quick export writes ZVHD2 files, which this deployment does not support; export with "
                          f"file_format {', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
     if not file_format:
-        raise BadRequest(f"file_format is required: one of {', '.join(EXPORT_FORMATS)}.", code="IMG.0001")
+        raise ImsBadRequest(f"file_format is required: one of {', '.join(EXPORT_FORMATS)}.", code="IMG.0001")
     fmt = file_format.lower()
     if fmt in UNSUPPORTED_FORMATS:
-        raise BadRequest(f"The specified image format {file_format} is not supported by this deployment: "
+        raise ImsBadRequest(f"The specified image format {file_format} is not supported by this deployment: "
                          f"export to {', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
     if fmt not in EXPORT_FORMATS:
-        raise BadRequest(f"The specified image format {file_format} is not supported: use "
+        raise ImsBadRequest(f"The specified image format {file_format} is not supported: use "
                          f"{', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
     return fmt
 
@@ -359,7 +359,7 @@ def export_format(file_format: str | None, is_quick_export: bool) -> str:
 def _exportable(session: Session, project_id: str, image_id: str) -> Image:
     image = members.visible_to(session, project_id, image_id)
     if image.owner != project_id and image.visibility == "public":
-        raise BadRequest("The public image cannot be exported.", code="IMG.0077")
+        raise ImsBadRequest("The public image cannot be exported.", code="IMG.0077")
     # Shared with the caller: only the owner may export it (403 IMG.0047, as for every owner-only change).
     return members.require_owner(session, project_id, image_id)
 
@@ -371,13 +371,13 @@ def submit_export(session: Session, *, project_id: str, domain_id: str, image_id
     image = _exportable(session, project_id, image_id)
     _require_active(image, "exported")
     if _is_iso(image):
-        raise BadRequest("This operation cannot be performed for ISO images.", code="IMG.0167")
+        raise ImsBadRequest("This operation cannot be performed for ISO images.", code="IMG.0167")
     if _is_whole(image):
-        raise BadRequest("The full-ECS image cannot be exported.", code="IMG.0128")
+        raise ImsBadRequest("The full-ECS image cannot be exported.", code="IMG.0128")
     if image.location is None or image.disk_format is None or image.virtual_size is None:
-        raise BadRequest(f"The image cannot be exported: image {image_id} has no stored data.", code="IMG.0071")
+        raise ImsBadRequest(f"The image cannot be exported: image {image_id} has no stored data.", code="IMG.0071")
     if (image.size or 0) > max_size:
-        raise BadRequest(f"Only images less than {max_size // GiB} GB can be exported (quick export of larger "
+        raise ImsBadRequest(f"Only images less than {max_size // GiB} GB can be exported (quick export of larger "
                          "images is not supported by this deployment).", code="IMG.0160")
     payload = ExportPayload(domain_id=domain_id, image_id=image.id, bucket=bucket, key=key, file_format=fmt,
                             location=image.location, source_format=image.disk_format,
@@ -411,12 +411,12 @@ def _copyable(session: Session, project_id: str, image_id: str) -> Image:
     """The caller's own image, or one shared with the project that it accepted (IMG.0196 otherwise)."""
     image = members.visible_to(session, project_id, image_id)
     if image.owner != project_id and image.visibility == "public":
-        raise BadRequest("The image is a public image: only private images can be replicated.", code="IMG.0083")
+        raise ImsBadRequest("The image is a public image: only private images can be replicated.", code="IMG.0083")
     if image.owner != project_id:
         status = session.scalar(select(ImageMember.status).where(ImageMember.image_id == image_id,
                                                                  ImageMember.member_id == project_id))
         if status != MemberStatus.ACCEPTED.value:
-            raise BadRequest("The image cannot be replicated because it is not accepted by the recipient.",
+            raise ImsBadRequest("The image cannot be replicated because it is not accepted by the recipient.",
                              code="IMG.0196")
     return image
 
@@ -428,16 +428,16 @@ def submit_copy(session: Session, *, project_id: str, image_id: str, name: objec
     descr = validation.description(description)
     eps = validation.enterprise_project(enterprise_project_id)
     if cmk_id:
-        raise BadRequest("The KMS key does not exist: this deployment has no key management service, so "
+        raise ImsBadRequest("The KMS key does not exist: this deployment has no key management service, so "
                          "images cannot be encrypted.", code="IMG.0095")
     source = _copyable(session, project_id, image_id)
     _require_active(source, "replicated")
     if _is_iso(source):
-        raise BadRequest("Private images created from ISO files cannot be replicated.", code="IMG.0167")
+        raise ImsBadRequest("Private images created from ISO files cannot be replicated.", code="IMG.0167")
     if _is_whole(source):
-        raise BadRequest("The full-ECS image cannot be exported or replicated.", code="IMG.0130")
+        raise ImsBadRequest("The full-ECS image cannot be exported or replicated.", code="IMG.0130")
     if source.location is None:
-        raise BadRequest(f"The image is unavailable: image {image_id} has no stored data.", code="IMG.0046")
+        raise ImsBadRequest(f"The image is unavailable: image {image_id} has no stored data.", code="IMG.0046")
     quotas.reserve_images(session, project_id, 1, default=quota)
 
     props = {k: v for k, v in source.properties.items() if k not in _NOT_COPIED}

@@ -31,7 +31,7 @@ from openims.catalog import jobs
 from openims.catalog.images import ALL_STATUSES, ImageStatus, MemberStatus, find_readable
 from openims.catalog.jobs import JobType
 from openims.db.models import Image, ImageMember, Job, Project
-from openims.errors import BadRequest, Conflict, ImsForbidden, NotFound, ServiceError
+from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden, ImsNotFound, ServiceError
 
 # restrictions_on_image_sharing.rst: a system or data disk image is shared with at most 256 tenants
 # (full-ECS images, limited to 10, cannot be made here).
@@ -49,7 +49,7 @@ VALID_TRANSITIONS: dict[MemberStatus, frozenset[MemberStatus]] = {
 def answer(value: object) -> MemberStatus:
     """The status a member may set: ``accepted`` or ``rejected``."""
     if value not in (MemberStatus.ACCEPTED.value, MemberStatus.REJECTED.value):
-        raise BadRequest(f"Invalid member status {value!r}: use accepted or rejected.", code="IMG.0001")
+        raise ImsBadRequest(f"Invalid member status {value!r}: use accepted or rejected.", code="IMG.0001")
     return MemberStatus(str(value))
 
 
@@ -64,7 +64,7 @@ def visible_to(session: Session, project_id: str, image_id: str, *, for_update: 
     """
     image = find_readable(session, project_id, image_id, ALL_STATUSES, for_update=for_update)
     if image is None:
-        raise NotFound(f"Image {image_id} does not exist.", code="IMG.0144")
+        raise ImsNotFound(f"Image {image_id} does not exist.", code="IMG.0144")
     return image
 
 
@@ -89,22 +89,22 @@ def get_member(session: Session, project_id: str, image_id: str, member_id: str)
     image = visible_to(session, project_id, image_id)
     if image.owner != project_id and member_id != project_id:
         # Members do not learn who else the image is shared with.
-        raise NotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
+        raise ImsNotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
     member = session.get(ImageMember, (image.id, member_id))
     if member is None:
-        raise NotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
+        raise ImsNotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
     return member
 
 
 def page(members: Sequence[ImageMember], *, limit: int, marker: str | None) -> list[ImageMember]:
     """A page of an (ordered) member list after the member id ``marker``."""
     if limit < 1 or limit > 1000:
-        raise BadRequest("limit must be between 1 and 1000.", code="IMG.0001")
+        raise ImsBadRequest("limit must be between 1 and 1000.", code="IMG.0001")
     start = 0
     if marker:
         ids = [m.member_id for m in members]
         if marker not in ids:
-            raise BadRequest(f"marker {marker} is not a member of this image.", code="IMG.0001")
+            raise ImsBadRequest(f"marker {marker} is not a member of this image.", code="IMG.0001")
         start = ids.index(marker) + 1
     return list(members[start:start + limit])
 
@@ -115,13 +115,13 @@ def page(members: Sequence[ImageMember], *, limit: int, marker: str | None) -> l
 def _check_shareable(image: Image) -> None:
     props = image.properties or {}
     if image.visibility == "public" or image.image_type == "gold":
-        raise BadRequest(f"Image {image.id} is a public image; public images cannot be shared.", code="IMG.0089")
+        raise ImsBadRequest(f"Image {image.id} is a public image; public images cannot be shared.", code="IMG.0089")
     if str(props.get("__whole_image", "")).lower() == "true":
-        raise BadRequest(f"Image {image.id} is a full-ECS image; it cannot be shared.", code="IMG.0135")
+        raise ImsBadRequest(f"Image {image.id} is a full-ECS image; it cannot be shared.", code="IMG.0135")
     if props.get("__system__cmkid") or str(props.get("__system_encrypted", "")) == "1":
-        raise BadRequest(f"Image {image.id} is encrypted; encrypted images cannot be shared.", code="IMG.0098")
+        raise ImsBadRequest(f"Image {image.id} is encrypted; encrypted images cannot be shared.", code="IMG.0098")
     if image.status != ImageStatus.ACTIVE.value:
-        raise BadRequest(f"Image {image.id} is {image.status}; only active images can be shared.", code="IMG.0046")
+        raise ImsBadRequest(f"Image {image.id} is {image.status}; only active images can be shared.", code="IMG.0046")
 
 
 def _mark_shared(image: Image, now: dt.datetime) -> None:
@@ -147,17 +147,17 @@ def add_member(session: Session, owner_project: str, image_id: str, member_proje
     image = require_owner(session, owner_project, image_id, for_update=True)
     _check_shareable(image)
     if member_project == owner_project:
-        raise BadRequest("You cannot share an image with yourself.", code="IMG.0076")
+        raise ImsBadRequest("You cannot share an image with yourself.", code="IMG.0076")
     existing = session.get(ImageMember, (image.id, member_project))
     if existing is not None:
         if exists_ok:
             return existing
-        raise Conflict(f"Image {image_id} is already shared with project {member_project}.", code="IMG.0112")
+        raise ImsConflict(f"Image {image_id} is already shared with project {member_project}.", code="IMG.0112")
     project = session.get(Project, member_project)
     if project is None or not project.enabled:
-        raise BadRequest(f"Project {member_project} does not exist in this region.", code="IMG.0108")
+        raise ImsBadRequest(f"Project {member_project} does not exist in this region.", code="IMG.0108")
     if _member_count(session, image.id) >= MAX_MEMBERS:
-        raise BadRequest(f"Image {image_id} is already shared with the maximum of {MAX_MEMBERS} projects.",
+        raise ImsBadRequest(f"Image {image_id} is already shared with the maximum of {MAX_MEMBERS} projects.",
                          code="IMG.0088")
     member = ImageMember(image_id=image.id, member_id=member_project, status=MemberStatus.PENDING.value,
                          created_at=now, updated_at=now)
@@ -172,7 +172,7 @@ def remove_member(session: Session, owner_project: str, image_id: str, member_pr
     image = require_owner(session, owner_project, image_id, for_update=True)
     member = session.get(ImageMember, (image.id, member_project))
     if member is None:
-        raise NotFound(f"Project {member_project} is not a member of image {image_id}.", code="IMG.0113")
+        raise ImsNotFound(f"Project {member_project} is not a member of image {image_id}.", code="IMG.0113")
     session.delete(member)
     session.flush()
     if _member_count(session, image.id) == 0 and image.image_type == "shared":
@@ -188,15 +188,15 @@ def set_status(session: Session, caller_project: str, image_id: str, member_id: 
     if member_id != caller_project:
         if image.owner == caller_project:
             raise ImsForbidden("Only the member project itself can accept or reject a shared image.")
-        raise NotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
+        raise ImsNotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
     member = session.scalar(select(ImageMember).where(ImageMember.image_id == image.id,
                                                       ImageMember.member_id == member_id).with_for_update())
     if member is None:
         # The owner of an image is not one of its members.
-        raise NotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
+        raise ImsNotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
     current = MemberStatus(member.status)
     if status not in VALID_TRANSITIONS[current]:
-        raise BadRequest(f"A member cannot go from {current} to {status}.", code="IMG.0001")
+        raise ImsBadRequest(f"A member cannot go from {current} to {status}.", code="IMG.0001")
     if member.status != status.value:
         member.status = status.value
         member.updated_at = now
@@ -230,13 +230,13 @@ class MemberBatch:
 
 def _ids(name: str, values: object, limit: int) -> tuple[str, ...]:
     if not isinstance(values, list) or not values:
-        raise BadRequest(f"{name} must be a non-empty list of ids.", code="IMG.0001")
+        raise ImsBadRequest(f"{name} must be a non-empty list of ids.", code="IMG.0001")
     if len(values) > limit:
-        raise BadRequest(f"{name} may list at most {limit} ids.", code="IMG.0001")
+        raise ImsBadRequest(f"{name} may list at most {limit} ids.", code="IMG.0001")
     out: dict[str, None] = {}
     for v in values:
         if not isinstance(v, str) or not v or len(v) > _ID_MAX:
-            raise BadRequest(f"{name}: every id is a non-empty string of at most {_ID_MAX} characters.",
+            raise ImsBadRequest(f"{name}: every id is a non-empty string of at most {_ID_MAX} characters.",
                              code="IMG.0001")
         out[v] = None
     return tuple(out)  # duplicates dropped, order kept
@@ -249,7 +249,7 @@ def submit_batch(session: Session, job_type: JobType, *, project_id: str, images
     if job_type is JobType.UPDATE_IMAGE_MEMBERS:
         if member_project != project_id:
             # Only the member itself answers, and a token speaks for one project.
-            raise BadRequest("project_id must be the project of the token: a member answers for itself.",
+            raise ImsBadRequest("project_id must be the project of the token: a member answers for itself.",
                              code="IMG.0067")
         batch = MemberBatch(image_ids, (project_id,), answer(status).value)
     else:

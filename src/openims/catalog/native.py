@@ -26,7 +26,7 @@ from openims.catalog import quotas, tags, validation
 from openims.catalog.images import ImageStatus, new_image_id
 from openims.catalog.members import require_owner, visible_to
 from openims.db.models import Image, ImageMember, ImageTag
-from openims.errors import BadRequest, Conflict, ImsError, ImsForbidden
+from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden, ImsPayloadTooLarge
 
 # What the import pipeline can read (imaging.ImageFormat); zvhd/zvhd2 are not supported here.
 DISK_FORMATS: tuple[str, ...] = ("qcow2", "raw", "vmdk", "vhd", "vhdx", "vdi", "qed", "qcow", "iso")
@@ -61,11 +61,6 @@ _ENV_TYPES = ("FusionCompute", "Ironic", "DataImage", "IsoImage")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-class ImsPayloadTooLarge(ImsError):
-    status = 413
-    code = "IMG.0001"
-
-
 @dataclass(frozen=True)
 class PatchOp:
     """One JSON-patch operation on a top-level attribute (Glance allows no deeper paths here)."""
@@ -97,22 +92,22 @@ def check_writable_name(name: str, op: str = "add") -> None:
         return
     _read_only(name)
     if name not in CORE and name not in SYSTEM_WRITABLE and not _CUSTOM_NAME.match(name):
-        raise BadRequest(f"The attribute name {name[:64]!r} is invalid: custom attribute names have 1 to 255 "
+        raise ImsBadRequest(f"The attribute name {name[:64]!r} is invalid: custom attribute names have 1 to 255 "
                          "lower-case letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
 
 
 def _integer(name: str, value: Any, *, high: int = validation.INT32_MAX) -> int:
     # JSON integers only: Glance's schema types these as integer, so "40" is a 400.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"{name} must be an integer.", code="IMG.0055")
+        raise ImsBadRequest(f"{name} must be an integer.", code="IMG.0055")
     if not 0 <= value <= high:
-        raise BadRequest(f"{name} must be between 0 and {high}.", code="IMG.0055")
+        raise ImsBadRequest(f"{name} must be between 0 and {high}.", code="IMG.0055")
     return value
 
 
 def _boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise BadRequest(f"{name} must be true or false.", code="IMG.0001")
+        raise ImsBadRequest(f"{name} must be true or false.", code="IMG.0001")
     return value
 
 
@@ -120,7 +115,7 @@ def _visibility(value: Any) -> str:
     if value == "public":
         raise ImsForbidden("Only the service publishes public images; use private or shared.", code="IMG.0026")
     if value not in ("private", "shared"):
-        raise BadRequest("visibility must be private or shared.", code="IMG.0001")
+        raise ImsBadRequest("visibility must be private or shared.", code="IMG.0001")
     return str(value)
 
 
@@ -128,7 +123,7 @@ def _format(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
     if value is None:
         return None
     if value not in allowed:
-        raise BadRequest(f"{name} {str(value)[:32]!r} is not supported: use one of {', '.join(allowed)}.",
+        raise ImsBadRequest(f"{name} {str(value)[:32]!r} is not supported: use one of {', '.join(allowed)}.",
                          code="IMG.0072")
     return str(value)
 
@@ -136,9 +131,9 @@ def _format(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
 def _text(name: str, value: Any) -> str:
     # Glance's additionalProperties are strings.
     if not isinstance(value, str):
-        raise BadRequest(f"The value of {name} must be a string.", code="IMG.0001")
+        raise ImsBadRequest(f"The value of {name} must be a string.", code="IMG.0001")
     if len(value) > MAX_VALUE:
-        raise BadRequest(f"The value of {name} is longer than {MAX_VALUE} characters.", code="IMG.0001")
+        raise ImsBadRequest(f"The value of {name} is longer than {MAX_VALUE} characters.", code="IMG.0001")
     return value
 
 
@@ -149,11 +144,11 @@ def stored_tags(value: Any) -> list[str]:
     ``key.value`` form are kept as IMS key/value tags.
     """
     if not isinstance(value, list):
-        raise BadRequest("tags must be a list of strings.", code="IMG.0115")
+        raise ImsBadRequest("tags must be a list of strings.", code="IMG.0115")
     by_key: dict[str, str] = {}
     for raw in value:
         if not isinstance(raw, str):
-            raise BadRequest("The image tag is invalid: tags are strings.", code="IMG.0115")
+            raise ImsBadRequest("The image tag is invalid: tags are strings.", code="IMG.0115")
         if "=" in raw:
             key, _, val = raw.partition("=")
             key, val = tags.checked_pair(key, val)
@@ -163,7 +158,7 @@ def stored_tags(value: Any) -> list[str]:
             key, val = tags.checked_native(raw), ""
         by_key[key] = val
     if len(by_key) > tags.MAX_TAGS:
-        raise BadRequest(f"The number of image tags exceeds the quota of {tags.MAX_TAGS}.", code="IMG.0116")
+        raise ImsBadRequest(f"The number of image tags exceeds the quota of {tags.MAX_TAGS}.", code="IMG.0116")
     return [tags.join(k, v) for k, v in by_key.items()]
 
 
@@ -182,17 +177,17 @@ def _custom(name: str, value: Any, props: dict[str, Any]) -> Any:
     text = _text(name, value)
     if name == "max_ram":
         if not re.fullmatch(r"\d{1,9}", text):
-            raise BadRequest("max_ram must be a whole number of MB.", code="IMG.0055")
+            raise ImsBadRequest("max_ram must be a whole number of MB.", code="IMG.0055")
         return int(text)  # imports store it as a number
     if name == "hw_firmware_type":
         return validation.firmware(text, str(props.get("architecture", "x86")))
     if name == "architecture":
         if text not in validation.ARCHITECTURES:
-            raise BadRequest("The value of architecture must be x86 or arm.", code="IMG.0212")
+            raise ImsBadRequest("The value of architecture must be x86 or arm.", code="IMG.0212")
         return text
     if name == "virtual_env_type":
         if text not in _ENV_TYPES:
-            raise BadRequest(f"virtual_env_type must be one of {', '.join(_ENV_TYPES)}.", code="IMG.0024")
+            raise ImsBadRequest(f"virtual_env_type must be one of {', '.join(_ENV_TYPES)}.", code="IMG.0024")
         return text
     if name == "enterprise_project_id":
         return validation.enterprise_project(text)
@@ -258,7 +253,7 @@ class _Draft:
         if _kept(name):
             return
         if name not in self.properties:
-            raise Conflict(f"Property {name} does not exist.", code="IMG.0035")
+            raise ImsConflict(f"Property {name} does not exist.", code="IMG.0035")
         del self.properties[name]
         self.changed.add(name)
 
@@ -309,7 +304,7 @@ def create_queued(session: Session, *, project_id: str, body: dict[str, Any], qu
     for name, value in body.items():
         if name == "id":
             if not isinstance(value, str) or not _UUID.match(value):
-                raise BadRequest("id must be a UUID (8-4-4-4-12 hexadecimal digits).", code="IMG.0066")
+                raise ImsBadRequest("id must be a UUID (8-4-4-4-12 hexadecimal digits).", code="IMG.0066")
             image_id = value.lower()
             continue
         if name == "owner":
@@ -325,7 +320,7 @@ def create_queued(session: Session, *, project_id: str, body: dict[str, Any], qu
     draft.check()
     quotas.reserve_images(session, project_id, 1, quota)
     if session.get(Image, image_id) is not None:
-        raise Conflict(f"Image with identifier {image_id} already exists.", code="IMG.0035")
+        raise ImsConflict(f"Image with identifier {image_id} already exists.", code="IMG.0035")
     image = Image(id=image_id, owner=project_id, name=draft.name, description=draft.description,
                   status=ImageStatus.QUEUED.value, visibility=draft.visibility, image_type="private",
                   protected=draft.protected, container_format=draft.container_format,
@@ -352,7 +347,7 @@ def update(session: Session, project_id: str, image_id: str, ops: list[PatchOp],
             draft.remove(op.name)
         elif op.op == "replace" and op.name not in CORE and op.name not in SYSTEM_WRITABLE \
                 and op.name not in draft.properties:
-            raise Conflict(f"Property {op.name} does not exist.", code="IMG.0035")
+            raise ImsConflict(f"Property {op.name} does not exist.", code="IMG.0035")
         else:
             draft.assign(op.name, op.value, status=image.status)
     if not draft.changed:
@@ -362,7 +357,7 @@ def update(session: Session, project_id: str, image_id: str, ops: list[PatchOp],
         has_members = session.scalar(select(ImageMember.member_id).where(ImageMember.image_id == image.id).limit(1))
         if has_members is not None:
             # While it has members an image is shared (members.py); making it private would leave them dangling.
-            raise Conflict("The image has members: remove them before making it private.", code="IMG.0035")
+            raise ImsConflict("The image has members: remove them before making it private.", code="IMG.0035")
     image.name = draft.name
     image.description = draft.description
     image.min_disk = draft.min_disk

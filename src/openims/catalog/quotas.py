@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from openims.catalog.images import count_owned
 from openims.db.models import Project, ProjectQuota
-from openims.errors import BadRequest, NotFound, QuotaExceeded
+from openims.errors import ImsBadRequest, ImsNotFound, ImsQuotaExceeded
 
 # Bounds an administrator may set, reported as ``min``/``max`` (querying_the_image_quota.rst).
 MIN_IMAGES = 1
@@ -52,7 +52,7 @@ def reserve_images(session: Session, project_id: str, wanted: int, default: int)
     quota, _ = image_quota(session, project_id, default)
     used = count_owned(session, project_id)
     if used + wanted > quota:
-        raise QuotaExceeded(
+        raise ImsQuotaExceeded(
             f"The number of private images has reached the maximum allowed ({used} of {quota}).")
 
 
@@ -62,7 +62,7 @@ def find_project(session: Session, domain_id: str, project: str) -> Project:
     if found is None:
         found = session.scalar(select(Project).where(Project.domain_id == domain_id, Project.name == project))
     if found is None:
-        raise NotFound(f"Project {project} does not exist.", code="IMG.0067")
+        raise ImsNotFound(f"Project {project} does not exist.", code="IMG.0067")
     return found
 
 
@@ -73,7 +73,7 @@ def set_image_quota(session: Session, project_id: str, images: int | None) -> No
     stay, new ones are refused until enough are deleted.
     """
     if images is not None and not MIN_IMAGES <= images <= MAX_IMAGES:
-        raise BadRequest(f"The image quota must be between {MIN_IMAGES} and {MAX_IMAGES}.", code="IMG.0034")
+        raise ImsBadRequest(f"The image quota must be between {MIN_IMAGES} and {MAX_IMAGES}.", code="IMG.0034")
     # Same lock as reservations, so a change never interleaves with a count-then-insert.
     session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
     row = session.get(ProjectQuota, project_id)

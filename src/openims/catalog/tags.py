@@ -27,7 +27,7 @@ from openims.catalog import validation
 from openims.catalog.images import ImageQuery, list_images
 from openims.catalog.members import require_owner, visible_to
 from openims.db.models import Image, ImageTag
-from openims.errors import BadRequest, NotFound
+from openims.errors import ImsBadRequest, ImsNotFound
 
 MAX_TAGS = validation.MAX_TAGS
 # image_tag_format.rst, native form: a key of at most 255 letters, digits, underscores or hyphens.
@@ -56,7 +56,7 @@ def join(key: str, value: str) -> str:
 def checked_pair(key: object, value: object) -> tuple[str, str]:
     """One IMS key/value tag, validated (and trimmed) by the same rules as tags given at import."""
     if not isinstance(key, str) or not isinstance(value, str):
-        raise BadRequest("The image tag is invalid: key and value must be strings.", code="IMG.0115")
+        raise ImsBadRequest("The image tag is invalid: key and value must be strings.", code="IMG.0115")
     (stored,) = validation.tags(None, [{"key": key, "value": value}])
     return split(stored)
 
@@ -66,13 +66,13 @@ def checked_tag_string(tag: object) -> tuple[str, str]:
     (stored,) = validation.tags([tag], None)  # type: ignore[list-item]  # validation rejects non-strings
     key, value = split(stored)
     if not key:
-        raise BadRequest("The image tag is invalid: the key is empty.", code="IMG.0115")
+        raise ImsBadRequest("The image tag is invalid: the key is empty.", code="IMG.0115")
     return key, value
 
 
 def checked_native(tag: str) -> str:
     if not tag or len(tag) > NATIVE_TAG_MAX or not _NATIVE_TAG.match(tag):
-        raise BadRequest(f"The image tag is invalid: a tag has 1 to {NATIVE_TAG_MAX} letters, digits, underscores "
+        raise ImsBadRequest(f"The image tag is invalid: a tag has 1 to {NATIVE_TAG_MAX} letters, digits, underscores "
                          "or hyphens.", code="IMG.0115")
     return tag
 
@@ -107,7 +107,7 @@ def set_pairs(session: Session, project_id: str, image_id: str, pairs: dict[str,
     current = dict(split(t) for t in stored)
     merged = {**current, **pairs}
     if len(merged) > MAX_TAGS:
-        raise BadRequest(f"The number of image tags exceeds the quota: an image has at most {MAX_TAGS} tags "
+        raise ImsBadRequest(f"The number of image tags exceeds the quota: an image has at most {MAX_TAGS} tags "
                          f"({len(current)} now, {len(merged)} requested).", code="IMG.0116")
     changed = {k for k, v in pairs.items() if k not in current or current[k] != v}
     if not changed:
@@ -124,7 +124,7 @@ def delete_key(session: Session, project_id: str, image_id: str, key: str, now: 
     image = require_owner(session, project_id, image_id, for_update=True)
     stored = _rows(session, image.id)
     if not any(split(t)[0] == key for t in stored):
-        raise NotFound(f"Image {image_id} has no tag with key {key!r}.", code="IMG.0115")
+        raise ImsNotFound(f"Image {image_id} has no tag with key {key!r}.", code="IMG.0115")
     _remove_keys(session, image.id, stored, {key})
     _touch(image, now)
 
@@ -157,7 +157,7 @@ def delete_native(session: Session, project_id: str, image_id: str, tag: str, no
     image = require_owner(session, project_id, image_id, for_update=True)
     doomed = [t for t in _rows(session, image.id) if t == tag or split(t)[0] == tag]
     if not doomed:
-        raise NotFound(f"Image {image_id} has no tag {tag!r}.", code="IMG.0115")
+        raise ImsNotFound(f"Image {image_id} has no tag {tag!r}.", code="IMG.0115")
     session.execute(delete(ImageTag).where(ImageTag.image_id == image.id, ImageTag.tag.in_(doomed)))
     _touch(image, now)
 
@@ -218,19 +218,19 @@ class ResourceQuery:
 def check_conditions(name: str, conditions: list[TagCondition]) -> None:
     # Character sets are not checked ("to be compatible with remaining tags"), only the documented limits.
     if len(conditions) > QUERY_MAX_KEYS:
-        raise BadRequest(f"{name}: at most {QUERY_MAX_KEYS} tag keys per query.", code="IMG.0115")
+        raise ImsBadRequest(f"{name}: at most {QUERY_MAX_KEYS} tag keys per query.", code="IMG.0115")
     keys = [c.key for c in conditions]
     if len(set(keys)) != len(keys):
-        raise BadRequest(f"{name}: tag keys must be unique.", code="IMG.0115")
+        raise ImsBadRequest(f"{name}: tag keys must be unique.", code="IMG.0115")
     for c in conditions:
         if not c.key or len(c.key) > QUERY_KEY_MAX:
-            raise BadRequest(f"{name}: a tag key has 1 to {QUERY_KEY_MAX} characters.", code="IMG.0115")
+            raise ImsBadRequest(f"{name}: a tag key has 1 to {QUERY_KEY_MAX} characters.", code="IMG.0115")
         if len(c.values) > QUERY_MAX_VALUES:
-            raise BadRequest(f"{name}: at most {QUERY_MAX_VALUES} values per tag key.", code="IMG.0115")
+            raise ImsBadRequest(f"{name}: at most {QUERY_MAX_VALUES} values per tag key.", code="IMG.0115")
         if len(set(c.values)) != len(c.values):
-            raise BadRequest(f"{name}: the values of tag key {c.key!r} must be unique.", code="IMG.0115")
+            raise ImsBadRequest(f"{name}: the values of tag key {c.key!r} must be unique.", code="IMG.0115")
         if any(len(v) > QUERY_VALUE_MAX for v in c.values):
-            raise BadRequest(f"{name}: a tag value has at most {QUERY_VALUE_MAX} characters.", code="IMG.0115")
+            raise ImsBadRequest(f"{name}: a tag value has at most {QUERY_VALUE_MAX} characters.", code="IMG.0115")
 
 
 def check_resource_query(q: ResourceQuery) -> None:
@@ -238,16 +238,16 @@ def check_resource_query(q: ResourceQuery) -> None:
         check_conditions(name, getattr(q, name))
     keys = [k for k, _ in q.matches]
     if len(set(keys)) != len(keys):
-        raise BadRequest("matches: keys must be unique.", code="IMG.0001")
+        raise ImsBadRequest("matches: keys must be unique.", code="IMG.0001")
     for key, value in q.matches:
         if key not in ("resource_name", "resource_id"):
-            raise BadRequest(f"matches: unknown key {key!r}; use resource_name or resource_id.", code="IMG.0001")
+            raise ImsBadRequest(f"matches: unknown key {key!r}; use resource_name or resource_id.", code="IMG.0001")
         if not value or len(value) > QUERY_VALUE_MAX:
-            raise BadRequest(f"matches: the value of {key} has 1 to {QUERY_VALUE_MAX} characters.", code="IMG.0001")
+            raise ImsBadRequest(f"matches: the value of {key} has 1 to {QUERY_VALUE_MAX} characters.", code="IMG.0001")
     if not 1 <= q.limit <= 1000:
-        raise BadRequest("limit must be between 1 and 1000.", code="IMG.0001")
+        raise ImsBadRequest("limit must be between 1 and 1000.", code="IMG.0001")
     if q.offset < 0:
-        raise BadRequest("offset must not be negative.", code="IMG.0001")
+        raise ImsBadRequest("offset must not be negative.", code="IMG.0001")
 
 
 def _has(c: TagCondition) -> ColumnElement[bool]:

@@ -44,7 +44,15 @@ from openims.clock import Clock
 from openims.concurrency import transfer_limiter
 from openims.db.models import Image
 from openims.db.session import Database, unavailable
-from openims.errors import BadRequest, Conflict, ImsError, ServiceError
+from openims.errors import (
+    ImsBadRequest,
+    ImsConflict,
+    ImsUploadFailed,
+    ImsUploadGone,
+    ImsUploadLeaseLost,
+    ImsUploadTooLarge,
+    ServiceError,
+)
 from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, StoredImage, StoreFormat, import_image
 from openims.objects.image_store import ImageStore
 
@@ -58,30 +66,6 @@ DEFAULT_LEASE_SECONDS = 60
 MAX_RENEW_INTERVAL = 5.0
 # Rows one sweep recovers at most; the next sweep takes the rest.
 SWEEP_BATCH = 100
-
-
-class UploadTooLarge(ImsError):
-    status = 413
-    code = "IMG.0059"
-    title = "Request Entity Too Large"
-
-
-class UploadGone(ImsError):
-    status = 410
-    code = "IMG.0144"
-    title = "Gone"
-
-
-class UploadLeaseLost(Conflict):
-    """The upload stopped holding its image (it stalled past its lease and the sweep took the image back)."""
-
-
-class UploadFailed(ImsError):
-    """A failure on our side (qemu-img crashed or timed out), not in the uploaded data."""
-
-    status = 500
-    code = "IMG.0061"
-    title = "Internal Server Error"
 
 
 @dataclass(frozen=True)
@@ -114,14 +98,14 @@ def begin(session: Session, project_id: str, image_id: str, now: dt.datetime, *,
     """Take the owner's queued image to ``saving`` under a lease; 404 / 403 / 409 / 400 as Glance answers."""
     image = require_owner(session, project_id, image_id)
     if image.status != ImageStatus.QUEUED.value:
-        raise Conflict(f"Image {image_id} is {image.status}: data can only be uploaded to a queued image.",
+        raise ImsConflict(f"Image {image_id} is {image.status}: data can only be uploaded to a queued image.",
                        code="IMG.0035")
     if "__data_origin" in image.properties:
         # An import or copy job fills this image; an upload would race with it.
-        raise Conflict(f"Image {image_id} is being created by an asynchronous job; its data cannot be uploaded.",
+        raise ImsConflict(f"Image {image_id} is being created by an asynchronous job; its data cannot be uploaded.",
                        code="IMG.0035")
     if not image.disk_format or not image.container_format:
-        raise BadRequest("disk_format and container_format must be set before uploading data.", code="IMG.0072")
+        raise ImsBadRequest("disk_format and container_format must be set before uploading data.", code="IMG.0072")
     holder = holder or uuid.uuid4().hex
     result = session.execute(
         update(Image).where(Image.id == image.id, Image.status == ImageStatus.QUEUED.value)
@@ -129,7 +113,7 @@ def begin(session: Session, project_id: str, image_id: str, now: dt.datetime, *,
                 upload_lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"Image {image_id} is already receiving data.", code="IMG.0035")
+        raise ImsConflict(f"Image {image_id} is already receiving data.", code="IMG.0035")
     return UploadTarget(image.id, ImageFormat(image.disk_format), image.min_disk, holder)
 
 
@@ -140,8 +124,8 @@ def _held(image_id: str, holder: str) -> tuple[ColumnElement[bool], ...]:
 def _lost(session: Session, image_id: str) -> ServiceError:
     """Why an upload no longer holds its image: the image was deleted, or its lease lapsed and was taken."""
     if session.get(Image, image_id) is None:
-        return UploadGone(f"Image {image_id} was deleted during the upload; the data was discarded.")
-    return UploadLeaseLost(f"The upload to image {image_id} was abandoned: it received no data for longer than "
+        return ImsUploadGone(f"Image {image_id} was deleted during the upload; the data was discarded.")
+    return ImsUploadLeaseLost(f"The upload to image {image_id} was abandoned: it received no data for longer than "
                            "its lease, and the image was returned to queued. Upload the data again.")
 
 
@@ -256,7 +240,7 @@ class _Lease:
         while not stop.wait(self.interval):
             try:
                 self.renew()
-            except (UploadGone, UploadLeaseLost):
+            except (ImsUploadGone, ImsUploadLeaseLost):
                 return  # finish() will say so
             except Exception as exc:
                 # The lease outlasts a few missed renewals; one that comes too late finds it lost.
@@ -271,15 +255,15 @@ _MISMATCH = re.compile(r"says (\w+) but the content is (\w+)")
 
 def _refused(exc: ImageRejected) -> ServiceError:
     if isinstance(exc, ConversionFailed):
-        return UploadFailed(f"The uploaded data could not be processed: {exc.reason}.", code=exc.code)
-    if exc.code == UploadTooLarge.code:
-        return UploadTooLarge(f"The uploaded data was refused: {exc.reason}.")
+        return ImsUploadFailed(f"The uploaded data could not be processed: {exc.reason}.", code=exc.code)
+    if exc.code == ImsUploadTooLarge.code:
+        return ImsUploadTooLarge(f"The uploaded data was refused: {exc.reason}.")
     # The pipeline words a disagreeing declared format for file names; here it is the disk_format.
     mismatch = _MISMATCH.search(exc.reason)
     if mismatch:
-        return BadRequest(f"The uploaded data was refused: the image's disk_format is {mismatch.group(1)} but the "
+        return ImsBadRequest(f"The uploaded data was refused: the image's disk_format is {mismatch.group(1)} but the "
                           f"data is {mismatch.group(2)}.", code=exc.code)
-    return BadRequest(f"The uploaded data was refused: {exc.reason}.", code=exc.code)
+    return ImsBadRequest(f"The uploaded data was refused: {exc.reason}.", code=exc.code)
 
 
 async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: _Lease) -> int:
@@ -289,7 +273,7 @@ async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: _L
         async for chunk in stream:
             total += len(chunk)
             if total > limit:
-                raise UploadTooLarge(f"The uploaded data exceeds the limit of {limit} bytes.")
+                raise ImsUploadTooLarge(f"The uploaded data exceeds the limit of {limit} bytes.")
             if lease.due():
                 await anyio.to_thread.run_sync(lease.renew, limiter=transfer_limiter())
             buffer += chunk
@@ -357,7 +341,7 @@ async def upload(db: Database, images: ImageStore, *, project_id: str, image_id:
         await _spool(stream, spool, limits.max_file_size, lease)
         await anyio.to_thread.run_sync(_store, db, images, target, spool, temp, limits, clock, lease,
                                        limiter=transfer_limiter())
-    except (UploadGone, UploadLeaseLost):
+    except (ImsUploadGone, ImsUploadLeaseLost):
         raise  # the image is not ours any more: nothing to restore
     except BaseException as exc:
         # Shielded: a client that went away must not leave the image stuck in saving.

@@ -9,7 +9,7 @@ import re
 import uuid
 
 from openims.catalog.os_versions import OsVersion, describe
-from openims.errors import BadRequest
+from openims.errors import ImsBadRequest
 
 _NAME = re.compile(r"^[\w\-. ]+$")
 _TAG_PART = re.compile(r"^[\w-]*$")
@@ -33,14 +33,14 @@ FIRMWARE_TYPES = ("bios", "uefi")
 def image_name(name: object, *, required: bool = True) -> str:
     if name is None or name == "":
         if required:
-            raise BadRequest("The image name is not specified.", code="IMG.0013")
+            raise ImsBadRequest("The image name is not specified.", code="IMG.0013")
         return ""
     if not isinstance(name, str):
-        raise BadRequest("The image name must be a string.", code="IMG.0003")
+        raise ImsBadRequest("The image name must be a string.", code="IMG.0003")
     if len(name) > 128:
-        raise BadRequest("The image name contains more than 128 characters.", code="IMG.0002")
+        raise ImsBadRequest("The image name contains more than 128 characters.", code="IMG.0002")
     if name != name.strip(" ") or not _NAME.match(name):
-        raise BadRequest(
+        raise ImsBadRequest(
             "The image name format is invalid: 1-128 letters, digits, spaces, hyphens, periods and "
             "underscores, not starting or ending with a space.", code="IMG.0003")
     return name
@@ -50,11 +50,11 @@ def description(value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise BadRequest("The description must be a string.", code="IMG.0054")
+        raise ImsBadRequest("The description must be a string.", code="IMG.0054")
     if len(value) > 1024:
-        raise BadRequest("The description contains more than 1024 characters.", code="IMG.0004")
+        raise ImsBadRequest("The description contains more than 1024 characters.", code="IMG.0004")
     if _DESCRIPTION_FORBIDDEN.search(value):
-        raise BadRequest("The description must not contain carriage returns or angle brackets.",
+        raise ImsBadRequest("The description must not contain carriage returns or angle brackets.",
                          code="IMG.0054")
     return value
 
@@ -62,11 +62,11 @@ def description(value: object) -> str:
 def os_version(value: str | None, *, required: bool = False) -> OsVersion | None:
     if not value:
         if required:
-            raise BadRequest("os_version is required for this kind of import.", code="IMG.0056")
+            raise ImsBadRequest("os_version is required for this kind of import.", code="IMG.0056")
         return None
     found = describe(value)
     if found is None:
-        raise BadRequest(f"Invalid OS version {value!r}; GET /v1/cloudimages/os_version lists the supported "
+        raise ImsBadRequest(f"Invalid OS version {value!r}; GET /v1/cloudimages/os_version lists the supported "
                          "values.", code="IMG.0056")
     return found
 
@@ -75,7 +75,7 @@ def os_type(value: str | None) -> str | None:
     if value is None:
         return None
     if value not in OS_TYPES:
-        raise BadRequest("The OS type is invalid: use Linux, Windows or Other.", code="IMG.0122")
+        raise ImsBadRequest("The OS type is invalid: use Linux, Windows or Other.", code="IMG.0122")
     return value
 
 
@@ -88,18 +88,18 @@ DATA_DISK_GB = (40, 2048)
 def min_disk(value: int, *, data_disk: bool, field: str = "min_disk") -> int:
     low, high = DATA_DISK_GB if data_disk else SYSTEM_DISK_GB
     if not low <= value <= high:
-        raise BadRequest(f"{field} must be between {low} and {high} GB.", code="IMG.0055")
+        raise ImsBadRequest(f"{field} must be between {low} and {high} GB.", code="IMG.0055")
     return value
 
 
 def memory(min_ram: int | None, max_ram: int | None) -> tuple[int, int | None]:
     lo = min_ram or 0
     if lo < 0 or (max_ram is not None and max_ram < 0):
-        raise BadRequest("min_ram and max_ram must not be negative.", code="IMG.0055")
+        raise ImsBadRequest("min_ram and max_ram must not be negative.", code="IMG.0055")
     if lo > INT32_MAX or (max_ram is not None and max_ram > INT32_MAX):
-        raise BadRequest(f"min_ram and max_ram must be at most {INT32_MAX} (MB).", code="IMG.0055")
+        raise ImsBadRequest(f"min_ram and max_ram must be at most {INT32_MAX} (MB).", code="IMG.0055")
     if max_ram and lo > max_ram:
-        raise BadRequest("min_ram must not exceed max_ram.", code="IMG.0055")
+        raise ImsBadRequest("min_ram must not exceed max_ram.", code="IMG.0055")
     return lo, max_ram
 
 
@@ -107,7 +107,7 @@ def virtual_env_type(image_type: str | None) -> str:
     if image_type is None:
         return "FusionCompute"
     if image_type not in IMAGE_TYPES:
-        raise BadRequest("type must be ECS, BMS, FusionCompute, IsoImage or Ironic.", code="IMG.0024")
+        raise ImsBadRequest("type must be ECS, BMS, FusionCompute, IsoImage or Ironic.", code="IMG.0024")
     return IMAGE_TYPES[image_type]
 
 
@@ -115,7 +115,7 @@ def architecture(value: str | None) -> str:
     if value is None:
         return "x86"
     if value not in ARCHITECTURES:
-        raise BadRequest("architecture must be x86 or arm.", code="IMG.0001")
+        raise ImsBadRequest("architecture must be x86 or arm.", code="IMG.0001")
     return value
 
 
@@ -123,9 +123,9 @@ def firmware(value: str | None, arch: str) -> str:
     if value is None:
         return "uefi" if arch == "arm" else "bios"
     if value not in FIRMWARE_TYPES:
-        raise BadRequest("The value of hw_firmware_type is not uefi or bios.", code="IMG.0141")
+        raise ImsBadRequest("The value of hw_firmware_type is not uefi or bios.", code="IMG.0141")
     if arch == "arm" and value != "uefi":
-        raise BadRequest("Arm images boot in UEFI mode only.", code="IMG.0141")
+        raise ImsBadRequest("Arm images boot in UEFI mode only.", code="IMG.0141")
     return value
 
 
@@ -135,13 +135,13 @@ def enterprise_project(value: str | None) -> str:
     try:
         uuid.UUID(value)
     except ValueError as exc:
-        raise BadRequest("enterprise_project_id must be 0 or a UUID.", code="IMG.0155") from exc
+        raise ImsBadRequest("enterprise_project_id must be 0 or a UUID.", code="IMG.0155") from exc
     return value
 
 
 def _tag_part(text: str, limit: int, what: str) -> str:
     if len(text) > limit or not _TAG_PART.match(text):
-        raise BadRequest(f"The image tag is invalid: the {what} must have at most {limit} letters, digits, "
+        raise ImsBadRequest(f"The image tag is invalid: the {what} must have at most {limit} letters, digits, "
                          "underscores or hyphens.", code="IMG.0115")
     return text
 
@@ -149,23 +149,23 @@ def _tag_part(text: str, limit: int, what: str) -> str:
 def tags(tag_list: list[str] | None, image_tags: list[dict[str, str]] | None) -> list[str]:
     """Both documented tag forms → stored ``key.value`` strings, one per key (the last one wins)."""
     if tag_list and image_tags:
-        raise BadRequest("Use either tags or image_tags, not both.", code="IMG.0115")
+        raise ImsBadRequest("Use either tags or image_tags, not both.", code="IMG.0115")
     pairs: dict[str, str] = {}
     for raw in tag_list or []:
         if not isinstance(raw, str) or not raw:
-            raise BadRequest("The image tag is invalid: tags are 'key.value' strings.", code="IMG.0115")
+            raise ImsBadRequest("The image tag is invalid: tags are 'key.value' strings.", code="IMG.0115")
         key, _, value = raw.partition(".")
         pairs[_tag_part(key, TAG_KEY_MAX, "key")] = _tag_part(value, TAG_VALUE_MAX, "value")
     for item in image_tags or []:
         if not isinstance(item, dict) or "key" not in item:
-            raise BadRequest("The image tag is invalid: image_tags items are {key, value}.", code="IMG.0115")
+            raise ImsBadRequest("The image tag is invalid: image_tags items are {key, value}.", code="IMG.0115")
         key = str(item["key"]).strip()
         value = str(item.get("value") or "").strip()
         if not key:
-            raise BadRequest("The image tag is invalid: the key is empty.", code="IMG.0115")
+            raise ImsBadRequest("The image tag is invalid: the key is empty.", code="IMG.0115")
         pairs[_tag_part(key, TAG_KEY_MAX, "key")] = _tag_part(value, TAG_VALUE_MAX, "value")
     if len(pairs) > MAX_TAGS:
-        raise BadRequest(f"The number of image tags exceeds the quota of {MAX_TAGS}.", code="IMG.0116")
+        raise ImsBadRequest(f"The number of image tags exceeds the quota of {MAX_TAGS}.", code="IMG.0116")
     return [f"{k}.{v}" for k, v in pairs.items()]
 
 
@@ -175,10 +175,10 @@ def image_url(value: str) -> tuple[str, str]:
 
     bucket, sep, key = value.partition(":")
     if not sep or not bucket or not key:
-        raise BadRequest("The URL format is incorrect: image_url must be <bucket>:<object key>.",
+        raise ImsBadRequest("The URL format is incorrect: image_url must be <bucket>:<object key>.",
                          code="IMG.0017")
     try:
         check_bucket_name(bucket)
     except InvalidObjectName as exc:
-        raise BadRequest(f"The bucket name contains invalid characters: {exc}.", code="IMG.0109") from exc
+        raise ImsBadRequest(f"The bucket name contains invalid characters: {exc}.", code="IMG.0109") from exc
     return bucket, key

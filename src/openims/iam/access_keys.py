@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from openims.db.models import AccessKey, Domain, Project, User
 from openims.db.session import Database
-from openims.errors import ApigError, Forbidden, IamBadRequest, IamNotFound
+from openims.errors import ApigError, IamBadRequest, IamForbidden, IamNotFound
 from openims.iam import signing
 from openims.iam.admin import Actor
 from openims.iam.service import effective_roles
@@ -104,7 +104,7 @@ def _owner_for(session: Session, actor: Actor, user_id: str) -> User:
     if user is None or user.domain_id != actor.domain_id:
         raise IamNotFound(f"Could not find user: {user_id}.")
     if user.id != actor.user_id and not actor.is_admin:
-        raise Forbidden("You are not authorized to perform the requested action: only a security "
+        raise IamForbidden("You are not authorized to perform the requested action: only a security "
                         "administrator manages another user's access keys.")
     return user
 

@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from openims.clock import Clock
 from openims.db.models import Domain, Grant, Group, GroupMember, Image, Project, Role, User
-from openims.errors import Forbidden, IamBadRequest, IamConflict, IamNotFound, Unauthorized
+from openims.errors import IamBadRequest, IamConflict, IamForbidden, IamNotFound, IamUnauthorized
 from openims.iam.ids import new_id
 from openims.iam.passwords import PasswordHashing, password_problem
 from openims.iam.roles import BY_NAME, Permission, SystemRole
@@ -53,7 +53,7 @@ class Actor:
 
 def require_admin(actor: Actor) -> None:
     if not actor.is_admin:
-        raise Forbidden(_DENIED + " (needs the Security Administrator or Tenant Administrator role)")
+        raise IamForbidden(_DENIED + " (needs the Security Administrator or Tenant Administrator role)")
 
 
 @dataclass
@@ -97,7 +97,7 @@ def get_role(session: Session, role_id: str) -> Role:
 def _own_domain(actor: Actor, domain_id: str | None) -> None:
     """A body's ``domain_id`` may only name the caller's own account."""
     if domain_id is not None and domain_id != actor.domain_id:
-        raise Forbidden("You can only manage identities in your own account (domain_id).")
+        raise IamForbidden("You can only manage identities in your own account (domain_id).")
 
 
 def _path_domain(session: Session, actor: Actor, domain_id: str) -> Domain:
@@ -456,9 +456,9 @@ def verify_own_password(session: Session, actor: Actor, hashing: PasswordHashing
     """Step one of a password change, outside the write transaction (slow): the hash it verified."""
     user = get_user(session, actor, user_id)
     if user.id != actor.user_id:
-        raise Forbidden("Users can only change their own password; administrators use PATCH /v3/users.")
+        raise IamForbidden("Users can only change their own password; administrators use PATCH /v3/users.")
     if not hashing.verify(user.password_hash, original_password):
-        raise Unauthorized("The original password is wrong.")
+        raise IamUnauthorized("The original password is wrong.")
     assert user.password_hash is not None
     return user.password_hash
 
@@ -468,10 +468,10 @@ def change_own_password(session: Session, actor: Actor, clock: Clock, user_id: s
     """A user changes their own password, having proved they know the current one (``verify_own_password``)."""
     user = get_user(session, actor, user_id)
     if user.id != actor.user_id:
-        raise Forbidden("Users can only change their own password; administrators use PATCH /v3/users.")
+        raise IamForbidden("Users can only change their own password; administrators use PATCH /v3/users.")
     if user.password_hash != verified_hash:
         # Changed by someone else since it was verified: the proof is about a password that is gone.
-        raise Unauthorized("The original password is wrong.")
+        raise IamUnauthorized("The original password is wrong.")
     if password.plain == original_password:
         raise IamBadRequest("Invalid password: the new password must differ from the old one.")
     _check_password(password.plain, user.name)

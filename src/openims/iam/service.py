@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from openims.clock import Clock
 from openims.config import Settings
 from openims.db.models import Domain, Grant, Group, GroupMember, Project, Role, User
-from openims.errors import IamBadRequest, IamNotFound, TooManyRequests, Unauthorized
+from openims.errors import IamBadRequest, IamNotFound, IamTooManyRequests, IamUnauthorized
 from openims.iam.ids import new_id
 from openims.iam.passwords import PasswordHashing
 from openims.iam.roles import SYSTEM_ROLES
@@ -119,7 +119,7 @@ class Authenticator:
         now = self._clock()
         if user.locked_until is not None and user.locked_until > now:
             wait = int((user.locked_until - now).total_seconds()) + 1
-            raise TooManyRequests(f"Too many failed logins for this user; try again in {wait} s.")
+            raise IamTooManyRequests(f"Too many failed logins for this user; try again in {wait} s.")
 
     def _locked_row(self, session: Session, user_id: str) -> User | None:
         # FOR UPDATE on PostgreSQL: concurrent failures of one user count one by one.
@@ -143,13 +143,13 @@ class Authenticator:
         user = self._locked_row(session, attempt.user_id)
         if user is None or user.password_hash != attempt.password_hash:
             # Deleted, or its password changed while this one was being checked.
-            raise Unauthorized(WRONG_PASSWORD)
+            raise IamUnauthorized(WRONG_PASSWORD)
         self._refuse_locked(user)
         if not user.enabled:
-            raise Unauthorized("The user is disabled.")
+            raise IamUnauthorized("The user is disabled.")
         domain = session.get(Domain, user.domain_id)
         if domain is None or not domain.enabled:
-            raise Unauthorized("The account is disabled.")
+            raise IamUnauthorized("The account is disabled.")
         user.failed_logins = 0
         user.locked_until = None
         user.last_login_at = self._clock()
@@ -165,15 +165,15 @@ class Authenticator:
         elif scope.kind == "domain":
             domain = _find_domain(session, scope.domain_id, scope.domain_name, required=True)
             if domain is None or domain.id != user.domain_id:
-                raise Unauthorized("The user has no access to the requested domain.")
+                raise IamUnauthorized("The user has no access to the requested domain.")
             domain_id = domain.id
             roles = effective_roles(session, user.id, domain_id=domain_id)
         else:
             roles = ()
         if project is not None and (project.domain_id != user.domain_id or not roles):
-            raise Unauthorized("The user has no role on the requested project.")
+            raise IamUnauthorized("The user has no role on the requested project.")
         if project is not None and not project.enabled:
-            raise Unauthorized("The requested project is disabled.")
+            raise IamUnauthorized("The requested project is disabled.")
         return self._codec.issue(
             user_id=user.id,
             user_domain_id=user.domain_id,
@@ -207,14 +207,14 @@ def _find_project(session: Session, scope: ScopeRequest, user_domain_id: str) ->
         if scope.domain_id or scope.domain_name:
             domain = _find_domain(session, scope.domain_id, scope.domain_name, required=False)
             if domain is None:
-                raise Unauthorized("The requested project does not exist or is not accessible.")
+                raise IamUnauthorized("The requested project does not exist or is not accessible.")
             domain_id = domain.id
         project = session.scalar(
             select(Project).where(Project.domain_id == domain_id, Project.name == scope.project_name))
     else:
         raise IamBadRequest("A project id or name is required in the scope.")
     if project is None:
-        raise Unauthorized("The requested project does not exist or is not accessible.")
+        raise IamUnauthorized("The requested project does not exist or is not accessible.")
     return project
 
 

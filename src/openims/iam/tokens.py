@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from openims.clock import Clock
 from openims.db.models import Project, Revocation
 from openims.db.session import Database, after_commit
-from openims.errors import Unauthorized
+from openims.errors import IamUnauthorized
 
 TOKEN_VERSION = 1
 # Fernet tokens are url-safe base64 of a multiple of 4 characters; the decoder would tolerate
@@ -108,7 +108,7 @@ class TokenCodec:
     def verify(self, token: str) -> TokenData:
         """Decrypt and check expiry; raises Unauthorized for anything tampered, foreign or stale."""
         if not token or len(token) > 4096 or not _CANONICAL.match(token):
-            raise Unauthorized("The token is invalid.")
+            raise IamUnauthorized("The token is invalid.")
         try:
             if len(token) % 4:
                 raise ValueError("token length is not a multiple of 4")
@@ -128,9 +128,9 @@ class TokenCodec:
                 domain_id=payload.get("d"),
             )
         except (InvalidToken, UnicodeEncodeError, ValueError, KeyError, TypeError) as exc:
-            raise Unauthorized("The token is invalid.") from exc
+            raise IamUnauthorized("The token is invalid.") from exc
         if self._clock() >= data.expires_at:
-            raise Unauthorized("The token has expired.")
+            raise IamUnauthorized("The token has expired.")
         return data
 
 
