@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from openims.catalog import jobs, quotas, validation
 from openims.catalog.images import ImageStatus, new_image_id, record_data, transition
-from openims.catalog.jobs import JobStatus, JobType
+from openims.catalog.jobs import JobPayload, JobStatus, JobType
 from openims.db.models import Image, ImageTag, Job
 from openims.errors import ImsBadRequest
 
@@ -54,8 +54,7 @@ class FileImportRequest:
     data_images: list[DiskSource] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class DiskTask:
+class DiskTask(JobPayload):
     """One disk of an import job, as stored in the job payload."""
 
     image_id: str
@@ -68,25 +67,12 @@ class DiskTask:
     # ISO files need an OS version (IMG.0166); only the content tells whether a file is an ISO.
     has_os_version: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
 
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> DiskTask:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-
-@dataclass(frozen=True)
-class ImportPayload:
+class ImportPayload(JobPayload):
     domain_id: str
     disks: tuple[DiskTask, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"domain_id": self.domain_id, "disks": [d.to_json() for d in self.disks]}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> ImportPayload:
-        return cls(d["domain_id"], tuple(DiskTask.from_json(x) for x in d["disks"]))
+    # Registration (imsNativeImportImageJob): the disk_format the queued image declared, if any.
+    declared_format: str | None = None
 
 
 def _reserve_quota(session: Session, project_id: str, wanted: int, quota: int) -> None:
@@ -162,7 +148,7 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
         tasks.append(DiskTask(image_id=image.id, job_id=task_job_id, bucket=b, key=k, min_disk=d.min_disk,
                               quick=req.is_quick_import and index == 0, data_disk=is_data,
                               has_os_version=osv is not None))
-    payload = ImportPayload(domain_id, tuple(tasks))
+    payload = ImportPayload(domain_id=domain_id, disks=tuple(tasks))
     main = tasks[0]
     entities: dict[str, Any] = {"image_id": main.image_id, "image_name": name, "process_percent": 0.0}
     if len(tasks) > 1:

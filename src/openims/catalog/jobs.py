@@ -11,14 +11,36 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from openims.db.models import Job
 from openims.db.session import Database
 from openims.errors import ImsNotFound
+
+
+class CorruptPayload(ValueError):
+    """A job's stored payload does not have the shape its type needs: the job fails with this reason."""
+
+
+class JobPayload(BaseModel):
+    """What a job type needs to run, stored as JSON in ``jobs.payload`` and validated when read."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: object) -> Self:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors()[:3])
+            raise CorruptPayload(f"the job's stored payload is not a valid {cls.__name__} ({problems})") from exc
 
 
 class JobStatus(StrEnum):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from openims.catalog import jobs, members, quotas, validation
 from openims.catalog.images import ImageStatus, MemberStatus, new_image_id, transition
 from openims.catalog.imports import DiskTask, ImportPayload
-from openims.catalog.jobs import JobType
+from openims.catalog.jobs import JobPayload, JobType
 from openims.db.models import Image, ImageMember, Job
 from openims.errors import ImsBadRequest
 from openims.objects.base import MAX_KEY_BYTES
@@ -279,7 +279,7 @@ def submit_register(session: Session, *, project_id: str, domain_id: str, image_
     job_id = jobs.new_job_id()
     task = DiskTask(image_id=image.id, job_id=job_id, bucket=bucket, key=key, min_disk=image.min_disk, quick=False,
                     data_disk=_is_data(image), has_os_version=bool(image.properties.get("__os_version")))
-    payload = {**ImportPayload(domain_id, (task,)).to_json(), "declared_format": image.disk_format}
+    payload = ImportPayload(domain_id=domain_id, disks=(task,), declared_format=image.disk_format).to_json()
     return jobs.submit(session, project_id=project_id, job_type=JobType.NATIVE_IMPORT_IMAGE, payload=payload,
                        entities={"image_id": image.id, "process_percent": 0.0}, now=now, job_id=job_id)
 
@@ -293,8 +293,7 @@ _FILE_PART = re.compile(r"^[A-Za-z0-9._\-]+$")
 MAX_FILE_NAME = 128
 
 
-@dataclass(frozen=True)
-class ExportPayload:
+class ExportPayload(JobPayload):
     domain_id: str
     image_id: str
     bucket: str
@@ -304,13 +303,6 @@ class ExportPayload:
     location: str
     source_format: str
     virtual_size: int
-
-    def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> ExportPayload:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 
 def export_url(value: object) -> tuple[str, str]:
@@ -389,17 +381,9 @@ def submit_export(session: Session, *, project_id: str, domain_id: str, image_id
 # ================================================================ copy (POST /v1/cloudimages/{id}/copy)
 
 
-@dataclass(frozen=True)
-class CopyPayload:
+class CopyPayload(JobPayload):
     source_image_id: str
     image_id: str
-
-    def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> CopyPayload:
-        return cls(d["source_image_id"], d["image_id"])
 
 
 # Attributes that describe one stored copy or its history, not the image: the copy gets its own.

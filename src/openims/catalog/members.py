@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from openims.catalog import jobs
 from openims.catalog.images import ALL_STATUSES, ImageStatus, MemberStatus, find_readable
-from openims.catalog.jobs import JobType
+from openims.catalog.jobs import JobPayload, JobType
 from openims.db.models import Image, ImageMember, Job, Project
 from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden, ImsNotFound, ServiceError
 
@@ -210,8 +210,7 @@ MAX_BATCH_IMAGES = 100
 _ID_MAX = 64
 
 
-@dataclass(frozen=True)
-class MemberBatch:
+class MemberBatch(JobPayload):
     """The typed payload of imsAdd/Del/UpdateImageMembersJob."""
 
     images: tuple[str, ...]
@@ -219,13 +218,6 @@ class MemberBatch:
     projects: tuple[str, ...]
     # Update only: the answer to record.
     status: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"images": list(self.images), "projects": list(self.projects), "status": self.status}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> MemberBatch:
-        return cls(tuple(d["images"]), tuple(d["projects"]), d.get("status"))
 
 
 def _ids(name: str, values: object, limit: int) -> tuple[str, ...]:
@@ -251,9 +243,9 @@ def submit_batch(session: Session, job_type: JobType, *, project_id: str, images
             # Only the member itself answers, and a token speaks for one project.
             raise ImsBadRequest("project_id must be the project of the token: a member answers for itself.",
                              code="IMG.0067")
-        batch = MemberBatch(image_ids, (project_id,), answer(status).value)
+        batch = MemberBatch(images=image_ids, projects=(project_id,), status=answer(status).value)
     else:
-        batch = MemberBatch(image_ids, _ids("projects", projects, MAX_MEMBERS))
+        batch = MemberBatch(images=image_ids, projects=_ids("projects", projects, MAX_MEMBERS))
     return jobs.submit(session, project_id=project_id, job_type=job_type, payload=batch.to_json(),
                        entities={}, now=now)
 

@@ -35,7 +35,7 @@ class RegisterHandler:
 
     def run(self, ctx: JobContext) -> None:
         payload = imports.ImportPayload.from_json(ctx.job.payload)
-        declared = ctx.job.payload.get("declared_format")
+        declared = payload.declared_format
         task = payload.disks[0]
         rt = ctx.rt
         rt.images.clear_temp(ctx.job.id)  # leftovers of an interrupted attempt

@@ -6,6 +6,7 @@ died with its process (``catalog.uploads.recover_abandoned``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -14,7 +15,7 @@ import uuid
 
 from openims.backoff import Backoff
 from openims.catalog import jobs, uploads
-from openims.catalog.jobs import MAX_ATTEMPTS, JobStatus, LeaseLost
+from openims.catalog.jobs import MAX_ATTEMPTS, CorruptPayload, JobStatus, LeaseLost
 from openims.db.models import Job
 from openims.db.session import unavailable
 from openims.errors import ServiceUnavailable
@@ -153,6 +154,9 @@ class Worker:
         except JobFailed as exc:
             log.info("job %s failed: %s %s", job.id, exc.code, exc.reason)
             self._fail(ctx, handler, exc.code, exc.reason)
+        except CorruptPayload as exc:
+            log.error("job %s failed: %s", job.id, exc)
+            self._fail(ctx, handler, "IMG.0061", f"The job cannot run: {exc}.")
         except Exception as exc:
             busy = unavailable(exc)
             if busy is not None:
@@ -170,7 +174,9 @@ class Worker:
             ctx.failure = (code, reason)
             with ctx.fenced() as (s, row):
                 if revert is not None:
-                    revert(ctx, s)
+                    # A corrupt payload names nothing that could be undone; the failure says why.
+                    with contextlib.suppress(CorruptPayload):
+                        revert(ctx, s)
                 jobs.finish(row, JobStatus.FAIL, self.rt.clock(), error_code=code, fail_reason=reason)
         except LeaseLost:
             log.warning("job %s: lease lost before the failure was recorded", ctx.job.id)
