@@ -28,6 +28,7 @@ from openims.clock import ManualClock
 from openims.db.models import Image
 from openims.imaging import import_image
 from openims.runtime import Runtime
+from openims.worker import uploads as transfer
 from openims.worker.runner import Worker
 from tests.api.test_glance_data import OCTETS, leftovers, put_file, status_of
 from tests.api.test_glance_images import create, project_of
@@ -189,7 +190,7 @@ class TestLiveUpload:
             seen.append(worker.sweep_uploads())
             return real_import(*args, **kwargs)
 
-        monkeypatch.setattr(uploads, "import_image", slow_import)
+        monkeypatch.setattr(transfer, "import_image", slow_import)
         r = put_file(client, admin_headers, image_id, disk)
         assert r.status_code == 204, r.text
         assert seen == [0]
@@ -240,20 +241,20 @@ class TestStalledUpload:
                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         # A process paused just before publishing (so no renewal), while its lease lapsed and the image
         # was uploaded anew. Even with its converted data still in place, it must not publish it.
-        monkeypatch.setattr(uploads._Lease, "keep_alive", lambda self, stop: None)
-        real_fsync: Callable[[Path], None] = uploads._fsync
+        monkeypatch.setattr(transfer.UploadLease, "renew", lambda self: None)
+        real_fsync: Callable[[Path], None] = transfer.fsync_file
         newer = make_image(tmp_path / "newer", "qcow2", seed=7).read_bytes()
         outcome: list[int] = []
 
         def paused_fsync(path: Path) -> None:
             real_fsync(path)
-            monkeypatch.setattr(uploads, "_fsync", real_fsync)
+            monkeypatch.setattr(transfer, "fsync_file", real_fsync)
             clock.advance(LEASE + 1)
             with runtime.db.transaction() as s:
                 assert len(uploads.sweep_expired(s, clock())) == 1  # the database side of a sweep
             outcome.append(put_file(client, admin_headers, image_id, newer).status_code)
 
-        monkeypatch.setattr(uploads, "_fsync", paused_fsync)
+        monkeypatch.setattr(transfer, "fsync_file", paused_fsync)
         r = put_file(client, admin_headers, image_id, disk)
         assert outcome == [204]
         assert r.status_code == 409, r.text

@@ -22,7 +22,7 @@ from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
 from openims.catalog import images as image_rules
-from openims.catalog import native, uploads
+from openims.catalog import native
 from openims.catalog.images import ImageStatus, tags_of
 from openims.catalog.members import visible_to
 from openims.catalog.native import PatchOp
@@ -35,6 +35,7 @@ from openims.errors import (
     ImsUnsupportedMediaType,
     ImsUploadTooLarge,
 )
+from openims.worker import uploads as transfer
 
 router = api_router(tags=["glance"])
 
@@ -176,10 +177,10 @@ async def upload_image_data(image_id: str, request: Request, caller: WriterDep, 
     size = _declared_size(request)
     if size > limit:
         raise ImsUploadTooLarge(f"The image data ({size} bytes) exceeds the limit of {limit} bytes.")
-    limits = uploads.UploadLimits(max_file_size=limit, store_format=rt.settings.store_format,
+    limits = transfer.UploadLimits(max_file_size=limit, store_format=rt.settings.store_format,
                                   timeout=rt.settings.convert_timeout, lease_seconds=rt.settings.upload_lease_seconds)
     try:
-        await uploads.upload(rt.db, rt.images, project_id=caller.project_id, image_id=image_id,
+        await transfer.upload(rt.db, rt.images, project_id=caller.project_id, image_id=image_id,
                              stream=request.stream(), limits=limits, clock=rt.clock, upload_id=uuid.uuid4().hex)
     except ClientDisconnect as exc:
         raise ImsBadRequest("The upload was interrupted before all data arrived.", code="IMG.0057") from exc

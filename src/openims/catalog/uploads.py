@@ -1,4 +1,7 @@
-"""Direct uploads (``PUT /v2/images/{id}/file``) through the same pipeline as imports.
+"""Direct uploads (``PUT /v2/images/{id}/file``): the rules and state of an image receiving data.
+
+The transfer itself — spooling the body, the import pipeline, the heartbeat — is ``worker.uploads``;
+this module only decides who holds an image and what each step may change.
 
 ``queued → saving`` is one conditional statement, so of two concurrent uploads to an image one wins
 and the other gets 409. The body is spooled to a temp file in the image store's temp directory (a
@@ -24,36 +27,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import re
-import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-import anyio
-import anyio.to_thread
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from openims.catalog.images import ImageStatus, record_data, transition
 from openims.catalog.members import require_owner
-from openims.clock import Clock
-from openims.concurrency import transfer_limiter
 from openims.db.models import Image
-from openims.db.session import Database, unavailable
+from openims.db.session import Database
 from openims.errors import (
     ImsBadRequest,
     ImsConflict,
-    ImsUploadFailed,
     ImsUploadGone,
     ImsUploadLeaseLost,
-    ImsUploadTooLarge,
     ServiceError,
 )
-from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, StoredImage, StoreFormat, import_image
 from openims.objects.image_store import ImageStore
 
 log = logging.getLogger("openims.uploads")
@@ -71,19 +63,12 @@ SWEEP_BATCH = 100
 @dataclass(frozen=True)
 class UploadTarget:
     image_id: str
-    declared: ImageFormat
+    # The format the image declares its data to be in (checked against the content).
+    disk_format: str
     # GB; 0 means "not set", so only the service-wide virtual size limit applies.
     min_disk: int
     # Who holds the image in saving: the upload's id (it also names the upload's temp files).
     holder: str
-
-
-@dataclass(frozen=True)
-class UploadLimits:
-    max_file_size: int
-    store_format: StoreFormat
-    timeout: float
-    lease_seconds: int = DEFAULT_LEASE_SECONDS
 
 
 def renew_interval(lease_seconds: float) -> float:
@@ -114,7 +99,7 @@ def begin(session: Session, project_id: str, image_id: str, now: dt.datetime, *,
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ImsConflict(f"Image {image_id} is already receiving data.", code="IMG.0035")
-    return UploadTarget(image.id, ImageFormat(image.disk_format), image.min_disk, holder)
+    return UploadTarget(image.id, image.disk_format, image.min_disk, holder)
 
 
 def _held(image_id: str, holder: str) -> tuple[ColumnElement[bool], ...]:
@@ -152,8 +137,9 @@ def restore(session: Session, image_id: str, holder: str, now: dt.datetime) -> S
     return None if result.rowcount == 1 else _lost(session, image_id)  # type: ignore[attr-defined]
 
 
-def finish(session: Session, image_id: str, holder: str, stored: StoredImage, publish: Callable[[], str],
-           now: dt.datetime) -> None:
+def finish(session: Session, image_id: str, holder: str, publish: Callable[[], str], now: dt.datetime, *,
+           size: int, virtual_size: int, disk_format: str, checksum: str, os_hash_value: str,
+           os_hash_algo: str) -> None:
     """Publish the stored data and make the image active, both only while the upload still holds the image.
 
     ``publish`` runs under the image's row lock: a sweep or a newer upload cannot take the image
@@ -162,9 +148,8 @@ def finish(session: Session, image_id: str, holder: str, stored: StoredImage, pu
     image = session.scalar(select(Image).where(*_held(image_id, holder)).with_for_update())
     if image is None:
         raise _lost(session, image_id)
-    record_data(image, location=publish(), size=stored.size, virtual_size=stored.virtual_size,
-                disk_format=stored.disk_format, checksum=stored.checksum, os_hash_value=stored.os_hash_value,
-                os_hash_algo=stored.os_hash_algo)
+    record_data(image, location=publish(), size=size, virtual_size=virtual_size, disk_format=disk_format,
+                checksum=checksum, os_hash_value=os_hash_value, os_hash_algo=os_hash_algo)
     image.upload_holder = None
     image.upload_lease_expires_at = None
     transition(image, ImageStatus.ACTIVE, now)
@@ -213,145 +198,3 @@ def recover_abandoned(db: Database, images: ImageStore, now: dt.datetime) -> lis
                     abandoned.holder, abandoned.image_id)
         images.clear_temp(abandoned.holder)
     return taken
-
-
-# ---------------------------------------------------------------- the upload
-
-
-class _Lease:
-    """The upload's hold on its image, renewed on the runtime clock at most every ``interval`` seconds."""
-
-    def __init__(self, db: Database, target: UploadTarget, lease_seconds: int, clock: Clock) -> None:
-        self.db, self.target, self.lease_seconds, self.clock = db, target, lease_seconds, clock
-        self.interval = renew_interval(lease_seconds)
-        self._next = clock() + dt.timedelta(seconds=self.interval)
-
-    def due(self) -> bool:
-        return self.clock() >= self._next
-
-    def renew(self) -> None:
-        now = self.clock()
-        with self.db.transaction() as s:
-            renew(s, self.target.image_id, self.target.holder, now, self.lease_seconds)
-        self._next = now + dt.timedelta(seconds=self.interval)
-
-    def keep_alive(self, stop: threading.Event) -> None:
-        """While the data is processed no bytes arrive, so renew on a timer (a thread beside qemu-img)."""
-        while not stop.wait(self.interval):
-            try:
-                self.renew()
-            except (ImsUploadGone, ImsUploadLeaseLost):
-                return  # finish() will say so
-            except Exception as exc:
-                # The lease outlasts a few missed renewals; one that comes too late finds it lost.
-                if unavailable(exc) is not None:
-                    log.warning("renewing the lease of upload %s failed, retrying: %s", self.target.holder, exc)
-                else:
-                    log.exception("renewing the lease of upload %s failed", self.target.holder)
-
-
-_MISMATCH = re.compile(r"says (\w+) but the content is (\w+)")
-
-
-def _refused(exc: ImageRejected) -> ServiceError:
-    if isinstance(exc, ConversionFailed):
-        return ImsUploadFailed(f"The uploaded data could not be processed: {exc.reason}.", code=exc.code)
-    if exc.code == ImsUploadTooLarge.code:
-        return ImsUploadTooLarge(f"The uploaded data was refused: {exc.reason}.")
-    # The pipeline words a disagreeing declared format for file names; here it is the disk_format.
-    mismatch = _MISMATCH.search(exc.reason)
-    if mismatch:
-        return ImsBadRequest(f"The uploaded data was refused: the image's disk_format is {mismatch.group(1)} but the "
-                          f"data is {mismatch.group(2)}.", code=exc.code)
-    return ImsBadRequest(f"The uploaded data was refused: {exc.reason}.", code=exc.code)
-
-
-async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: _Lease) -> int:
-    total = 0
-    buffer = bytearray()
-    with open(path, "wb") as f:
-        async for chunk in stream:
-            total += len(chunk)
-            if total > limit:
-                raise ImsUploadTooLarge(f"The uploaded data exceeds the limit of {limit} bytes.")
-            if lease.due():
-                await anyio.to_thread.run_sync(lease.renew, limiter=transfer_limiter())
-            buffer += chunk
-            if len(buffer) >= SPOOL_BUFFER:
-                data = bytes(buffer)
-                buffer.clear()
-                await anyio.to_thread.run_sync(f.write, data, limiter=transfer_limiter())
-        if buffer:
-            await anyio.to_thread.run_sync(f.write, bytes(buffer), limiter=transfer_limiter())
-        await anyio.to_thread.run_sync(f.flush, limiter=transfer_limiter())
-    return total
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _store(db: Database, images: ImageStore, target: UploadTarget, spool: Path, temp: Path,
-           limits: UploadLimits, clock: Clock, lease: _Lease) -> None:
-    stop = threading.Event()
-    beat = threading.Thread(target=lease.keep_alive, args=(stop,), daemon=True,
-                            name=f"openims-upload-lease-{target.holder[:8]}")
-    beat.start()
-    try:
-        try:
-            stored = import_image(spool, temp, min_disk_gb=target.min_disk or None, declared=target.declared,
-                                  store_format=limits.store_format, max_file_size=limits.max_file_size,
-                                  timeout=limits.timeout)
-        except ImageRejected as exc:
-            raise _refused(exc) from exc
-        finally:
-            spool.unlink(missing_ok=True)
-        # The slow part of publishing (flushing the data) outside the transaction; the rename inside.
-        _fsync(stored.path)
-    finally:
-        stop.set()
-        beat.join()
-    with db.transaction() as s:
-        finish(s, target.image_id, target.holder, stored, lambda: images.publish(stored.path, target.image_id),
-               clock())
-
-
-async def upload(db: Database, images: ImageStore, *, project_id: str, image_id: str,
-                 stream: AsyncIterator[bytes], limits: UploadLimits, clock: Clock,
-                 upload_id: str) -> None:
-    """Receive, check and store an image's data; the image is active when this returns."""
-
-    def start() -> UploadTarget:
-        with db.transaction() as s:
-            return begin(s, project_id, image_id, clock(), holder=upload_id, lease_seconds=limits.lease_seconds)
-
-    def undo() -> ServiceError | None:
-        # Temp files first: if we die in between, the lease is still there for the sweep to finish the job.
-        images.clear_temp(upload_id)
-        with db.transaction() as s:
-            return restore(s, image_id, upload_id, clock())
-
-    target = await anyio.to_thread.run_sync(start, limiter=transfer_limiter())
-    lease = _Lease(db, target, limits.lease_seconds, clock)
-    # Named by this upload, so nothing of another attempt is touched; clear_temp removes both.
-    temp = images.temp_path(upload_id, target.image_id)
-    spool = temp.with_name(temp.name + ".upload")
-    try:
-        await _spool(stream, spool, limits.max_file_size, lease)
-        await anyio.to_thread.run_sync(_store, db, images, target, spool, temp, limits, clock, lease,
-                                       limiter=transfer_limiter())
-    except (ImsUploadGone, ImsUploadLeaseLost):
-        raise  # the image is not ours any more: nothing to restore
-    except BaseException as exc:
-        # Shielded: a client that went away must not leave the image stuck in saving.
-        with anyio.CancelScope(shield=True):
-            lost = await anyio.to_thread.run_sync(undo, limiter=transfer_limiter())
-        # A sweep that took the image also removed our temp files, so what failed next (a missing
-        # file) is only a symptom.
-        if lost is not None and isinstance(exc, Exception):
-            raise lost from exc
-        raise
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(images.clear_temp, upload_id, limiter=transfer_limiter())

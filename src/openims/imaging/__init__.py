@@ -1,14 +1,14 @@
 """Import pipeline for untrusted disk image files.
 
 Standard library and oslo.utils only: no HTTP, database or other openims
-modules, so it can be tested and reused on its own.
+modules (but the leaf ``openims.units``), so it can be tested and reused on its own.
 """
 
 from openims.imaging.checksums import Digests, copy_with_digests, digest_file
 from openims.imaging.errors import ConversionFailed, ImageRejected
 from openims.imaging.formats import ImageFormat
 from openims.imaging.inspect import Inspection, format_from_extension, inspect_image
-from openims.imaging.pipeline import DEFAULT_MAX_VIRTUAL_SIZE, StoredImage, import_image
+from openims.imaging.pipeline import DEFAULT_MAX_VIRTUAL_SIZE, StoredImage, fsync_file, import_image
 from openims.imaging.qemu import StoreFormat, qemu_img_convert, qemu_img_info
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "copy_with_digests",
     "digest_file",
     "format_from_extension",
+    "fsync_file",
     "import_image",
     "inspect_image",
     "qemu_img_convert",

@@ -76,6 +76,15 @@ class _Progress:
         return report
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file's data to disk (the one fsync helper of the import paths)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class _Flusher:
     """fsync a file in a background thread for the duration of a ``with`` block.
 
@@ -91,11 +100,7 @@ class _Flusher:
     def _run(self) -> None:
         started = time.monotonic()
         try:
-            fd = os.open(self._path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(self._path)
         except OSError as exc:
             self._error = exc
         self.seconds = round(time.monotonic() - started, 3)

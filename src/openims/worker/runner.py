@@ -22,6 +22,7 @@ from openims.errors import ServiceUnavailable
 from openims.runtime import Runtime
 from openims.worker.context import JobContext
 from openims.worker.handlers import JobFailed
+from openims.worker.lease import Heartbeat, log_failure
 from openims.worker.registry import HANDLERS
 
 log = logging.getLogger("openims.worker")
@@ -32,14 +33,6 @@ MAX_SWEEP_INTERVAL = 30.0
 
 # A worker that cannot reach the database retries at most this far apart.
 MAX_DB_BACKOFF = 10.0
-
-
-def _log_failure(what: str, exc: Exception) -> None:
-    busy = unavailable(exc)
-    if busy is not None:
-        log.warning("%s failed, retrying: %s", what, busy.message)
-    else:
-        log.error("%s failed, retrying", what, exc_info=exc)
 
 
 def sweep_interval(upload_lease_seconds: float) -> float:
@@ -82,7 +75,7 @@ class Worker:
             try:
                 job = jobs.claim(self.rt.db, worker_id, self.rt.settings.job_lease_seconds, self.rt.clock())
             except Exception as exc:
-                _log_failure("claiming a job", exc)
+                log_failure("claiming a job", exc)
                 self._stop.wait(backoff.next_delay())
                 continue
             backoff.reset()
@@ -107,7 +100,7 @@ class Worker:
                 self.sweep_uploads()
                 backoff.reset()
             except Exception as exc:
-                _log_failure("sweeping abandoned uploads", exc)
+                log_failure("sweeping abandoned uploads", exc)
                 wait = backoff.next_delay()
             if self._stop.wait(wait):
                 return
@@ -133,40 +126,40 @@ class Worker:
     def run_one(self, job: Job, worker_id: str) -> None:
         ctx = JobContext(self.rt, job, worker_id)
         handler = HANDLERS.get(job.job_type)
-        beat_stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(ctx, beat_stop), daemon=True,
-                                name=f"openims-heartbeat-{job.id[:8]}")
-        beat.start()
         log.info("job %s (%s) attempt %d started", job.id, job.job_type, job.attempts)
-        try:
-            if handler is None:
-                raise JobFailed("IMG.0061", f"no handler for job type {job.job_type}")
-            if job.attempts > MAX_ATTEMPTS:
-                raise JobFailed("IMG.0061", f"the job was interrupted {MAX_ATTEMPTS} times and is abandoned")
-            handler.run(ctx)
-            log.info("job %s finished", job.id)
-        except LeaseLost:
-            log.warning("job %s: lease lost; another worker takes over", job.id)
-        except ServiceUnavailable as exc:
-            # The database could not be had even after waiting out a lease: the failure cannot be
-            # recorded either. The job keeps its state; its lease lapses and it runs again.
-            log.warning("job %s interrupted, to be retried once its lease lapses: %s", job.id, exc.message)
-        except JobFailed as exc:
-            log.info("job %s failed: %s %s", job.id, exc.code, exc.reason)
-            self._fail(ctx, handler, exc.code, exc.reason)
-        except CorruptPayload as exc:
-            log.error("job %s failed: %s", job.id, exc)
-            self._fail(ctx, handler, "IMG.0061", f"The job cannot run: {exc}.")
-        except Exception as exc:
-            busy = unavailable(exc)
-            if busy is not None:
-                log.warning("job %s interrupted, to be retried once its lease lapses: %s", job.id, busy.message)
-            else:
-                log.exception("job %s crashed", job.id)
-                self._fail(ctx, handler, "IMG.0061", "Unknown system error while running the job; it has been logged.")
-        finally:
-            beat_stop.set()
-            beat.join(5)
+        # Often enough that pollers see progress move, well within the lease; ctx.renew marks the
+        # context lost when the lease is, and the handler stops at its next progress report.
+        lease = ctx.lease_seconds
+        heartbeat = Heartbeat(ctx.renew, interval=min(1.0, lease / 3), lost=(LeaseLost,), max_backoff=lease / 4,
+                              name=f"openims-heartbeat-{job.id[:8]}")
+        with heartbeat:
+            try:
+                if handler is None:
+                    raise JobFailed("IMG.0061", f"no handler for job type {job.job_type}")
+                if job.attempts > MAX_ATTEMPTS:
+                    raise JobFailed("IMG.0061", f"the job was interrupted {MAX_ATTEMPTS} times and is abandoned")
+                handler.run(ctx)
+                log.info("job %s finished", job.id)
+            except LeaseLost:
+                log.warning("job %s: lease lost; another worker takes over", job.id)
+            except ServiceUnavailable as exc:
+                # The database could not be had even after waiting out a lease: the failure cannot be
+                # recorded either. The job keeps its state; its lease lapses and it runs again.
+                log.warning("job %s interrupted, to be retried once its lease lapses: %s", job.id, exc.message)
+            except JobFailed as exc:
+                log.info("job %s failed: %s %s", job.id, exc.code, exc.reason)
+                self._fail(ctx, handler, exc.code, exc.reason)
+            except CorruptPayload as exc:
+                log.error("job %s failed: %s", job.id, exc)
+                self._fail(ctx, handler, "IMG.0061", f"The job cannot run: {exc}.")
+            except Exception as exc:
+                busy = unavailable(exc)
+                if busy is not None:
+                    log.warning("job %s interrupted, to be retried once its lease lapses: %s", job.id, busy.message)
+                else:
+                    log.exception("job %s crashed", job.id)
+                    self._fail(ctx, handler, "IMG.0061",
+                               "Unknown system error while running the job; it has been logged.")
 
     def _fail(self, ctx: JobContext, handler: object, code: str, reason: str) -> None:
         try:
@@ -183,21 +176,3 @@ class Worker:
         except ServiceUnavailable as exc:
             log.warning("job %s: its failure could not be recorded (%s); it runs again once its lease lapses",
                         ctx.job.id, exc.message)
-
-    def _heartbeat(self, ctx: JobContext, stop: threading.Event) -> None:
-        # Often enough that pollers see progress move, well within the lease.
-        interval = min(1.0, ctx.lease_seconds / 3)
-        backoff = Backoff(first=interval, cap=ctx.lease_seconds / 4)
-        wait = interval
-        while not stop.wait(wait):
-            try:
-                ctx.renew()
-                backoff.reset()
-                wait = interval
-            except LeaseLost:
-                return  # the job sees ctx.lost at its next progress report and stops
-            except Exception as exc:
-                # A moment without the database is not the end of the job: the lease outlasts a
-                # few missed beats, and a beat that comes too late finds the lease lost.
-                _log_failure(f"heartbeat for job {ctx.job.id}", exc)
-                wait = backoff.next_delay()
