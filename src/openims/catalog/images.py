@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, tuple_, union_all
+from sqlalchemy import Select, Update, and_, bindparam, exists, func, or_, select, tuple_, union_all, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -70,6 +70,22 @@ def transition(image: Image, target: ImageStatus, now: dt.datetime) -> None:
         raise InvalidTransition(f"image {image.id}: {current} → {target} is not allowed")
     image.status = target.value
     image.updated_at = now
+
+
+def transition_where(target: ImageStatus, *conditions: ColumnElement[bool],
+                     sources: tuple[ImageStatus, ...] | None = None) -> Update:
+    """A conditional bulk transition: ``UPDATE images SET status = target WHERE status IN (…) AND …``.
+
+    The ``IN (…)`` list is derived from VALID_TRANSITIONS — every status ``target`` may follow, or
+    the narrower ``sources`` (each of which must allow it) — so a statement cannot move an image
+    past the state machine. Callers add their own ``.values(...)``; the row count says who won.
+    """
+    allowed = tuple(s for s in ImageStatus if target in VALID_TRANSITIONS[s])
+    chosen = allowed if sources is None else sources
+    if not set(chosen) <= set(allowed):
+        raise InvalidTransition(f"{', '.join(sorted(chosen))} → {target} is not allowed")
+    return (update(Image).where(Image.status.in_([s.value for s in chosen]), *conditions)
+            .values(status=target.value))
 
 
 def new_image_id() -> str:

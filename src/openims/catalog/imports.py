@@ -228,7 +228,7 @@ def set_children(session: Session, parent: Job, status: JobStatus, now: dt.datet
             continue
         child.begin_time = child.begin_time or now
         # Sub-jobs pass through RUNNING so the state machine holds even if the parent fails early.
-        child.status = JobStatus.RUNNING.value
+        jobs.transition(child, JobStatus.RUNNING)
         if status != JobStatus.RUNNING:
             jobs.finish(child, status, now, error_code=error_code, fail_reason=fail_reason)
             if status == JobStatus.SUCCESS:

@@ -115,7 +115,7 @@ def claim(db: Database, worker_id: str, lease_seconds: int, now: dt.datetime) ->
         )
         if job is None:
             return None
-        job.status = JobStatus.RUNNING.value
+        transition(job, JobStatus.RUNNING)
         job.lease_owner = worker_id
         job.lease_expires_at = now + dt.timedelta(seconds=lease_seconds)
         job.attempts += 1
@@ -148,12 +148,17 @@ def fenced(session: Session, job_id: str, worker_id: str) -> Job:
     return job
 
 
+def transition(job: Job, target: JobStatus) -> None:
+    """The one way a job's (or sub-job's) status changes: along VALID_TRANSITIONS, or not at all."""
+    current = JobStatus(job.status)
+    if target not in VALID_TRANSITIONS[current]:
+        raise RuntimeError(f"job {job.id}: {current} → {target} is not allowed")
+    job.status = target.value
+
+
 def finish(job: Job, status: JobStatus, now: dt.datetime, *, error_code: str | None = None,
            fail_reason: str | None = None) -> None:
-    current = JobStatus(job.status)
-    if status not in VALID_TRANSITIONS[current]:
-        raise RuntimeError(f"job {job.id}: {current} → {status} is not allowed")
-    job.status = status.value
+    transition(job, status)
     job.end_time = now
     job.error_code = error_code
     job.fail_reason = fail_reason

@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from openims.catalog.images import ImageStatus, record_data, transition
+from openims.catalog.images import ImageStatus, record_data, transition, transition_where
 from openims.catalog.members import require_owner
 from openims.db.models import Image
 from openims.db.session import Database
@@ -93,17 +93,17 @@ def begin(session: Session, project_id: str, image_id: str, now: dt.datetime, *,
         raise ImsBadRequest("disk_format and container_format must be set before uploading data.", code="IMG.0072")
     holder = holder or uuid.uuid4().hex
     result = session.execute(
-        update(Image).where(Image.id == image.id, Image.status == ImageStatus.QUEUED.value)
-        .values(status=ImageStatus.SAVING.value, updated_at=now, upload_holder=holder,
-                upload_lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+        transition_where(ImageStatus.SAVING, Image.id == image.id, sources=(ImageStatus.QUEUED,))
+        .values(updated_at=now, upload_holder=holder, upload_lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ImsConflict(f"Image {image_id} is already receiving data.", code="IMG.0035")
     return UploadTarget(image.id, image.disk_format, image.min_disk, holder)
 
 
-def _held(image_id: str, holder: str) -> tuple[ColumnElement[bool], ...]:
-    return (Image.id == image_id, Image.upload_holder == holder, Image.status == ImageStatus.SAVING.value)
+def _held(image_id: str, holder: str, *, status: bool = True) -> tuple[ColumnElement[bool], ...]:
+    held = (Image.id == image_id, Image.upload_holder == holder)
+    return (*held, Image.status == ImageStatus.SAVING.value) if status else held
 
 
 def _lost(session: Session, image_id: str) -> ServiceError:
@@ -131,8 +131,8 @@ def restore(session: Session, image_id: str, holder: str, now: dt.datetime) -> S
     image is returned (that, not whatever broke afterwards, is what the client should hear).
     """
     result = session.execute(
-        update(Image).where(*_held(image_id, holder))
-        .values(status=ImageStatus.QUEUED.value, updated_at=now, upload_holder=None, upload_lease_expires_at=None)
+        transition_where(ImageStatus.QUEUED, *_held(image_id, holder, status=False), sources=(ImageStatus.SAVING,))
+        .values(updated_at=now, upload_holder=None, upload_lease_expires_at=None)
     )
     return None if result.rowcount == 1 else _lost(session, image_id)  # type: ignore[attr-defined]
 
@@ -176,14 +176,16 @@ def sweep_expired(session: Session, now: dt.datetime, *, limit: int = SWEEP_BATC
     ).all()
     taken: list[Abandoned] = []
     for image_id, holder, status in rows:
-        values: dict[str, object] = {"upload_holder": None, "upload_lease_expires_at": None}
-        # A lease left on an image in another state (nothing should leave one) is only cleared.
+        lapsed = (Image.id == image_id, Image.upload_holder.is_not_distinct_from(holder),
+                  Image.upload_lease_expires_at < now)
+        cleared = {"upload_holder": None, "upload_lease_expires_at": None}
         if status == ImageStatus.SAVING.value:
-            values.update(status=ImageStatus.QUEUED.value, updated_at=now)
-        result = session.execute(
-            update(Image).where(Image.id == image_id, Image.upload_holder.is_not_distinct_from(holder),
-                                Image.upload_lease_expires_at < now).values(**values)
-        )
+            stmt = transition_where(ImageStatus.QUEUED, *lapsed, sources=(ImageStatus.SAVING,)).values(
+                updated_at=now, **cleared)
+        else:
+            # A lease left on an image in another state (nothing should leave one) is only cleared.
+            stmt = update(Image).where(*lapsed).values(**cleared)
+        result = session.execute(stmt)
         if result.rowcount == 1 and holder:  # type: ignore[attr-defined]
             taken.append(Abandoned(image_id, holder))
     return taken
