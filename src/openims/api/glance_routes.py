@@ -25,7 +25,7 @@ from openims.catalog import images as image_rules
 from openims.catalog import native
 from openims.catalog.images import ImageStatus, tags_of
 from openims.catalog.members import visible_to
-from openims.catalog.native import PatchOp
+from openims.catalog.patch import PatchOp
 from openims.db.models import Image
 from openims.db.session import after_commit
 from openims.errors import (

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from openims.api.ims_wire import image_body
 from openims.api.params import INT64_MAX, parse_int
 from openims.catalog.images import ImageQuery, parse_time_filter
-from openims.catalog.native import PatchOp
+from openims.catalog.patch import PatchOp
 from openims.db.models import Image
 from openims.errors import ImsBadRequest
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openims.catalog import jobs, members, quotas, validation
+from openims.catalog import jobs, members, patch, quotas, validation
 from openims.catalog.images import ImageStatus, MemberStatus, new_image_id, transition
 from openims.catalog.imports import DiskTask, ImportPayload
 from openims.catalog.jobs import JobPayload, JobType
+from openims.catalog.patch import Draft, PatchOp, Rule
 from openims.db.models import Image, ImageMember, Job
 from openims.errors import ImsBadRequest
 from openims.objects.base import MAX_KEY_BYTES
@@ -47,8 +47,6 @@ def _require_active(image: Image, action: str) -> None:
 
 # ================================================================ update (PATCH /v2/cloudimages/{id})
 
-PATCH_OPS = ("add", "replace", "remove")
-
 # Attributes updating_an_image.rst lets users set to "true"/"false" (plus __support_kvm, which the
 # HANA rule below makes a user remove before adding __support_xen_hana).
 _FLAGS = frozenset({
@@ -59,9 +57,6 @@ _FLAGS = frozenset({
 })
 # Free-text capability values (GPU types).
 _TEXTS = frozenset({"__support_xen_gpu_type", "__support_kvm_gpu_type"})
-# Attributes with their own rules (see _apply).
-_SPECIAL = frozenset({"name", "__description", "description", "min_ram", "max_ram", "min_disk", "__os_version",
-                      "hw_firmware_type", "enterprise_project_id"})
 # Core and service-managed attributes nobody may write through this API.
 READ_ONLY = frozenset({
     "id", "status", "owner", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value", "created_at",
@@ -72,133 +67,110 @@ READ_ONLY = frozenset({
 # Extension attribute names: lower case (the reference forbids upper case), no "__" system prefix.
 _CUSTOM_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.:\-]{0,254}$")
 MAX_PROPERTIES = 128
-MAX_VALUE = 255
 
 
-@dataclass(frozen=True)
-class PatchOp:
-    op: str
-    path: str
-    value: Any
-    has_value: bool
+def _attribute(name: str) -> Rule:
+    """The rule of an attribute outside the table: only well-formed extension attributes."""
+    if name in READ_ONLY:
+        raise ImsBadRequest(f"The attribute {name} cannot be changed.", code="IMG.0001")
+    if name.startswith("__"):
+        raise ImsBadRequest(f"The attribute {name} is managed by the service and cannot be changed.",
+                            code="IMG.0001")
+    if not _CUSTOM_NAME.match(name):
+        raise ImsBadRequest(f"The attribute name {name!r} is invalid: extension attribute names are lower-case "
+                            "letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
+    return patch.property_rule(name, _text, missing=_no_attribute(name))
 
 
-def _flag(attr: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower()
-    raise ImsBadRequest(f"The value of {attr} must be true or false.", code="IMG.0001")
+def _no_attribute(name: str) -> patch.Remove:
+    return patch.refuse(lambda: ImsBadRequest(f"The image has no attribute {name} to remove.", code="IMG.0001"))
 
 
-def _integer(attr: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ImsBadRequest(f"The value of {attr} must be an integer.", code="IMG.0055")
-    if isinstance(value, int):
-        if abs(value) > validation.INT32_MAX:
-            raise ImsBadRequest(f"The value of {attr} must be at most {validation.INT32_MAX}.", code="IMG.0055")
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,9}", value.strip()):
-        return int(value.strip())
-    raise ImsBadRequest(f"The value of {attr} must be an integer.", code="IMG.0055")
+def _text(name: str, value: Any, _props: dict[str, Any] | None = None) -> str:
+    return patch.text(name, value, coerce=True)
 
 
-def _text(attr: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if not isinstance(value, str):
-        raise ImsBadRequest(f"The value of {attr} must be a string.", code="IMG.0001")
-    if len(value) > MAX_VALUE:
-        raise ImsBadRequest(f"The value of {attr} is longer than {MAX_VALUE} characters.", code="IMG.0001")
-    return value
+def _integer(name: str, value: Any) -> int:
+    # Its own bounds are checked with the whole draft (_check); here only "a 32-bit integer".
+    return patch.integer(name, value, low=-validation.INT32_MAX, strings=True)
 
 
-def _attribute(path: str) -> str:
-    if not path.startswith("/") or len(path) < 2:
-        raise ImsBadRequest(f"The path {path!r} is invalid: it is '/' followed by the attribute name.",
-                         code="IMG.0001")
-    attr = path[1:]
-    if attr in READ_ONLY:
-        raise ImsBadRequest(f"The attribute {attr} cannot be changed.", code="IMG.0001")
-    if attr in _FLAGS or attr in _TEXTS or attr in _SPECIAL:
-        return attr
-    if attr.startswith("__"):
-        raise ImsBadRequest(f"The attribute {attr} is managed by the service and cannot be changed.",
-                         code="IMG.0001")
-    if not _CUSTOM_NAME.match(attr):
-        raise ImsBadRequest(f"The attribute name {attr!r} is invalid: extension attribute names are lower-case "
-                         "letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
-    return attr
+def _set_name(d: Draft, v: Any, _i: Image) -> None:
+    d.name = validation.image_name(v)
 
 
-@dataclass
-class _Draft:
-    """The attributes an update may change, applied op by op and validated as a whole at the end."""
-
-    name: str
-    description: str
-    min_disk: int
-    min_ram: int
-    properties: dict[str, Any]
+def _set_description(d: Draft, v: Any, _i: Image) -> None:
+    d.description = validation.description(v)
 
 
-def _apply(image: Image, draft: _Draft, op: PatchOp) -> None:
-    attr = _attribute(op.path)
-    props = draft.properties
-    if op.op == "remove":
-        if attr == "name":
-            raise ImsBadRequest("The image name cannot be removed.", code="IMG.0013")
-        if attr == "min_disk":
-            raise ImsBadRequest("min_disk cannot be removed.", code="IMG.0055")
-        if attr in ("__description", "description"):
-            draft.description = ""
-        elif attr == "min_ram":
-            draft.min_ram = 0
-        elif attr == "hw_firmware_type":
-            props["hw_firmware_type"] = validation.firmware(None, str(props.get("architecture", "x86")))
-        elif attr == "enterprise_project_id":
-            props["enterprise_project_id"] = "0"
-        elif attr == "__os_version":
-            props.pop("__os_version", None)
-            props["__platform"] = "Other"
-        elif attr in props:
-            props.pop(attr)
-        elif attr not in _FLAGS and attr not in _TEXTS and attr != "max_ram":
-            raise ImsBadRequest(f"The image has no attribute {attr} to remove.", code="IMG.0001")
-        return
-    if not op.has_value:
-        raise ImsBadRequest(f"The {op.op} operation on {attr} needs a value.", code="IMG.0001")
-    value = op.value
-    if attr == "name":
-        draft.name = validation.image_name(value)
-    elif attr in ("__description", "description"):
-        draft.description = validation.description(value)
-    elif attr == "min_ram":
-        draft.min_ram = _integer(attr, value)
-    elif attr == "max_ram":
-        props["max_ram"] = _integer(attr, value)
-    elif attr == "min_disk":
-        draft.min_disk = _integer(attr, value)
-    elif attr == "__os_version":
-        if _is_data(image):
-            raise ImsBadRequest("Data disk images cannot be updated: they have no OS version.", code="IMG.0168")
-        osv = validation.os_version(_text(attr, value), required=True)
-        assert osv is not None
-        props.update({"__os_version": osv.os_version, "__platform": osv.platform, "__os_type": osv.os_type,
-                      "__os_bit": osv.os_bit})
-    elif attr == "hw_firmware_type":
-        props["hw_firmware_type"] = _text(attr, value)  # checked against the architecture at the end
-    elif attr == "enterprise_project_id":
-        props["enterprise_project_id"] = validation.enterprise_project(_text(attr, value))
-    elif attr in _FLAGS:
-        props[attr] = _flag(attr, value)
-    else:
-        props[attr] = _text(attr, value)
+def _clear_description(d: Draft, _i: Image) -> None:
+    d.description = ""
 
 
-def _check(image: Image, draft: _Draft) -> None:
+def _set_min_ram(d: Draft, v: Any, _i: Image) -> None:
+    d.min_ram = _integer("min_ram", v)
+
+
+def _clear_min_ram(d: Draft, _i: Image) -> None:
+    d.min_ram = 0
+
+
+def _set_min_disk(d: Draft, v: Any, _i: Image) -> None:
+    d.min_disk = _integer("min_disk", v)
+
+
+def _set_os_version(d: Draft, v: Any, image: Image) -> None:
+    if _is_data(image):
+        raise ImsBadRequest("Data disk images cannot be updated: they have no OS version.", code="IMG.0168")
+    osv = validation.os_version(_text("__os_version", v), required=True)
+    assert osv is not None
+    d.properties.update({"__os_version": osv.os_version, "__platform": osv.platform, "__os_type": osv.os_type,
+                         "__os_bit": osv.os_bit})
+
+
+def _clear_os_version(d: Draft, _i: Image) -> None:
+    d.properties.pop("__os_version", None)
+    d.properties["__platform"] = "Other"
+
+
+def _default_firmware(d: Draft, _i: Image) -> None:
+    d.properties["hw_firmware_type"] = validation.firmware(None, str(d.properties.get("architecture", "x86")))
+
+
+def _default_project(d: Draft, _i: Image) -> None:
+    d.properties["enterprise_project_id"] = "0"
+
+
+def _absent_ok(_d: Draft, _i: Image) -> None:
+    return None
+
+
+def _flag(name: str, value: Any, _props: dict[str, Any]) -> str:
+    return patch.flag(name, value)
+
+
+# updating_an_image.rst, attribute by attribute. hw_firmware_type is checked against the
+# architecture with the whole draft; max_ram against min_ram.
+RULES: dict[str, Rule] = {
+    "name": Rule(_set_name, patch.refuse(lambda: ImsBadRequest("The image name cannot be removed.",
+                                                              code="IMG.0013"))),
+    "__description": Rule(_set_description, _clear_description),
+    "description": Rule(_set_description, _clear_description),
+    "min_ram": Rule(_set_min_ram, _clear_min_ram),
+    "max_ram": patch.property_rule("max_ram", lambda n, v, _p: _integer(n, v), missing=_absent_ok),
+    "min_disk": Rule(_set_min_disk, patch.refuse(lambda: ImsBadRequest("min_disk cannot be removed.",
+                                                                      code="IMG.0055"))),
+    "__os_version": Rule(_set_os_version, _clear_os_version),
+    "hw_firmware_type": Rule(patch.property_rule("hw_firmware_type", _text).assign, _default_firmware),
+    "enterprise_project_id": Rule(
+        patch.property_rule("enterprise_project_id",
+                            lambda n, v, _p: validation.enterprise_project(_text(n, v))).assign, _default_project),
+    **{name: patch.property_rule(name, _flag, missing=_absent_ok) for name in _FLAGS},
+    **{name: patch.property_rule(name, _text, missing=_absent_ok) for name in _TEXTS},
+}
+
+
+def _check(image: Image, draft: Draft) -> None:
     props = draft.properties
     validation.min_disk(draft.min_disk, data_disk=_is_data(image))
     if image.virtual_size and draft.min_disk * GiB < image.virtual_size:
@@ -227,11 +199,14 @@ def parse_patch(items: list[dict[str, Any]]) -> list[PatchOp]:
     for item in items:
         op = item.get("op")
         path = item.get("path")
-        if op not in PATCH_OPS:
-            raise ImsBadRequest(f"op must be one of {', '.join(PATCH_OPS)}.", code="IMG.0001")
+        if op not in patch.OPS:
+            raise ImsBadRequest(f"op must be one of {', '.join(patch.OPS)}.", code="IMG.0001")
         if not isinstance(path, str):
             raise ImsBadRequest("path must be a string: '/' followed by the attribute name.", code="IMG.0001")
-        ops.append(PatchOp(op, path, item.get("value"), "value" in item))
+        if not path.startswith("/") or len(path) < 2:
+            raise ImsBadRequest(f"The path {path!r} is invalid: it is '/' followed by the attribute name.",
+                                code="IMG.0001")
+        ops.append(PatchOp(op, path[1:], item.get("value"), "value" in item))
     return ops
 
 
@@ -241,17 +216,11 @@ def update_image(session: Session, project_id: str, image_id: str, ops: list[Pat
     _require_active(image, "updated")
     if not ops:
         return image
-    draft = _Draft(name=image.name, description=image.description, min_disk=image.min_disk,
-                   min_ram=image.min_ram, properties=dict(image.properties))
-    for op in ops:
-        _apply(image, draft, op)
+    draft = Draft.of(image)
+    patch.apply(image, draft, ops, RULES, _attribute)
     _check(image, draft)
-    image.name = draft.name
-    image.description = draft.description
     draft.properties["__description"] = draft.description
-    image.min_disk = draft.min_disk
-    image.min_ram = draft.min_ram
-    image.properties = draft.properties
+    draft.write_to(image)
     image.updated_at = now
     session.flush()
     return image

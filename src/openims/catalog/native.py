@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from openims.catalog import quotas, tags, validation
+from openims.catalog import patch, quotas, tags, validation
 from openims.catalog.images import ImageStatus, new_image_id
 from openims.catalog.members import require_owner, visible_to
+from openims.catalog.patch import Draft, PatchOp, Rule
 from openims.db.models import Image, ImageMember, ImageTag
 from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden, ImsPayloadTooLarge
 
@@ -61,15 +62,6 @@ _ENV_TYPES = ("FusionCompute", "Ironic", "DataImage", "IsoImage")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-@dataclass(frozen=True)
-class PatchOp:
-    """One JSON-patch operation on a top-level attribute (Glance allows no deeper paths here)."""
-
-    op: Literal["add", "replace", "remove"]
-    name: str
-    value: Any = None
-
-
 # ---------------------------------------------------------------- attribute rules
 
 
@@ -96,21 +88,6 @@ def check_writable_name(name: str, op: str = "add") -> None:
                          "lower-case letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
 
 
-def _integer(name: str, value: Any, *, high: int = validation.INT32_MAX) -> int:
-    # JSON integers only: Glance's schema types these as integer, so "40" is a 400.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ImsBadRequest(f"{name} must be an integer.", code="IMG.0055")
-    if not 0 <= value <= high:
-        raise ImsBadRequest(f"{name} must be between 0 and {high}.", code="IMG.0055")
-    return value
-
-
-def _boolean(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ImsBadRequest(f"{name} must be true or false.", code="IMG.0001")
-    return value
-
-
 def _visibility(value: Any) -> str:
     if value == "public":
         raise ImsForbidden("Only the service publishes public images; use private or shared.", code="IMG.0026")
@@ -130,11 +107,7 @@ def _format(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
 
 def _text(name: str, value: Any) -> str:
     # Glance's additionalProperties are strings.
-    if not isinstance(value, str):
-        raise ImsBadRequest(f"The value of {name} must be a string.", code="IMG.0001")
-    if len(value) > MAX_VALUE:
-        raise ImsBadRequest(f"The value of {name} is longer than {MAX_VALUE} characters.", code="IMG.0001")
-    return value
+    return patch.text(name, value)
 
 
 def stored_tags(value: Any) -> list[str]:
@@ -194,77 +167,83 @@ def _custom(name: str, value: Any, props: dict[str, Any]) -> Any:
     return text
 
 
-# ---------------------------------------------------------------- the editable state of one image
+# ---------------------------------------------------------------- the rule table
 
 
-@dataclass
-class _Draft:
-    name: str
-    description: str
-    min_disk: int
-    min_ram: int
-    protected: bool
-    visibility: str
-    container_format: str | None
-    disk_format: str | None
-    properties: dict[str, Any]
-    tags: list[str] | None = None  # None: unchanged
-    changed: set[str] = field(default_factory=set)
+def _core(attr: str, check: Callable[[str, Any], Any]) -> Rule:
+    """A core attribute: replaced through ``check``, never removed (403, as Glance)."""
+    def assign(d: Draft, v: Any, _i: Image) -> None:
+        setattr(d, attr, check(attr, v))
+    return Rule(assign, patch.refuse(lambda: ImsForbidden(f"Property {attr} may not be removed.", code="IMG.0105")))
 
-    @classmethod
-    def of(cls, image: Image) -> _Draft:
-        return cls(name=image.name, description=image.description, min_disk=image.min_disk,
-                   min_ram=image.min_ram, protected=image.protected, visibility=image.visibility,
-                   container_format=image.container_format, disk_format=image.disk_format,
-                   properties=dict(image.properties))
 
-    def assign(self, name: str, value: Any, *, status: str) -> None:
-        """``add``/``replace`` of one writable attribute (already checked by check_writable_name)."""
-        if name == "name":
-            self.name = validation.image_name(value, required=False) if value is not None else ""
-        elif name == "min_disk":
-            self.min_disk = _integer(name, value, high=MAX_MIN_DISK)
-        elif name == "min_ram":
-            self.min_ram = _integer(name, value)
-        elif name == "protected":
-            self.protected = _boolean(name, value)
-        elif name == "visibility":
-            self.visibility = _visibility(value)
-        elif name == "tags":
-            self.tags = stored_tags(value)
-        elif name in ("container_format", "disk_format"):
-            # The data is stored (or being stored) in its format: only a queued image may change it.
-            if status != ImageStatus.QUEUED.value:
-                raise ImsForbidden(f"Attribute {name} can be only replaced for a queued image.", code="IMG.0105")
-            allowed = CONTAINER_FORMATS if name == "container_format" else DISK_FORMATS
-            setattr(self, name, _format(name, value, allowed))
-        elif name == "__description":
-            self.description = validation.description(value)
-            self.properties["__description"] = self.description
-        elif name == "__os_version":
-            self.properties.update(_os_version(value))
-        else:
-            self.properties[name] = _custom(name, value, self.properties)
-        self.changed.add(name)
+def _format_rule(attr: str, allowed: tuple[str, ...]) -> Rule:
+    def assign(d: Draft, v: Any, image: Image) -> None:
+        # The data is stored (or being stored) in its format: only a queued image may change it.
+        if image.status != ImageStatus.QUEUED.value:
+            raise ImsForbidden(f"Attribute {attr} can be only replaced for a queued image.", code="IMG.0105")
+        setattr(d, attr, _format(attr, v, allowed))
+    return Rule(assign, _core(attr, lambda n, v: v).remove)
 
-    def remove(self, name: str) -> None:
-        if name in CORE:
-            raise ImsForbidden(f"Property {name} may not be removed.", code="IMG.0105")
-        if _kept(name):
-            return
-        if name not in self.properties:
-            raise ImsConflict(f"Property {name} does not exist.", code="IMG.0035")
-        del self.properties[name]
-        self.changed.add(name)
 
-    def check(self) -> None:
-        custom = [k for k in self.properties if not k.startswith("__")]
-        if len(custom) > MAX_CUSTOM_PROPERTIES:
-            raise ImsPayloadTooLarge(f"An image has at most {MAX_CUSTOM_PROPERTIES} custom properties.")
-        max_ram = self.properties.get("max_ram")
-        validation.memory(self.min_ram, int(max_ram) if max_ram is not None else None)
-        validation.firmware(str(self.properties.get("hw_firmware_type", "bios")),
-                            str(self.properties.get("architecture", "x86")))
+def _set_tags(d: Draft, v: Any, _i: Image) -> None:
+    d.tags = stored_tags(v)
+
+
+def _set_description(d: Draft, v: Any, _i: Image) -> None:
+    d.description = validation.description(v)
+    d.properties["__description"] = d.description
+
+
+def _set_os_version(d: Draft, v: Any, _i: Image) -> None:
+    d.properties.update(_os_version(v))
+
+
+def _ignored(_d: Draft, _i: Image) -> bool:
+    return False  # see KEPT_ON_REMOVE
+
+
+def _name(_n: str, v: Any) -> str:
+    return validation.image_name(v, required=False) if v is not None else ""
+
+
+RULES: dict[str, Rule] = {
+    "name": _core("name", _name),
+    "min_disk": _core("min_disk", lambda n, v: patch.integer(n, v, high=MAX_MIN_DISK)),
+    "min_ram": _core("min_ram", lambda n, v: patch.integer(n, v)),
+    "protected": _core("protected", patch.boolean),
+    "visibility": _core("visibility", lambda _n, v: _visibility(v)),
+    "tags": Rule(_set_tags, _core("tags", lambda n, v: v).remove),
+    "container_format": _format_rule("container_format", CONTAINER_FORMATS),
+    "disk_format": _format_rule("disk_format", DISK_FORMATS),
+    "__description": Rule(_set_description, _ignored),
+    "__os_version": Rule(_set_os_version, _ignored),
+}
+
+
+def _custom_rule(name: str) -> Rule:
+    """A custom property (names already checked by check_writable_name): a string, some with IMS meanings."""
+    def missing(_d: Draft, _i: Image) -> None:
+        raise ImsConflict(f"Property {name} does not exist.", code="IMG.0035")
+
+    rule = patch.property_rule(name, _custom, missing=missing)
+
+    def replace(d: Draft, v: Any, image: Image) -> bool | None:
+        if name not in d.properties:
+            missing(d, image)
+        return rule.assign(d, v, image)
+
+    return Rule(rule.assign, _ignored if _kept(name) else rule.remove, replace)
+
+
+def _check(draft: Draft) -> None:
+    custom = [k for k in draft.properties if not k.startswith("__")]
+    if len(custom) > MAX_CUSTOM_PROPERTIES:
+        raise ImsPayloadTooLarge(f"An image has at most {MAX_CUSTOM_PROPERTIES} custom properties.")
+    max_ram = draft.properties.get("max_ram")
+    validation.memory(draft.min_ram, int(max_ram) if max_ram is not None else None)
+    validation.firmware(str(draft.properties.get("hw_firmware_type", "bios")),
+                        str(draft.properties.get("architecture", "x86")))
 
 
 def _replace_tags(session: Session, image_id: str, stored: list[str]) -> None:
@@ -298,14 +277,16 @@ def _system_properties() -> dict[str, Any]:
 def create_queued(session: Session, *, project_id: str, body: dict[str, Any], quota: int,
                   now: dt.datetime) -> Image:
     """``POST /v2/images``: a queued image from metadata, counted against the project's quota."""
-    image_id = new_image_id()
-    draft = _Draft(name="", description="", min_disk=0, min_ram=0, protected=False, visibility="private",
-                   container_format="bare", disk_format=None, properties=_system_properties())
+    image = Image(id=new_image_id(), owner=project_id, name="", description="", status=ImageStatus.QUEUED.value,
+                  visibility="private", image_type="private", protected=False, container_format="bare",
+                  disk_format=None, min_disk=0, min_ram=0, properties=_system_properties(), created_at=now,
+                  updated_at=now)
+    draft = Draft.of(image)
     for name, value in body.items():
         if name == "id":
             if not isinstance(value, str) or not _UUID.match(value):
                 raise ImsBadRequest("id must be a UUID (8-4-4-4-12 hexadecimal digits).", code="IMG.0066")
-            image_id = value.lower()
+            image.id = value.lower()
             continue
         if name == "owner":
             if value != project_id:
@@ -313,19 +294,15 @@ def create_queued(session: Session, *, project_id: str, body: dict[str, Any], qu
                                    code="IMG.0105")
             continue
         check_writable_name(name)
-        draft.assign(name, value, status=ImageStatus.QUEUED.value)
+        patch.apply(image, draft, [PatchOp("add", name, value)], RULES, _custom_rule)
     if "architecture" in body and "hw_firmware_type" not in body:
         # The default boot mode follows the architecture (Arm boots UEFI only).
         draft.properties["hw_firmware_type"] = validation.firmware(None, str(draft.properties["architecture"]))
-    draft.check()
+    _check(draft)
     quotas.reserve_images(session, project_id, 1, quota)
-    if session.get(Image, image_id) is not None:
-        raise ImsConflict(f"Image with identifier {image_id} already exists.", code="IMG.0035")
-    image = Image(id=image_id, owner=project_id, name=draft.name, description=draft.description,
-                  status=ImageStatus.QUEUED.value, visibility=draft.visibility, image_type="private",
-                  protected=draft.protected, container_format=draft.container_format,
-                  disk_format=draft.disk_format, min_disk=draft.min_disk, min_ram=draft.min_ram,
-                  properties=draft.properties, created_at=now, updated_at=now)
+    if session.get(Image, image.id) is not None:
+        raise ImsConflict(f"Image with identifier {image.id} already exists.", code="IMG.0035")
+    draft.write_to(image)
     session.add(image)
     session.flush()
     session.add_all(ImageTag(image_id=image.id, tag=t) for t in draft.tags or [])
@@ -341,32 +318,17 @@ def update(session: Session, project_id: str, image_id: str, ops: list[PatchOp],
     for op in ops:
         check_writable_name(op.name, op.op)
     image = require_owner(session, project_id, image_id, for_update=True)
-    draft = _Draft.of(image)
-    for op in ops:
-        if op.op == "remove":
-            draft.remove(op.name)
-        elif op.op == "replace" and op.name not in CORE and op.name not in SYSTEM_WRITABLE \
-                and op.name not in draft.properties:
-            raise ImsConflict(f"Property {op.name} does not exist.", code="IMG.0035")
-        else:
-            draft.assign(op.name, op.value, status=image.status)
+    draft = Draft.of(image)
+    patch.apply(image, draft, ops, RULES, _custom_rule)
     if not draft.changed:
         return image
-    draft.check()
+    _check(draft)
     if draft.visibility != image.visibility and draft.visibility == "private":
         has_members = session.scalar(select(ImageMember.member_id).where(ImageMember.image_id == image.id).limit(1))
         if has_members is not None:
             # While it has members an image is shared (members.py); making it private would leave them dangling.
             raise ImsConflict("The image has members: remove them before making it private.", code="IMG.0035")
-    image.name = draft.name
-    image.description = draft.description
-    image.min_disk = draft.min_disk
-    image.min_ram = draft.min_ram
-    image.protected = draft.protected
-    image.visibility = draft.visibility
-    image.container_format = draft.container_format
-    image.disk_format = draft.disk_format
-    image.properties = draft.properties
+    draft.write_to(image)
     if draft.tags is not None:
         _replace_tags(session, image.id, draft.tags)
     image.updated_at = now
