@@ -18,8 +18,10 @@ from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import group_body, project_body, role_body, user_body
 from openims.db.session import after_commit
 from openims.errors import IamBadRequest
-from openims.iam import admin
-from openims.iam.admin import Actor, Assignment, Outcome
+from openims.iam import admin, grants
+from openims.iam.admin import Actor, Outcome
+from openims.iam.grants import Assignment
+from openims.iam.passwords import NewPassword
 from openims.iam.roles import Permission
 from openims.runtime import Runtime
 
@@ -259,7 +261,7 @@ def change_password(user_id: str, req: PasswordChangeRequest, actor: ActorDep, s
     # The two slow steps (verify the old password, hash the new one) before the write transaction.
     with rt.db.transaction(readonly=True) as s:
         verified = admin.verify_own_password(s, actor, rt.hashing, user_id, req.user.original_password)
-    password = admin.NewPassword.prepare(rt.hashing, req.user.password)
+    password = NewPassword.prepare(rt.hashing, req.user.password)
     outcome = admin.change_own_password(session, actor, rt.clock, user_id, verified_hash=verified,
                                         original_password=req.user.original_password, password=password)
     _revoke(session, rt, outcome)
@@ -355,7 +357,7 @@ def list_roles(request: Request, actor: ActorDep, session: SessionDep, rt: Runti
                name: str | None = Query(default=None, max_length=64),
                display_name: str | None = Query(default=None, max_length=128),
                domain_id: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
-    roles = admin.list_roles(session, actor, name=name, display_name=display_name,
+    roles = grants.list_roles(session, actor, name=name, display_name=display_name,
                              domain_id=domain_id)
     return {"roles": [role_body(r, rt.settings) for r in roles], "links": _links(rt, request),
             "total_number": len(roles)}
@@ -363,7 +365,7 @@ def list_roles(request: Request, actor: ActorDep, session: SessionDep, rt: Runti
 
 @router.get("/v3/roles/{role_id}", summary="Show a role")
 def show_role(role_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
-    return {"role": role_body(admin.show_role(session, actor, role_id), rt.settings)}
+    return {"role": role_body(grants.show_role(session, actor, role_id), rt.settings)}
 
 
 # ---------------------------------------------------------------- grants
@@ -392,22 +394,22 @@ def _grant_routes(target_type: str, base: str, suffix: str) -> None:
 
     def list_grants(request: Request, group_id: str, actor: ActorDep, session: SessionDep,
                     rt: RuntimeDep) -> dict[str, Any]:
-        roles = admin.grant_roles(session, actor, target_type, target(request), group_id)
+        roles = grants.grant_roles(session, actor, target_type, target(request), group_id)
         return {"roles": [role_body(r, rt.settings) for r in roles], "links": _links(rt, request)}
 
     def put_grant(request: Request, group_id: str, role_id: str, actor: ActorDep,
                   session: SessionDep) -> Response:
-        admin.add_grant(session, actor, target_type, target(request), group_id, role_id)
+        grants.add_grant(session, actor, target_type, target(request), group_id, role_id)
         return _no_content()
 
     def head_grant(request: Request, group_id: str, role_id: str, actor: ActorDep,
                    session: SessionDep) -> Response:
-        found = admin.has_grant(session, actor, target_type, target(request), group_id, role_id)
+        found = grants.has_grant(session, actor, target_type, target(request), group_id, role_id)
         return _no_content() if found else Response(status_code=404)
 
     def delete_grant(request: Request, group_id: str, role_id: str, actor: ActorDep, session: SessionDep,
                      rt: RuntimeDep) -> Response:
-        outcome = admin.remove_grant(session, actor, rt.settings.region, target_type,
+        outcome = grants.remove_grant(session, actor, rt.settings.region, target_type,
                                      target(request), group_id, role_id)
         _revoke(session, rt, outcome)
         return _no_content()
@@ -455,7 +457,7 @@ def list_role_assignments(
 ) -> dict[str, Any]:
     if inherited_to is not None and inherited_to != "projects":
         raise IamBadRequest("scope.OS-INHERIT:inherited_to only supports the value 'projects'.")
-    found = admin.role_assignments(session, actor, group_id=group_id, user_id=user_id,
+    found = grants.role_assignments(session, actor, group_id=group_id, user_id=user_id,
                                    role_id=role_id, project_id=project_id, domain_id=domain_id,
                                    inherited_only=inherited_to is not None)
     return {"role_assignments": [_assignment_body(a, rt) for a in found], "links": _links(rt, request)}

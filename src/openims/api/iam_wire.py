@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openims.config import Settings
 from openims.db.models import Domain, Group, Project, Role, User
-from openims.iam.admin import role_policy
+from openims.iam.grants import role_policy
 
 
 class _Loose(BaseModel):

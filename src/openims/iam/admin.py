@@ -10,7 +10,7 @@ revokes them only after its transaction commits, so a revocation never precedes 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,8 @@ from openims.clock import Clock
 from openims.db.models import Domain, Grant, Group, GroupMember, Image, Project, Role, User
 from openims.errors import IamBadRequest, IamConflict, IamForbidden, IamNotFound, IamUnauthorized
 from openims.iam.ids import new_id
-from openims.iam.passwords import PasswordHashing, password_problem
-from openims.iam.roles import BY_NAME, Permission, SystemRole
+from openims.iam.passwords import NewPassword, PasswordHashing, password_problem
+from openims.iam.roles import BY_NAME, Permission
 
 # Grant targets as stored in ``grants.target_type``.
 PROJECT = "project"
@@ -100,7 +100,7 @@ def _own_domain(actor: Actor, domain_id: str | None) -> None:
         raise IamForbidden("You can only manage identities in your own account (domain_id).")
 
 
-def _path_domain(session: Session, actor: Actor, domain_id: str) -> Domain:
+def path_domain(session: Session, actor: Actor, domain_id: str) -> Domain:
     domain = session.get(Domain, domain_id) if domain_id == actor.domain_id else None
     if domain is None:
         raise IamNotFound(f"Could not find domain: {domain_id}.")
@@ -172,7 +172,7 @@ def count_admins(session: Session, domain_id: str, region: str) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-class _LockoutGuard:
+class LockoutGuard:
     """Refuses a change that leaves an account which had an administrator without one."""
 
     def __init__(self, session: Session, domain_id: str, region: str) -> None:
@@ -200,7 +200,7 @@ def _flush_unique(session: Session, message: str) -> None:
         raise IamConflict(message) from exc
 
 
-def _insert_if_absent(session: Session, row: object) -> None:
+def insert_if_absent(session: Session, row: object) -> None:
     """Insert a row whose twin may have been inserted concurrently; either way it exists after."""
     try:
         # A savepoint, so losing the race does not abort the request's transaction.
@@ -319,23 +319,6 @@ def _check_user_name(name: str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class NewPassword:
-    """A password chosen for a user, hashed before the transaction that stores it.
-
-    Hashing is slow by design (argon2): done inside a write transaction it would hold the write
-    lane for its whole length. The password rules are checked in the transaction, where the user's
-    name is known, in the order they always were.
-    """
-
-    plain: str = field(repr=False)
-    hash: str = field(repr=False)
-
-    @classmethod
-    def prepare(cls, hashing: PasswordHashing, password: str) -> NewPassword:
-        return cls(password, hashing.hash(password))
-
-
 def admin_password(actor: Actor, hashing: PasswordHashing, password: str | None) -> NewPassword | None:
     """The password an administrator sets on a user, hashed; only administrators get a hash computed."""
     if password is None:
@@ -411,7 +394,7 @@ def update_user(session: Session, actor: Actor, clock: Clock, region: str,
     _check_email(email)
     _check_default_project(session, actor, default_project_id)
     out = Outcome()
-    guard = _LockoutGuard(session, actor.domain_id, region)
+    guard = LockoutGuard(session, actor.domain_id, region)
     if name is not None and name != user.name:
         _check_user_name(name)
         if _name_taken(session, User, user.domain_id, name, exclude_id=user.id):
@@ -444,7 +427,7 @@ def delete_user(session: Session, actor: Actor, region: str, user_id: str) -> Ou
     user = get_user(session, actor, user_id)
     if user.id == actor.user_id:
         raise IamBadRequest("You cannot delete yourself.")
-    guard = _LockoutGuard(session, actor.domain_id, region)
+    guard = LockoutGuard(session, actor.domain_id, region)
     session.execute(delete(GroupMember).where(GroupMember.user_id == user.id))
     session.delete(user)
     guard.check()
@@ -532,15 +515,15 @@ def update_group(session: Session, actor: Actor, group_id: str, *, name: str | N
     return group
 
 
-def _member_ids(session: Session, group_id: str) -> set[str]:
+def member_ids(session: Session, group_id: str) -> set[str]:
     return set(session.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group_id)))
 
 
 def delete_group(session: Session, actor: Actor, region: str, group_id: str) -> Outcome:
     require_admin(actor)
     group = get_group(session, actor, group_id)
-    guard = _LockoutGuard(session, actor.domain_id, region)
-    members = _member_ids(session, group.id)
+    guard = LockoutGuard(session, actor.domain_id, region)
+    members = member_ids(session, group.id)
     session.execute(delete(Grant).where(Grant.group_id == group.id))
     session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
     session.delete(group)
@@ -577,7 +560,7 @@ def add_member(session: Session, actor: Actor, group_id: str, user_id: str) -> N
     group = get_group(session, actor, group_id)
     user = get_user(session, actor, user_id)
     if session.get(GroupMember, (group.id, user.id)) is None:
-        _insert_if_absent(session, GroupMember(group_id=group.id, user_id=user.id))
+        insert_if_absent(session, GroupMember(group_id=group.id, user_id=user.id))
 
 
 def is_member(session: Session, actor: Actor, group_id: str, user_id: str) -> bool:
@@ -594,154 +577,8 @@ def remove_member(session: Session, actor: Actor, region: str, group_id: str, us
     membership = session.get(GroupMember, (group.id, user.id))
     if membership is None:
         raise IamNotFound(f"User {user_id} is not a member of group {group_id}.")
-    guard = _LockoutGuard(session, actor.domain_id, region)
+    guard = LockoutGuard(session, actor.domain_id, region)
     session.delete(membership)
     guard.check()
     # Tokens carry roles; ones issued through this group must not outlive the membership.
     return Outcome(revoke_users={user.id})
-
-
-# ---------------------------------------------------------------- roles
-
-
-def list_roles(session: Session, actor: Actor, *, name: str | None = None,
-               display_name: str | None = None, domain_id: str | None = None) -> Sequence[Role]:
-    require_admin(actor)
-    if domain_id is not None:
-        # Huawei returns only the account's custom policies for domain_id; there are none here.
-        return []
-    stmt = select(Role).order_by(Role.name)
-    if name is not None:
-        stmt = stmt.where(Role.name == name)
-    if display_name is not None:
-        stmt = stmt.where(Role.display_name == display_name)
-    return session.scalars(stmt).all()
-
-
-def show_role(session: Session, actor: Actor, role_id: str) -> Role:
-    require_admin(actor)
-    return get_role(session, role_id)
-
-
-def role_policy(role: Role) -> dict[str, Any]:
-    """The Huawei policy document a system role stands for, derived from its permissions."""
-    system: SystemRole | None = BY_NAME.get(role.name)
-    perms = system.permissions if system else frozenset()
-    statements: list[dict[str, Any]] = []
-    if perms == frozenset(Permission):
-        statements.append({"Action": ["*:*:*"], "Effect": "Allow"})
-    else:
-        if Permission.WRITE in perms:
-            statements.append({"Action": ["ims:*:*"], "Effect": "Allow"})
-        elif Permission.READ in perms:
-            statements.append({"Action": ["ims:*:get*", "ims:*:list*"], "Effect": "Allow"})
-        if Permission.IAM_ADMIN in perms:
-            statements.append({"Action": ["iam:*:*"], "Effect": "Allow"})
-        else:
-            statements.append({"Action": ["iam:*:*"], "Effect": "Deny"})
-    return {"Version": "1.0", "Statement": statements}
-
-
-# ---------------------------------------------------------------- grants
-
-# Huawei role display modes: which kind of target a role may be granted on.
-_ALLOWED_TYPES = {PROJECT: ("XA", "AA"), ALL_PROJECTS: ("XA", "AA"), DOMAIN: ("AX", "AA")}
-_TARGET_WORDS = {PROJECT: "a project", ALL_PROJECTS: "all projects", DOMAIN: "the account (domain)"}
-
-
-def _grant_parts(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
-                 role_id: str) -> tuple[Group, Role]:
-    require_admin(actor)
-    if target_type == PROJECT:
-        get_project(session, actor, target_id)
-    elif target_type in (DOMAIN, ALL_PROJECTS):
-        _path_domain(session, actor, target_id)
-    else:  # pragma: no cover - routes only pass known types
-        raise IamBadRequest(f"Unknown grant target {target_type!r}.")
-    return get_group(session, actor, group_id), get_role(session, role_id)
-
-
-def add_grant(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
-              role_id: str) -> None:
-    """Idempotent, as Keystone: granting twice is not an error."""
-    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
-    if role.type not in _ALLOWED_TYPES[target_type]:
-        level = {"AX": "account-level", "XA": "project-level"}.get(role.type, role.type)
-        raise IamBadRequest(f"Role {role.name} is {level} and cannot be granted on "
-                            f"{_TARGET_WORDS[target_type]}.")
-    key = (group.id, role.id, target_type, target_id)
-    if session.get(Grant, key) is None:
-        _insert_if_absent(session, Grant(group_id=group.id, role_id=role.id, target_type=target_type,
-                                         target_id=target_id))
-
-
-def has_grant(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
-              role_id: str) -> bool:
-    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
-    return session.get(Grant, (group.id, role.id, target_type, target_id)) is not None
-
-
-def remove_grant(session: Session, actor: Actor, region: str, target_type: str, target_id: str,
-                 group_id: str, role_id: str) -> Outcome:
-    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
-    grant = session.get(Grant, (group.id, role.id, target_type, target_id))
-    if grant is None:
-        raise IamNotFound(f"Could not find the grant of role {role.name} to group {group_id} on "
-                          f"{_TARGET_WORDS[target_type]}.")
-    guard = _LockoutGuard(session, actor.domain_id, region)
-    session.delete(grant)
-    guard.check()
-    # Members' tokens carry the role; they must log in again to drop it.
-    return Outcome(revoke_users=_member_ids(session, group.id))
-
-
-def grant_roles(session: Session, actor: Actor, target_type: str, target_id: str,
-                group_id: str) -> Sequence[Role]:
-    require_admin(actor)
-    if target_type == PROJECT:
-        get_project(session, actor, target_id)
-    else:
-        _path_domain(session, actor, target_id)
-    group = get_group(session, actor, group_id)
-    stmt = (select(Role).join(Grant, Grant.role_id == Role.id)
-            .where(Grant.group_id == group.id, Grant.target_type == target_type, Grant.target_id == target_id)
-            .order_by(Role.name))
-    return session.scalars(stmt).all()
-
-
-@dataclass(frozen=True)
-class Assignment:
-    group_id: str
-    role_id: str
-    target_type: str
-    target_id: str
-
-
-def role_assignments(session: Session, actor: Actor, *, group_id: str | None = None,
-                     user_id: str | None = None, role_id: str | None = None,
-                     project_id: str | None = None, domain_id: str | None = None,
-                     inherited_only: bool = False) -> list[Assignment]:
-    """Grants of the actor's account, filtered as Keystone's ``GET /v3/role_assignments``."""
-    require_admin(actor)
-    if group_id is not None and user_id is not None:
-        raise IamBadRequest("Specify group.id or user.id, not both.")
-    if project_id is not None and domain_id is not None:
-        raise IamBadRequest("Specify scope.project.id or scope.domain.id, not both.")
-    stmt = (select(Grant).join(Group, Group.id == Grant.group_id)
-            .where(Group.domain_id == actor.domain_id)
-            .order_by(Grant.target_type, Grant.target_id, Grant.group_id, Grant.role_id))
-    if group_id is not None:
-        stmt = stmt.where(Grant.group_id == group_id)
-    if user_id is not None:
-        groups_of_user = select(GroupMember.group_id).where(GroupMember.user_id == user_id)
-        stmt = stmt.where(Grant.group_id.in_(groups_of_user))
-    if role_id is not None:
-        stmt = stmt.where(Grant.role_id == role_id)
-    if project_id is not None:
-        stmt = stmt.where(Grant.target_type == PROJECT, Grant.target_id == project_id)
-    if domain_id is not None:
-        types: Iterable[str] = (ALL_PROJECTS,) if inherited_only else (DOMAIN, ALL_PROJECTS)
-        stmt = stmt.where(Grant.target_type.in_(tuple(types)), Grant.target_id == domain_id)
-    elif inherited_only:
-        stmt = stmt.where(Grant.target_type == ALL_PROJECTS)
-    return [Assignment(g.group_id, g.role_id, g.target_type, g.target_id) for g in session.scalars(stmt)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +28,23 @@ class PasswordHashing:
             return self._hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    """A password chosen for a user, hashed before the transaction that stores it.
+
+    Hashing is slow by design (argon2): done inside a write transaction it would hold the write
+    lane for its whole length. The password rules are checked in the transaction, where the user's
+    name is known, in the order they always were.
+    """
+
+    plain: str = field(repr=False)
+    hash: str = field(repr=False)
+
+    @classmethod
+    def prepare(cls, hashing: PasswordHashing, password: str) -> NewPassword:
+        return cls(password, hashing.hash(password))
 
 
 def password_problem(password: str, user_name: str | None = None) -> str | None:
