@@ -18,6 +18,7 @@ from openims.config import Settings
 from openims.db import migrate
 from openims.db.models import Base
 from openims.runtime import Runtime, bootstrap_runtime, build_runtime
+from tests.support.tenants import USER_PASSWORD, add_user
 
 PG_ADMIN_URL = os.environ.get("OPENIMS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ADMIN_PASSWORD = "Admin-Pass-1234"
@@ -158,3 +159,12 @@ def admin_token(client: TestClient) -> str:
 @pytest.fixture
 def admin_headers(admin_token: str) -> dict[str, str]:
     return {"X-Auth-Token": admin_token}
+
+
+def new_tenant(client: TestClient, runtime: Runtime, name: str, *, role: str = "te_admin", domain: str | None = None,
+               project: str = "local-1") -> dict[str, str]:
+    """Headers of a user of another account (created here, with ``role`` on ``project``): the second
+    tenant of isolation and sharing tests."""
+    domain = domain or f"{name}-account"
+    add_user(runtime.db, name=name, role=role, domain_name=domain, project_name=project)
+    return {"X-Auth-Token": login(client, name, USER_PASSWORD, domain=domain, project=project)}

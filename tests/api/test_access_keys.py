@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from openims.db.models import AccessKey
 from openims.runtime import Runtime
-from tests.api.test_images_api import add_user
 from tests.api.test_signed_requests import Signed, user_id_of
 from tests.conftest import login
+from tests.support.tenants import add_user
 
 BASE = "/v3.0/OS-CREDENTIAL/credentials"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -39,7 +39,7 @@ def admin_id(runtime: Runtime) -> str:
 @pytest.fixture
 def alice(runtime: Runtime, client: TestClient) -> tuple[str, dict[str, str]]:
     """A user of the admin account without IAM administration rights, and her token."""
-    add_user(runtime, name="alice", role="te_admin")
+    add_user(runtime.db, name="alice", role="te_admin")
     return user_id_of(runtime, "alice"), {"X-Auth-Token": login(client, "alice", "User-Pass-1234")}
 
 
@@ -88,7 +88,7 @@ class TestCreate:
         assert create_key(client, admin_headers, alice_id).status_code == 201
         keystone_error(create_key(client, admin_headers, "0" * 32), 404)
         # Another account's user is "not found" to this account's administrator.
-        add_user(runtime, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
+        add_user(runtime.db, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
         keystone_error(create_key(client, admin_headers, user_id_of(runtime, "eve")), 404)
 
     @pytest.mark.parametrize("credential", [None, {}, {"user_id": 5}, {"description": "d" * 256},

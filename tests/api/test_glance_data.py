@@ -17,9 +17,9 @@ from openims.catalog import native, uploads
 from openims.errors import ImsConflict
 from openims.runtime import Runtime
 from tests.api.test_glance_images import create, error_code, other_account, project_of, set_columns, share
-from tests.api.test_images_api import add_user
 from tests.conftest import login
 from tests.support.images import file_digests, make_image, qemu_compare
+from tests.support.tenants import add_user
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 
@@ -194,7 +194,7 @@ class TestUpload:
         share(runtime, image["id"], project_of(client, stranger))
         r = put_file(client, stranger, image["id"], source)
         assert r.status_code == 403 and error_code(r) == "IMG.0047"
-        add_user(runtime, name="viewer", role="readonly")
+        add_user(runtime.db, name="viewer", role="readonly")
         viewer = {"X-Auth-Token": login(client, "viewer", "User-Pass-1234")}
         assert put_file(client, viewer, image["id"], source).status_code == 403
         assert status_of(client, admin_headers, image["id"]) == "queued"

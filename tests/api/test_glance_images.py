@@ -12,8 +12,8 @@ from sqlalchemy import update
 from openims.clock import ManualClock
 from openims.db.models import Image, ImageMember
 from openims.runtime import Runtime
-from tests.api.test_images_api import add_user
-from tests.conftest import login
+from tests.conftest import login, new_tenant
+from tests.support.tenants import add_user
 
 PATCH = "application/openstack-images-v2.1-json-patch"
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"
@@ -42,8 +42,7 @@ def patch(client: TestClient, headers: dict[str, str], image_id: str, ops: Any,
 
 def other_account(client: TestClient, rt: Runtime, name: str = "stranger", role: str = "te_admin") -> dict[str, str]:
     """A user of another account (its own project): it must not see the admin's images."""
-    add_user(rt, name=name, role=role, domain_name=f"{name}-account")
-    return {"X-Auth-Token": login(client, name, "User-Pass-1234", domain=f"{name}-account")}
+    return new_tenant(client, rt, name, role=role)
 
 
 def share(rt: Runtime, image_id: str, member_project: str, status: str = "accepted") -> None:
@@ -209,7 +208,7 @@ class TestCreate:
         # Who calls is checked before what is sent.
         assert client.post("/v2/images", content=b"{", headers={"Content-Type": "application/json"}).status_code \
             == 401
-        add_user(runtime, name="viewer", role="readonly")
+        add_user(runtime.db, name="viewer", role="readonly")
         viewer = {"X-Auth-Token": login(client, "viewer", "User-Pass-1234")}
         r = client.post("/v2/images", json={"name": "x"}, headers=viewer)
         assert r.status_code == 403 and error_code(r) == "IMG.0026"
@@ -379,7 +378,7 @@ class TestUpdate:
         share(runtime, image["id"], project_of(client, stranger))
         r = patch(client, stranger, image["id"], ops)
         assert r.status_code == 403 and error_code(r) == "IMG.0047"
-        add_user(runtime, name="viewer", role="readonly")
+        add_user(runtime.db, name="viewer", role="readonly")
         viewer = {"X-Auth-Token": login(client, "viewer", "User-Pass-1234")}
         assert patch(client, viewer, image["id"], ops).status_code == 403
         assert client.get(f"/v2/images/{image['id']}", headers=admin_headers).json()["name"] == "n"

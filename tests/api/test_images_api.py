@@ -10,12 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openims.catalog import jobs
-from openims.db.models import Domain, Grant, Group, GroupMember, Project, Role, User
-from openims.iam.ids import new_id
 from openims.runtime import Runtime
 from openims.worker.runner import Worker
 from tests.conftest import login
 from tests.support.images import make_image
+from tests.support.tenants import add_user
 
 
 def upload(client: TestClient, headers: dict[str, str], bucket: str, key: str, path: Path) -> None:
@@ -25,30 +24,6 @@ def upload(client: TestClient, headers: dict[str, str], bucket: str, key: str, p
 
 def create(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
     return client.post("/v2/cloudimages/action", json=body, headers=headers)
-
-
-def add_user(rt: Runtime, *, name: str, role: str, domain_name: str = "admin", project_name: str = "local-1",
-             password: str = "User-Pass-1234") -> None:
-    """A user with one role on one project, created straight in the database."""
-    now = rt.clock()
-    with rt.db.transaction() as s:
-        domain = s.query(Domain).filter_by(name=domain_name).one_or_none()
-        if domain is None:
-            domain = Domain(id=new_id(), name=domain_name, created_at=now)
-            s.add(domain)
-            s.flush()
-        project = s.query(Project).filter_by(name=project_name, domain_id=domain.id).one_or_none()
-        if project is None:
-            project = Project(id=new_id(), name=project_name, domain_id=domain.id, created_at=now)
-            s.add(project)
-        user = User(id=new_id(), name=name, domain_id=domain.id, password_hash=rt.hashing.hash(password),
-                    created_at=now)
-        group = Group(id=new_id(), name=f"{name}-group", domain_id=domain.id, created_at=now)
-        s.add_all([user, group])
-        s.flush()
-        s.add(GroupMember(group_id=group.id, user_id=user.id))
-        role_id = s.query(Role).filter_by(name=role).one().id
-        s.add(Grant(group_id=group.id, role_id=role_id, target_type="project", target_id=project.id))
 
 
 @pytest.fixture
@@ -122,7 +97,7 @@ class TestAuth:
         assert r.status_code == 401 and r.json()["error"]["code"] == 401
 
     def test_readonly_user_may_read_not_create(self, client: TestClient, runtime: Runtime) -> None:
-        add_user(runtime, name="viewer", role="readonly")
+        add_user(runtime.db, name="viewer", role="readonly")
         h = {"X-Auth-Token": login(client, "viewer", "User-Pass-1234")}
         assert client.get("/v2/cloudimages", headers=h).status_code == 200
         r = create(client, h, **VALID)
@@ -202,7 +177,7 @@ class TestTenancy:
         Worker(runtime).run_until_idle()
         image_id = client.get(f"/v1/cloudimages/job/{job_id}", headers=admin_headers).json()["entities"]["image_id"]
 
-        add_user(runtime, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
+        add_user(runtime.db, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
         h = {"X-Auth-Token": login(client, "eve", "User-Pass-1234", domain="other", project="local-1_other")}
         r = client.get(f"/v2/images/{image_id}", headers=h)
         assert r.status_code == 404 and r.json()["error"]["code"] == "IMG.0144"

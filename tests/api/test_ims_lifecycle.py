@@ -18,9 +18,10 @@ from openims.api.app import create_app
 from openims.db.models import Image, ImageMember, Project
 from openims.runtime import Runtime
 from openims.worker.runner import Worker
-from tests.api.test_images_api import add_user, create, upload
+from tests.api.test_images_api import create, upload
 from tests.conftest import login
 from tests.support.images import file_digests, make_image, qemu_compare
+from tests.support.tenants import add_user
 
 H = dict[str, str]
 OTHER = {"domain": "other", "project": "local-1_other"}
@@ -114,14 +115,14 @@ def files(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def viewer(client: TestClient, runtime: Runtime) -> H:
-    add_user(runtime, name="viewer", role="readonly")
+    add_user(runtime.db, name="viewer", role="readonly")
     return {"X-Auth-Token": login(client, "viewer", "User-Pass-1234")}
 
 
 @pytest.fixture
 def eve(client: TestClient, runtime: Runtime) -> H:
     """A user of another account, with full rights there."""
-    add_user(runtime, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
+    add_user(runtime.db, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
     return {"X-Auth-Token": login(client, "eve", "User-Pass-1234", **OTHER)}
 
 
@@ -751,7 +752,7 @@ class TestQuota:
 
     def test_only_account_administrators_set_quotas(self, client: TestClient, admin_headers: H,
                                                     runtime: Runtime, viewer: H) -> None:
-        add_user(runtime, name="imsuser", role="ims_fullaccess")
+        add_user(runtime.db, name="imsuser", role="ims_fullaccess")
         ims_user = {"X-Auth-Token": login(client, "imsuser", "User-Pass-1234")}
         body = {"quotas": {"resources": [{"type": "image", "quota": 500}]}}
         for headers in (viewer, ims_user):

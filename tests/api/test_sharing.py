@@ -13,10 +13,11 @@ from openims.catalog import images, members
 from openims.db.models import Image, ImageMember
 from openims.runtime import Runtime
 from openims.worker.runner import Worker
-from tests.api.test_images_api import add_user, upload
+from tests.api.test_images_api import upload
 from tests.api.test_tags import new_images, project_of
-from tests.conftest import login
+from tests.conftest import login, new_tenant
 from tests.support.images import make_image
+from tests.support.tenants import add_user
 
 H = dict[str, str]
 NO_SUCH_PROJECT = "0" * 32
@@ -35,8 +36,7 @@ def owner(client: TestClient, admin_headers: H) -> str:
 @pytest.fixture
 def bob(client: TestClient, runtime: Runtime) -> H:
     """A user of another account: the one images get shared with."""
-    add_user(runtime, name="bob", role="te_admin", domain_name="partner", project_name="local-1_partner")
-    return {"X-Auth-Token": login(client, "bob", "User-Pass-1234", domain="partner", project="local-1_partner")}
+    return new_tenant(client, runtime, "bob", domain="partner", project="local-1_partner")
 
 
 @pytest.fixture
@@ -47,8 +47,7 @@ def bob_pid(client: TestClient, bob: H) -> str:
 @pytest.fixture
 def eve(client: TestClient, runtime: Runtime) -> H:
     """A third account, never shared with."""
-    add_user(runtime, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
-    return {"X-Auth-Token": login(client, "eve", "User-Pass-1234", domain="other", project="local-1_other")}
+    return new_tenant(client, runtime, "eve", domain="other", project="local-1_other")
 
 
 @pytest.fixture
@@ -220,7 +219,7 @@ class TestBatchJobs:
         assert [x["error_code"] for x in job["entities"]["results"]] == ["IMG.0089", "IMG.0135", "IMG.0098"]
 
         monkeypatch.setattr(members, "MAX_MEMBERS", 1)
-        add_user(runtime, name="carol", role="te_admin", domain_name="third", project_name="local-1_third")
+        add_user(runtime.db, name="carol", role="te_admin", domain_name="third", project_name="local-1_third")
         carol = project_of(client, {"X-Auth-Token": login(client, "carol", "User-Pass-1234", domain="third",
                                                            project="local-1_third")})
         assert run_job(client, admin_headers, runtime, share(client, admin_headers, [limited], [bob_pid])
@@ -272,7 +271,7 @@ class TestBatchJobs:
         assert client.request("DELETE", "/v1/cloudimages/members", json=body).status_code == 401
         assert client.put("/v1/cloudimages/members", json={**body, "project_id": "y", "status": "accepted"}
                           ).status_code == 401
-        add_user(runtime, name="viewer", role="readonly")
+        add_user(runtime.db, name="viewer", role="readonly")
         h = {"X-Auth-Token": login(client, "viewer", "User-Pass-1234")}
         r = client.post("/v1/cloudimages/members", json={"images": ["x"], "projects": ["y"]}, headers=h)
         assert r.status_code == 403 and error_code(r) == "IMG.0026"

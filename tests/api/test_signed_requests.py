@@ -24,9 +24,10 @@ from openims.db.models import User
 from openims.iam import signing
 from openims.runtime import Runtime
 from openims.worker.runner import Worker
-from tests.api.test_images_api import VALID, add_user
+from tests.api.test_images_api import VALID
 from tests.conftest import login
 from tests.support.images import make_image
+from tests.support.tenants import add_user
 
 Tamper = Callable[[dict[str, str], bytes | None], tuple[dict[str, str], bytes | None]]
 
@@ -206,7 +207,7 @@ class TestDiscovery:
     def test_user_with_one_project_discovers_only_it(self, client: TestClient, runtime: Runtime,
                                                      admin_headers: dict[str, str], project_id: str,
                                                      other_project: str) -> None:
-        add_user(runtime, name="alice", role="te_admin")
+        add_user(runtime.db, name="alice", role="te_admin")
         account = Signed(client, runtime, *new_key(client, admin_headers, user_id_of(runtime, "alice")))
         projects = account("GET", "/v3/projects", params=[("name", "local-1")]).json()["projects"]
         assert [p["id"] for p in projects] == [project_id]
@@ -290,7 +291,7 @@ class TestRefused:
 
     def test_project_without_a_role(self, client: TestClient, runtime: Runtime, admin_headers: dict[str, str],
                                     other_project: str) -> None:
-        add_user(runtime, name="alice", role="te_admin")
+        add_user(runtime.db, name="alice", role="te_admin")
         key = new_key(client, admin_headers, user_id_of(runtime, "alice"))
         for pid in (other_project, "0" * 32):
             r = Signed(client, runtime, *key, project_id=pid)("GET", "/v2/cloudimages")
@@ -309,7 +310,7 @@ class TestRefused:
 
     def test_disabled_user_keeps_keys_that_no_longer_work(self, client: TestClient, runtime: Runtime,
                                                           admin_headers: dict[str, str], project_id: str) -> None:
-        add_user(runtime, name="alice", role="te_admin")
+        add_user(runtime.db, name="alice", role="te_admin")
         alice = user_id_of(runtime, "alice")
         s = Signed(client, runtime, *new_key(client, admin_headers, alice), project_id=project_id)
         assert s("GET", "/v2/cloudimages").status_code == 200
@@ -327,7 +328,7 @@ class TestRefused:
 
     def test_roles_come_with_the_signature(self, client: TestClient, runtime: Runtime,
                                            admin_headers: dict[str, str], project_id: str) -> None:
-        add_user(runtime, name="viewer", role="readonly")
+        add_user(runtime.db, name="viewer", role="readonly")
         s = Signed(client, runtime, *new_key(client, admin_headers, user_id_of(runtime, "viewer")),
                    project_id=project_id)
         assert s("GET", "/v2/cloudimages").status_code == 200

@@ -10,9 +10,10 @@ from fastapi.testclient import TestClient
 
 from openims.runtime import Runtime
 from openims.worker.runner import Worker
-from tests.api.test_images_api import add_user, create, upload
+from tests.api.test_images_api import create, upload
 from tests.conftest import login
 from tests.support.images import make_image
+from tests.support.tenants import add_user
 
 H = dict[str, str]
 VALID = {"image_url": "bkt:disk.qcow2", "min_disk": 40, "os_version": "CentOS 7.0 64bit"}
@@ -57,7 +58,7 @@ def pid(client: TestClient, admin_headers: H) -> str:
 @pytest.fixture
 def outsider(client: TestClient, runtime: Runtime) -> H:
     """A user of another account."""
-    add_user(runtime, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
+    add_user(runtime.db, name="eve", role="te_admin", domain_name="other", project_name="local-1_other")
     return {"X-Auth-Token": login(client, "eve", "User-Pass-1234", domain="other", project="local-1_other")}
 
 
@@ -172,7 +173,7 @@ class TestAccess:
     def test_reader_may_read_not_write(self, client: TestClient, admin_headers: H, runtime: Runtime, pid: str,
                                        image: str) -> None:
         add(client, admin_headers, pid, image, "k", "v")
-        add_user(runtime, name="viewer", role="readonly")
+        add_user(runtime.db, name="viewer", role="readonly")
         h = {"X-Auth-Token": login(client, "viewer", "User-Pass-1234")}
         assert tags_of(client, h, pid, image) == [{"key": "k", "value": "v"}]
         r = add(client, h, pid, image, "k2", "v")

@@ -128,9 +128,9 @@ class TestAccountsAndProjects:
     def test_another_account_has_its_own_region_project_and_cannot_cross(self, client: TestClient,
                                                                           runtime: Runtime,
                                                                           admin_headers: dict[str, str]) -> None:
-        from tests.api.test_images_api import add_user
+        from tests.support.tenants import add_user
 
-        add_user(runtime, name="bob", role="te_admin", domain_name="acme", project_name="local-1")
+        add_user(runtime.db, name="bob", role="te_admin", domain_name="acme", project_name="local-1")
         bob = login(client, "bob", "User-Pass-1234", domain="acme", project="local-1")
         bob_project = client.get("/v3/auth/projects", headers={"X-Auth-Token": bob}).json()["projects"]
         admin_project = client.get("/v3/auth/projects", headers=admin_headers).json()["projects"]

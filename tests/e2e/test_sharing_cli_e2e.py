@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from openims.db.models import Domain, Grant, Group, GroupMember, Project, Role, User
 from openims.db.session import Database
-from openims.iam.ids import new_id
-from openims.iam.passwords import PasswordHashing
 from tests.support.images import make_image
 from tests.support.server import ADMIN_PASSWORD, Api, ServerProcess
+from tests.support.tenants import add_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-sharing")]
 
@@ -25,24 +23,10 @@ PARTNER_PASSWORD = "Partner-Pass-1234"
 def add_account(server: ServerProcess, *, domain: str, project: str, user: str, password: str) -> None:
     """A second account (domain) with a project and an administrator, written into the server's database:
     accounts cannot be created through the API."""
-    import datetime as dt
-
     db = Database(server.database_url or f"sqlite:///{server.data_dir / 'openims.db'}")
-    now = dt.datetime.now(dt.UTC)
     try:
-        with db.transaction() as s:
-            d = Domain(id=new_id(), name=domain, created_at=now)
-            p = Project(id=new_id(), name=project, domain_id=d.id, created_at=now)
-            u = User(id=new_id(), name=user, domain_id=d.id, created_at=now,
-                     password_hash=PasswordHashing(time_cost=1, memory_kib=8).hash(password))
-            g = Group(id=new_id(), name="admins", domain_id=d.id, created_at=now)
-            s.add(d)
-            s.flush()
-            s.add_all([p, u, g])
-            s.flush()
-            s.add(GroupMember(group_id=g.id, user_id=u.id))
-            role = s.query(Role).filter_by(name="te_admin").one()
-            s.add(Grant(group_id=g.id, role_id=role.id, target_type="project", target_id=p.id))
+        add_user(db, name=user, role="te_admin", domain_name=domain, project_name=project, password=password,
+                 group_name="admins")
     finally:
         db.dispose()
 
