@@ -2,8 +2,7 @@
 
 Like the rest of ``openims iam`` it logs in with a password (``OPENIMS_*``) and works against a
 server on another host. A secret key is printed once, when it is created: the service keeps it
-encrypted and never shows it again.
-"""
+encrypted and never shows it again."""
 
 from __future__ import annotations
 
@@ -13,70 +12,85 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from openims.cli_iam import CliError, JsonOpt, _handles_errors, _id, _print_json, _session, _show, _table, err
+from openims.cli.common import (
+    CliError,
+    JsonOpt,
+    err,
+    handles_errors,
+    print_json,
+    show,
+    table,
+)
+from openims.cli.iam import iam_session, resolve_id
 from openims.client.session import Session
 
 app = typer.Typer(help="Access keys (AK/SK) for the official SDKs and signed requests.", no_args_is_help=True)
 
+
 _COLUMNS = (("Access key", "access"), ("Status", "status"), ("Created", "create_time"),
             ("Description", "description"))
+
+
 _KEYS = ("access", "user_id", "status", "create_time", "last_use_time", "description")
+
+
 _BASE = "/v3.0/OS-CREDENTIAL/credentials"
+
 
 UserOpt = Annotated[str | None, typer.Option("--user", help="whose keys (name or id; default: yours)")]
 
 
 def _user_id(s: Session, user: str | None) -> str:
     if user is not None:
-        return _id(s, "users", user)
+        return resolve_id(s, "users", user)
     if not s.user_id:
         raise CliError("Could not determine the logged-in user.")
     return s.user_id
 
 
 @app.command("create")
-@_handles_errors
+@handles_errors
 def ak_create(ctx: typer.Context, user: UserOpt = None,
               description: Annotated[str | None, typer.Option(help="free text")] = None,
               as_json: JsonOpt = False) -> None:
     """Create a permanent access key; its secret is shown this once."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         body: dict[str, Any] = {"user_id": _user_id(s, user)}
         if description is not None:
             body["description"] = description
         credential = s.request("POST", _BASE, json={"credential": body}, expect=(201,)).json()["credential"]
     if as_json:
-        _print_json(credential)
+        print_json(credential, sort_keys=True)
         return
-    _show(credential, ("access", "secret", "user_id", "status", "create_time", "description"), False)
+    show(credential, ("access", "secret", "user_id", "status", "create_time", "description"), False)
     err.print("[bold]The secret key is shown only now:[/bold] store it safely; it cannot be retrieved later.")
 
 
 @app.command("list")
-@_handles_errors
+@handles_errors
 def ak_list(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """List a user's permanent access keys."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         params = {"user_id": _user_id(s, user)}
         credentials = s.request("GET", _BASE, params=params).json()["credentials"]
     if as_json:
-        _print_json(credentials)
+        print_json(credentials, sort_keys=True)
     else:
-        _table(credentials, _COLUMNS)
+        table(credentials, _COLUMNS)
 
 
 @app.command("show")
-@_handles_errors
+@handles_errors
 def ak_show(ctx: typer.Context, access: Annotated[str, typer.Argument(help="the access key (AK)")],
             as_json: JsonOpt = False) -> None:
     """Show an access key, with when it was last used."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         credential = s.request("GET", f"{_BASE}/{access}").json()["credential"]
-    _show(credential, _KEYS, as_json)
+    show(credential, _KEYS, as_json)
 
 
 @app.command("update")
-@_handles_errors
+@handles_errors
 def ak_update(
     ctx: typer.Context,
     access: Annotated[str, typer.Argument(help="the access key (AK)")],
@@ -92,22 +106,22 @@ def ak_update(
         change["description"] = description
     if not change:
         raise CliError("Nothing to change: give --enable/--disable or --description.")
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         credential = s.request("PUT", f"{_BASE}/{access}", json={"credential": change}).json()["credential"]
-    _show(credential, _KEYS, as_json)
+    show(credential, _KEYS, as_json)
 
 
 @app.command("delete")
-@_handles_errors
+@handles_errors
 def ak_delete(ctx: typer.Context, access: Annotated[str, typer.Argument(help="the access key (AK)")]) -> None:
     """Delete an access key; requests signed with it are refused from now on."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         s.request("DELETE", f"{_BASE}/{access}", expect=(204,))
     err.print(f"deleted access key {escape(access)}")
 
 
 @app.command("temporary")
-@_handles_errors
+@handles_errors
 def ak_temporary(
     ctx: typer.Context,
     duration: Annotated[int, typer.Option(help="validity in seconds (900-86400)", min=900, max=86400)] = 900,
@@ -115,11 +129,11 @@ def ak_temporary(
 ) -> None:
     """Obtain a temporary access key and its security token (for X-Security-Token)."""
     body = {"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": duration}}}}
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         credential = s.request("POST", "/v3.0/OS-CREDENTIAL/securitytokens", json=body,
                                expect=(201,)).json()["credential"]
     if as_json:
-        _print_json(credential)
+        print_json(credential, sort_keys=True)
     else:
         # Plain text: these values are copied whole into environment variables.
         sys.stdout.write(f"access:        {credential['access']}\nsecret:        {credential['secret']}\n"

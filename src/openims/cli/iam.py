@@ -1,25 +1,28 @@
 """``openims iam``: manage projects, users, groups, roles and grants over the HTTP API.
 
 Everything goes through ``openims.client.Session``, so it works against a server on another
-host (``OPENIMS_ENDPOINT``) exactly as it does locally. Objects are named by name or id.
-"""
+host (``OPENIMS_ENDPOINT``) exactly as it does locally. Objects are named by name or id."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from openims.client.session import ApiError, Credentials, Session
+from openims.cli.common import (
+    CliError,
+    JsonOpt,
+    err,
+    handles_errors,
+    print_json,
+    show,
+    table,
+)
+from openims.client.session import Credentials, Session
 
 app = typer.Typer(help="Identity administration: projects, users, groups, roles and grants.",
                   no_args_is_help=True)
@@ -35,34 +38,8 @@ app.add_typer(group_app, name="group")
 app.add_typer(role_app, name="role")
 app.add_typer(grant_app, name="grant")
 
-out = Console()
-err = Console(stderr=True)
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class CliError(Exception):
-    """A user mistake found on the client side (e.g. an ambiguous or unknown name)."""
-
-
-def _handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Print API and usage errors as one clear line and exit 1, never with a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except ApiError as exc:
-            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
-            raise typer.Exit(1) from None
-        except CliError as exc:
-            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
-            raise typer.Exit(1) from None
-
-    return wrapper
 
 
 @dataclasses.dataclass
@@ -85,7 +62,7 @@ def _main(
     ctx.obj = _Target(endpoint, username, domain, project)
 
 
-def _session(ctx: typer.Context) -> Session:
+def iam_session(ctx: typer.Context) -> Session:
     target = _find_target(ctx)
     creds = Credentials.from_env()
     changes = {k: v for k, v in (("endpoint", target.endpoint), ("username", target.username),
@@ -96,49 +73,6 @@ def _session(ctx: typer.Context) -> Session:
 def _find_target(ctx: typer.Context) -> _Target:
     # Click hands a parent's ``obj`` down to its subcommands' contexts.
     return ctx.obj if isinstance(ctx.obj, _Target) else _Target()
-
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
-
-
-# ---------------------------------------------------------------- output
-
-
-def _print_json(data: Any) -> None:
-    # Plain print: rich would wrap long lines and break the JSON for pipes.
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def _table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
-    table = Table()
-    for header, key in columns:
-        if key in ("id", "field"):
-            # Ids are copied into the next command: keep them whole on one line.
-            table.add_column(header, no_wrap=True, min_width=32 if key == "id" else None)
-        else:
-            table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(key)) for _, key in columns))
-    out.print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return escape(str(value))
-
-
-def _show(obj: dict[str, Any], keys: Sequence[str], as_json: bool) -> None:
-    if as_json:
-        _print_json(obj)
-        return
-    rows = ({"field": k, "value": obj.get(k)} for k in keys if k in obj)
-    _table(rows, (("Field", "field"), ("Value", "value")))
-
-
-# ---------------------------------------------------------------- name → id
 
 
 _SINGULAR = {"projects": "project", "users": "user", "groups": "group", "roles": "role"}
@@ -160,7 +94,7 @@ def _resolve(s: Session, kind: str, ref: str) -> dict[str, Any]:
     raise CliError(f"{len(items)} {kind} are named {ref!r}; use the id.")
 
 
-def _id(s: Session, kind: str, ref: str) -> str:
+def resolve_id(s: Session, kind: str, ref: str) -> str:
     return str(_resolve(s, kind, ref)["id"])
 
 
@@ -173,26 +107,26 @@ def _domain_id(s: Session) -> str:
     return str(domains[0]["id"])
 
 
-# ---------------------------------------------------------------- projects
-
 _PROJECT_COLUMNS = (("ID", "id"), ("Name", "name"), ("Enabled", "enabled"), ("Description", "description"))
+
+
 _PROJECT_KEYS = ("id", "name", "domain_id", "parent_id", "enabled", "status", "description")
 
 
 @project_app.command("list")
-@_handles_errors
+@handles_errors
 def project_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the account's projects."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         body = s.request("GET", "/v3/projects").json()
     if as_json:
-        _print_json(body["projects"])
+        print_json(body["projects"], sort_keys=True)
     else:
-        _table(body["projects"], _PROJECT_COLUMNS)
+        table(body["projects"], _PROJECT_COLUMNS)
 
 
 @project_app.command("create")
-@_handles_errors
+@handles_errors
 def project_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="<region>_<suffix>")],
                    description: Annotated[str | None, typer.Option(help="free text")] = None,
                    as_json: JsonOpt = False) -> None:
@@ -200,24 +134,24 @@ def project_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
     body: dict[str, Any] = {"name": name}
     if description is not None:
         body["description"] = description
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         project = s.request("POST", "/v3/projects", json={"project": body}, expect=(201,)).json()["project"]
-    _show(project, _PROJECT_KEYS, as_json)
+    show(project, _PROJECT_KEYS, as_json)
 
 
 @project_app.command("show")
-@_handles_errors
+@handles_errors
 def project_show(ctx: typer.Context, project: Annotated[str, typer.Argument(help="name or id")],
                  as_json: JsonOpt = False) -> None:
     """Show a project, with its status."""
-    with _session(ctx) as s:
-        pid = _id(s, "projects", project)
+    with iam_session(ctx) as s:
+        pid = resolve_id(s, "projects", project)
         shown = s.request("GET", f"/v3-ext/projects/{pid}").json()["project"]
-    _show(shown, _PROJECT_KEYS, as_json)
+    show(shown, _PROJECT_KEYS, as_json)
 
 
 @project_app.command("update")
-@_handles_errors
+@handles_errors
 def project_update(
     ctx: typer.Context,
     project: Annotated[str, typer.Argument(help="name or id")],
@@ -232,30 +166,30 @@ def project_update(
                                                  ("enabled", enabled)) if v is not None}
     if not changes and status is None:
         raise CliError("Nothing to change: give --name, --description, --enable/--disable or --status.")
-    with _session(ctx) as s:
-        pid = _id(s, "projects", project)
+    with iam_session(ctx) as s:
+        pid = resolve_id(s, "projects", project)
         if status is not None:
             s.request("PUT", f"/v3-ext/projects/{pid}", json={"project": {"status": status}}, expect=(204,))
         if changes:
             s.request("PATCH", f"/v3/projects/{pid}", json={"project": changes})
         shown = s.request("GET", f"/v3-ext/projects/{pid}").json()["project"]
-    _show(shown, _PROJECT_KEYS, as_json)
+    show(shown, _PROJECT_KEYS, as_json)
 
 
 @project_app.command("delete")
-@_handles_errors
+@handles_errors
 def project_delete(ctx: typer.Context, project: Annotated[str, typer.Argument(help="name or id")]) -> None:
     """Delete a project (it must own no images)."""
-    with _session(ctx) as s:
-        pid = _id(s, "projects", project)
+    with iam_session(ctx) as s:
+        pid = resolve_id(s, "projects", project)
         s.request("DELETE", f"/v3/projects/{pid}", expect=(204,))
     err.print(f"deleted project {escape(project)}")
 
 
-# ---------------------------------------------------------------- users
-
 _USER_COLUMNS = (("ID", "id"), ("Name", "name"), ("Enabled", "enabled"), ("Email", "email"),
                  ("Description", "description"))
+
+
 _USER_KEYS = ("id", "name", "domain_id", "enabled", "email", "description", "password_expires_at")
 
 
@@ -269,7 +203,7 @@ def _new_password(given: str | None, from_stdin: bool, prompt: str = "Password")
 
 
 @user_app.command("list")
-@_handles_errors
+@handles_errors
 def user_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help="exact name")] = None,
               enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="filter")] = None,
               as_json: JsonOpt = False) -> None:
@@ -279,16 +213,16 @@ def user_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help=
         params["name"] = name
     if enabled is not None:
         params["enabled"] = "true" if enabled else "false"
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         users = s.request("GET", "/v3/users", params=params).json()["users"]
     if as_json:
-        _print_json(users)
+        print_json(users, sort_keys=True)
     else:
-        _table(users, _USER_COLUMNS)
+        table(users, _USER_COLUMNS)
 
 
 @user_app.command("create")
-@_handles_errors
+@handles_errors
 def user_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="5-32 characters")],
@@ -307,31 +241,31 @@ def user_create(
         body["description"] = description
     if email is not None:
         body["email"] = email
-    with _session(ctx) as s:
-        group_ids = [_id(s, "groups", g) for g in groups or []]
+    with iam_session(ctx) as s:
+        group_ids = [resolve_id(s, "groups", g) for g in groups or []]
         user = s.request("POST", "/v3/users", json={"user": body}, expect=(201,)).json()["user"]
         for gid in group_ids:
             s.request("PUT", f"/v3/groups/{gid}/users/{user['id']}", expect=(204,))
-    _show(user, _USER_KEYS, as_json)
+    show(user, _USER_KEYS, as_json)
 
 
 @user_app.command("show")
-@_handles_errors
+@handles_errors
 def user_show(ctx: typer.Context, user: Annotated[str, typer.Argument(help="name or id")],
               as_json: JsonOpt = False) -> None:
     """Show a user and its groups."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         shown = _resolve(s, "users", user)
         groups = s.request("GET", f"/v3/users/{shown['id']}/groups").json()["groups"]
     shown = {**shown, "groups": [g["name"] for g in groups]}
     if as_json:
-        _print_json(shown)
+        print_json(shown, sort_keys=True)
     else:
-        _show({**shown, "groups": ", ".join(shown["groups"])}, (*_USER_KEYS, "groups"), False)
+        show({**shown, "groups": ", ".join(shown["groups"])}, (*_USER_KEYS, "groups"), False)
 
 
 @user_app.command("update")
-@_handles_errors
+@handles_errors
 def user_update(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="name or id")],
@@ -348,31 +282,31 @@ def user_update(
     if not changes:
         raise CliError("Nothing to change: give --name, --password, --enable/--disable, --description "
                        "or --email.")
-    with _session(ctx) as s:
-        uid = _id(s, "users", user)
+    with iam_session(ctx) as s:
+        uid = resolve_id(s, "users", user)
         shown = s.request("PATCH", f"/v3/users/{uid}", json={"user": changes}).json()["user"]
-    _show(shown, _USER_KEYS, as_json)
+    show(shown, _USER_KEYS, as_json)
 
 
 @user_app.command("delete")
-@_handles_errors
+@handles_errors
 def user_delete(ctx: typer.Context, user: Annotated[str, typer.Argument(help="name or id")]) -> None:
     """Delete a user (revokes its tokens)."""
-    with _session(ctx) as s:
-        uid = _id(s, "users", user)
+    with iam_session(ctx) as s:
+        uid = resolve_id(s, "users", user)
         s.request("DELETE", f"/v3/users/{uid}", expect=(204,))
     err.print(f"deleted user {escape(user)}")
 
 
 @user_app.command("password")
-@_handles_errors
+@handles_errors
 def user_password(
     ctx: typer.Context,
     old: Annotated[str | None, typer.Option("--old", help="current password (default: login one)")] = None,
     new: Annotated[str | None, typer.Option("--new", help="new password (prompted if omitted)")] = None,
 ) -> None:
     """Change your own password; every token you hold is revoked."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         original = old if old is not None else s.credentials.password
         if not original:
             original = typer.prompt("Current password", hide_input=True)
@@ -387,25 +321,23 @@ def user_password(
     err.print("password changed; update OPENIMS_PASSWORD (or the credentials file) before the next command")
 
 
-# ---------------------------------------------------------------- groups
-
 _GROUP_COLUMNS = (("ID", "id"), ("Name", "name"), ("Description", "description"))
 
 
 @group_app.command("list")
-@_handles_errors
+@handles_errors
 def group_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the account's user groups."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         groups = s.request("GET", "/v3/groups").json()["groups"]
     if as_json:
-        _print_json(groups)
+        print_json(groups, sort_keys=True)
     else:
-        _table(groups, _GROUP_COLUMNS)
+        table(groups, _GROUP_COLUMNS)
 
 
 @group_app.command("create")
-@_handles_errors
+@handles_errors
 def group_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="group name")],
                  description: Annotated[str | None, typer.Option(help="free text")] = None,
                  as_json: JsonOpt = False) -> None:
@@ -413,84 +345,78 @@ def group_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="g
     body: dict[str, Any] = {"name": name}
     if description is not None:
         body["description"] = description
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         group = s.request("POST", "/v3/groups", json={"group": body}, expect=(201,)).json()["group"]
-    _show(group, ("id", "name", "domain_id", "description"), as_json)
+    show(group, ("id", "name", "domain_id", "description"), as_json)
 
 
 @group_app.command("delete")
-@_handles_errors
+@handles_errors
 def group_delete(ctx: typer.Context, group: Annotated[str, typer.Argument(help="name or id")]) -> None:
     """Delete a user group (its grants and memberships go with it)."""
-    with _session(ctx) as s:
-        gid = _id(s, "groups", group)
+    with iam_session(ctx) as s:
+        gid = resolve_id(s, "groups", group)
         s.request("DELETE", f"/v3/groups/{gid}", expect=(204,))
     err.print(f"deleted group {escape(group)}")
 
 
 @group_app.command("add-user")
-@_handles_errors
+@handles_errors
 def group_add_user(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
                    user: Annotated[str, typer.Argument(help="user name or id")]) -> None:
     """Add a user to a group."""
-    with _session(ctx) as s:
-        gid, uid = _id(s, "groups", group), _id(s, "users", user)
+    with iam_session(ctx) as s:
+        gid, uid = resolve_id(s, "groups", group), resolve_id(s, "users", user)
         s.request("PUT", f"/v3/groups/{gid}/users/{uid}", expect=(204,))
     err.print(f"added {escape(user)} to {escape(group)}")
 
 
 @group_app.command("remove-user")
-@_handles_errors
+@handles_errors
 def group_remove_user(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
                       user: Annotated[str, typer.Argument(help="user name or id")]) -> None:
     """Remove a user from a group."""
-    with _session(ctx) as s:
-        gid, uid = _id(s, "groups", group), _id(s, "users", user)
+    with iam_session(ctx) as s:
+        gid, uid = resolve_id(s, "groups", group), resolve_id(s, "users", user)
         s.request("DELETE", f"/v3/groups/{gid}/users/{uid}", expect=(204,))
     err.print(f"removed {escape(user)} from {escape(group)}")
 
 
 @group_app.command("users")
-@_handles_errors
+@handles_errors
 def group_users(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
                 as_json: JsonOpt = False) -> None:
     """List a group's members."""
-    with _session(ctx) as s:
-        gid = _id(s, "groups", group)
+    with iam_session(ctx) as s:
+        gid = resolve_id(s, "groups", group)
         users = s.request("GET", f"/v3/groups/{gid}/users").json()["users"]
     if as_json:
-        _print_json(users)
+        print_json(users, sort_keys=True)
     else:
-        _table(users, _USER_COLUMNS)
-
-
-# ---------------------------------------------------------------- roles
+        table(users, _USER_COLUMNS)
 
 
 @role_app.command("list")
-@_handles_errors
+@handles_errors
 def role_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help="exact name")] = None,
               as_json: JsonOpt = False) -> None:
     """List the system roles."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         roles = s.request("GET", "/v3/roles", params={"name": name} if name else None).json()["roles"]
     if as_json:
-        _print_json(roles)
+        print_json(roles, sort_keys=True)
     else:
-        _table(roles, (("ID", "id"), ("Name", "name"), ("Display name", "display_name"), ("Type", "type"),
+        table(roles, (("ID", "id"), ("Name", "name"), ("Display name", "display_name"), ("Type", "type"),
                        ("Description", "description")))
-
-
-# ---------------------------------------------------------------- grants
 
 
 def _grant_path(s: Session, group: str, role: str, project: str | None, domain: bool,
                 all_projects: bool) -> str:
     if sum((project is not None, domain, all_projects)) != 1:
         raise CliError("Give exactly one of --project NAME|ID, --domain or --all-projects.")
-    gid, rid = _id(s, "groups", group), _id(s, "roles", role)
+    gid, rid = resolve_id(s, "groups", group), resolve_id(s, "roles", role)
     if project is not None:
-        return f"/v3/projects/{_id(s, 'projects', project)}/groups/{gid}/roles/{rid}"
+        return f"/v3/projects/{resolve_id(s, 'projects', project)}/groups/{gid}/roles/{rid}"
     did = _domain_id(s)
     if domain:
         return f"/v3/domains/{did}/groups/{gid}/roles/{rid}"
@@ -498,48 +424,52 @@ def _grant_path(s: Session, group: str, role: str, project: str | None, domain: 
 
 
 ProjectOpt = Annotated[str | None, typer.Option("--project", help="on this project (name or id)")]
+
+
 DomainOpt = Annotated[bool, typer.Option("--domain", help="on the account (domain) itself")]
+
+
 AllProjectsOpt = Annotated[bool, typer.Option("--all-projects", help="on every project, present and future")]
 
 
 @grant_app.command("add")
-@_handles_errors
+@handles_errors
 def grant_add(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
               role: Annotated[str, typer.Argument(help="role name or id, e.g. readonly")],
               project: ProjectOpt = None, domain: DomainOpt = False,
               all_projects: AllProjectsOpt = False) -> None:
     """Grant a role to a group."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         s.request("PUT", _grant_path(s, group, role, project, domain, all_projects), expect=(204,))
     err.print(f"granted {escape(role)} to {escape(group)}")
 
 
 @grant_app.command("remove")
-@_handles_errors
+@handles_errors
 def grant_remove(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
                  role: Annotated[str, typer.Argument(help="role name or id")],
                  project: ProjectOpt = None, domain: DomainOpt = False,
                  all_projects: AllProjectsOpt = False) -> None:
     """Revoke a role from a group (members must log in again)."""
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         s.request("DELETE", _grant_path(s, group, role, project, domain, all_projects), expect=(204,))
     err.print(f"revoked {escape(role)} from {escape(group)}")
 
 
 @grant_app.command("list")
-@_handles_errors
+@handles_errors
 def grant_list(ctx: typer.Context, group: Annotated[str | None, typer.Option(help="only this group")] = None,
                project: ProjectOpt = None, domain: DomainOpt = False, all_projects: AllProjectsOpt = False,
                as_json: JsonOpt = False) -> None:
     """List grants, with names."""
     if sum((project is not None, domain, all_projects)) > 1:
         raise CliError("Give at most one of --project, --domain or --all-projects.")
-    with _session(ctx) as s:
+    with iam_session(ctx) as s:
         params: dict[str, str] = {}
         if group is not None:
-            params["group.id"] = _id(s, "groups", group)
+            params["group.id"] = resolve_id(s, "groups", group)
         if project is not None:
-            params["scope.project.id"] = _id(s, "projects", project)
+            params["scope.project.id"] = resolve_id(s, "projects", project)
         if domain or all_projects:
             params["scope.domain.id"] = _domain_id(s)
         if all_projects:
@@ -564,6 +494,6 @@ def grant_list(ctx: typer.Context, group: Annotated[str | None, typer.Option(hel
                      "role": roles.get(a["role"]["id"], a["role"]["id"]), "target": target,
                      "group_id": a["group"]["id"], "role_id": a["role"]["id"], "scope": scope})
     if as_json:
-        _print_json(rows)
+        print_json(rows, sort_keys=True)
     else:
-        _table(rows, (("Group", "group"), ("Role", "role"), ("On", "target")))
+        table(rows, (("Group", "group"), ("Role", "role"), ("On", "target")))

@@ -1,4 +1,4 @@
-"""The ``openims`` command: serve, worker, db, and the client-side commands."""
+"""``openims serve``, ``openims worker`` and ``openims db``: the server side, on this machine."""
 
 from __future__ import annotations
 
@@ -7,27 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-import openims.cli_share  # noqa: F401  (registers commands)
-from openims import cli_ak, cli_iam, cli_ims
+from openims.cli.common import out as console
 from openims.config import Settings
 
-app = typer.Typer(help="openims: image management service compatible with Huawei Cloud IMS.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(cli_ims.obs_app, name="obs")
-app.add_typer(cli_ims.image_app, name="image")
-app.add_typer(cli_ims.job_app, name="job")
-app.add_typer(cli_ims.quota_app, name="quota")
-app.add_typer(cli_iam.app, name="iam")
-cli_iam.app.add_typer(cli_ak.app, name="ak")
-console = Console()
-err = Console(stderr=True)
 
 
-def _settings(**overrides: object) -> Settings:
+def settings_from(**overrides: object) -> Settings:
     clean = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**clean)  # type: ignore[arg-type]
 
@@ -38,7 +25,6 @@ DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="data directory
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL [OPENIMS_DATABASE_URL]")]
 
 
-@app.command()
 def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, database_url: DbOpt = None,
           workers: Annotated[int | None, typer.Option(help="in-process job worker threads")] = None,
           no_worker: Annotated[bool, typer.Option("--no-worker", help="API only")] = False) -> None:
@@ -49,7 +35,7 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
     from openims.runtime import bootstrap_runtime, build_runtime
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
+    settings = settings_from(host=host, port=port, data_dir=data_dir, database_url=database_url,
                          workers=0 if no_worker else workers)
     rt = build_runtime(settings)
     boot = bootstrap_runtime(rt)
@@ -80,7 +66,6 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
         rt.close()
 
 
-@app.command("worker")
 def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
                    threads: Annotated[int, typer.Option(help="job threads")] = 1,
                    once: Annotated[bool, typer.Option("--once", help="run runnable jobs, then exit")] = False) -> None:
@@ -92,7 +77,7 @@ def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
     from openims.worker.runner import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    rt = build_runtime(_settings(data_dir=data_dir, database_url=database_url))
+    rt = build_runtime(settings_from(data_dir=data_dir, database_url=database_url))
     worker = Worker(rt, threads=threads)
     try:
         if once:
@@ -121,32 +106,9 @@ def db_upgrade(database_url: DbOpt = None, data_dir: DataOpt = None,
     """Apply schema migrations."""
     from openims.db import migrate
 
-    settings = _settings(database_url=database_url, data_dir=data_dir)
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url_resolved, revision)
     console.print(f"database at revision {migrate.current(settings.database_url_resolved)}")
 
 
-keys_app = typer.Typer(help="Token signing keys (Fernet key repository, Keystone's layout).",
-                       no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-
-
-@keys_app.command("rotate")
-def keys_rotate(data_dir: DataOpt = None) -> None:
-    """Promote the staged key to primary and stage a new one; old tokens stay valid."""
-    from openims.iam.keys import KeyRepository
-
-    settings = _settings(data_dir=data_dir)
-    repo = KeyRepository(settings.key_dir)
-    repo.ensure()
-    repo.rotate()
-    console.print(f"rotated keys in {settings.key_dir}; restart or reload API processes to pick them up")
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,31 @@
+"""The ``openims`` command, assembled here in one place from one module per command group.
+
+Server side (this machine): ``serve``, ``worker``, ``db`` (``cli.server``), ``keys`` (``cli.keys``).
+Client side, over HTTP through ``openims.client``: ``obs``, ``image`` (with ``image tag`` and the
+sharing commands of ``cli.share``), ``job``, ``quota``, ``iam`` (with ``iam ak``).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from openims.cli import ak, iam, image, job, keys, obs, quota, server, share
+
+app = typer.Typer(help="openims: image management service compatible with Huawei Cloud IMS.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app.command("serve")(server.serve)
+app.command("worker")(server.worker_command)
+app.add_typer(server.db_app, name="db")
+app.add_typer(keys.app, name="keys")
+app.add_typer(obs.app, name="obs")
+image.app.add_typer(share.tag_app, name="tag")
+image.app.add_typer(share.image_commands)
+app.add_typer(image.app, name="image")
+app.add_typer(job.app, name="job")
+app.add_typer(quota.app, name="quota")
+iam.app.add_typer(ak.app, name="ak")
+app.add_typer(iam.app, name="iam")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,5 @@
+"""``python -m openims.cli``."""
+
+from openims.cli import main
+
+main()
