@@ -22,6 +22,7 @@ from openims.cli.common import (
     table,
 )
 from openims.cli.iam import iam_session, resolve_id
+from openims.client.iam import IamClient
 from openims.client.session import Session
 
 app = typer.Typer(help="Access keys (AK/SK) for the official SDKs and signed requests.", no_args_is_help=True)
@@ -34,7 +35,6 @@ _COLUMNS = (("Access key", "access"), ("Status", "status"), ("Created", "create_
 _KEYS = ("access", "user_id", "status", "create_time", "last_use_time", "description")
 
 
-_BASE = "/v3.0/OS-CREDENTIAL/credentials"
 
 
 UserOpt = Annotated[str | None, typer.Option("--user", help="whose keys (name or id; default: yours)")]
@@ -58,7 +58,7 @@ def ak_create(ctx: typer.Context, user: UserOpt = None,
         body: dict[str, Any] = {"user_id": _user_id(s, user)}
         if description is not None:
             body["description"] = description
-        credential = s.request("POST", _BASE, json={"credential": body}, expect=(201,)).json()["credential"]
+        credential = IamClient(s).create_credential(body)
     if as_json:
         print_json(credential, sort_keys=True)
         return
@@ -72,7 +72,7 @@ def ak_list(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False) 
     """List a user's permanent access keys."""
     with iam_session(ctx) as s:
         params = {"user_id": _user_id(s, user)}
-        credentials = s.request("GET", _BASE, params=params).json()["credentials"]
+        credentials = IamClient(s).credentials(params)
     if as_json:
         print_json(credentials, sort_keys=True)
     else:
@@ -85,7 +85,7 @@ def ak_show(ctx: typer.Context, access: Annotated[str, typer.Argument(help="the 
             as_json: JsonOpt = False) -> None:
     """Show an access key, with when it was last used."""
     with iam_session(ctx) as s:
-        credential = s.request("GET", f"{_BASE}/{access}").json()["credential"]
+        credential = IamClient(s).credential(access)
     show(credential, _KEYS, as_json)
 
 
@@ -107,7 +107,7 @@ def ak_update(
     if not change:
         raise CliError("Nothing to change: give --enable/--disable or --description.")
     with iam_session(ctx) as s:
-        credential = s.request("PUT", f"{_BASE}/{access}", json={"credential": change}).json()["credential"]
+        credential = IamClient(s).update_credential(access, change)
     show(credential, _KEYS, as_json)
 
 
@@ -116,7 +116,7 @@ def ak_update(
 def ak_delete(ctx: typer.Context, access: Annotated[str, typer.Argument(help="the access key (AK)")]) -> None:
     """Delete an access key; requests signed with it are refused from now on."""
     with iam_session(ctx) as s:
-        s.request("DELETE", f"{_BASE}/{access}", expect=(204,))
+        IamClient(s).delete_credential(access)
     err.print(f"deleted access key {escape(access)}")
 
 
@@ -128,10 +128,8 @@ def ak_temporary(
     as_json: JsonOpt = False,
 ) -> None:
     """Obtain a temporary access key and its security token (for X-Security-Token)."""
-    body = {"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": duration}}}}
     with iam_session(ctx) as s:
-        credential = s.request("POST", "/v3.0/OS-CREDENTIAL/securitytokens", json=body,
-                               expect=(201,)).json()["credential"]
+        credential = IamClient(s).temporary_credential(duration)
     if as_json:
         print_json(credential, sort_keys=True)
     else:

@@ -22,6 +22,7 @@ from openims.cli.common import (
     show,
     table,
 )
+from openims.client.iam import SINGULAR, GrantTarget, IamClient, Kind
 from openims.client.session import Credentials, Session
 
 app = typer.Typer(help="Identity administration: projects, users, groups, roles and grants.",
@@ -75,33 +76,31 @@ def _find_target(ctx: typer.Context) -> _Target:
     return ctx.obj if isinstance(ctx.obj, _Target) else _Target()
 
 
-_SINGULAR = {"projects": "project", "users": "user", "groups": "group", "roles": "role"}
 
 
-def _resolve(s: Session, kind: str, ref: str) -> dict[str, Any]:
+def _resolve(s: Session, kind: Kind, ref: str) -> dict[str, Any]:
     """The object of ``kind`` named or identified by ``ref``; ids are tried first when they look like one."""
     if _HEX32.match(ref):
-        r = s.request("GET", f"/v3/{kind}/{ref}", expect=(200, 404))
-        if r.status_code == 200:
-            found: dict[str, Any] = r.json()[_SINGULAR[kind]]
+        found = IamClient(s).get(kind, ref)
+        if found is not None:
             return found
-    items = s.request("GET", f"/v3/{kind}", params={"name": ref}).json()[kind]
+    items = IamClient(s).listing(kind, {"name": ref})
     if len(items) == 1:
         item: dict[str, Any] = items[0]
         return item
     if not items:
-        raise CliError(f"No {_SINGULAR[kind]} named or with id {ref!r}.")
+        raise CliError(f"No {SINGULAR[kind]} named or with id {ref!r}.")
     raise CliError(f"{len(items)} {kind} are named {ref!r}; use the id.")
 
 
-def resolve_id(s: Session, kind: str, ref: str) -> str:
+def resolve_id(s: Session, kind: Kind, ref: str) -> str:
     return str(_resolve(s, kind, ref)["id"])
 
 
 def _domain_id(s: Session) -> str:
     if s.domain_id:
         return s.domain_id
-    domains = s.request("GET", "/v3/auth/domains").json()["domains"]
+    domains = IamClient(s).my_domains()
     if not domains:
         raise CliError("The account (domain) of this user could not be determined.")
     return str(domains[0]["id"])
@@ -118,11 +117,11 @@ _PROJECT_KEYS = ("id", "name", "domain_id", "parent_id", "enabled", "status", "d
 def project_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the account's projects."""
     with iam_session(ctx) as s:
-        body = s.request("GET", "/v3/projects").json()
+        projects = IamClient(s).listing("projects")
     if as_json:
-        print_json(body["projects"], sort_keys=True)
+        print_json(projects, sort_keys=True)
     else:
-        table(body["projects"], _PROJECT_COLUMNS)
+        table(projects, _PROJECT_COLUMNS)
 
 
 @project_app.command("create")
@@ -135,7 +134,7 @@ def project_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
     if description is not None:
         body["description"] = description
     with iam_session(ctx) as s:
-        project = s.request("POST", "/v3/projects", json={"project": body}, expect=(201,)).json()["project"]
+        project = IamClient(s).create("projects", body)
     show(project, _PROJECT_KEYS, as_json)
 
 
@@ -146,7 +145,7 @@ def project_show(ctx: typer.Context, project: Annotated[str, typer.Argument(help
     """Show a project, with its status."""
     with iam_session(ctx) as s:
         pid = resolve_id(s, "projects", project)
-        shown = s.request("GET", f"/v3-ext/projects/{pid}").json()["project"]
+        shown = IamClient(s).project_details(pid)
     show(shown, _PROJECT_KEYS, as_json)
 
 
@@ -169,10 +168,10 @@ def project_update(
     with iam_session(ctx) as s:
         pid = resolve_id(s, "projects", project)
         if status is not None:
-            s.request("PUT", f"/v3-ext/projects/{pid}", json={"project": {"status": status}}, expect=(204,))
+            IamClient(s).set_project_status(pid, status)
         if changes:
-            s.request("PATCH", f"/v3/projects/{pid}", json={"project": changes})
-        shown = s.request("GET", f"/v3-ext/projects/{pid}").json()["project"]
+            IamClient(s).update("projects", pid, changes)
+        shown = IamClient(s).project_details(pid)
     show(shown, _PROJECT_KEYS, as_json)
 
 
@@ -182,7 +181,7 @@ def project_delete(ctx: typer.Context, project: Annotated[str, typer.Argument(he
     """Delete a project (it must own no images)."""
     with iam_session(ctx) as s:
         pid = resolve_id(s, "projects", project)
-        s.request("DELETE", f"/v3/projects/{pid}", expect=(204,))
+        IamClient(s).delete("projects", pid)
     err.print(f"deleted project {escape(project)}")
 
 
@@ -214,7 +213,7 @@ def user_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help=
     if enabled is not None:
         params["enabled"] = "true" if enabled else "false"
     with iam_session(ctx) as s:
-        users = s.request("GET", "/v3/users", params=params).json()["users"]
+        users = IamClient(s).listing("users", params)
     if as_json:
         print_json(users, sort_keys=True)
     else:
@@ -243,9 +242,9 @@ def user_create(
         body["email"] = email
     with iam_session(ctx) as s:
         group_ids = [resolve_id(s, "groups", g) for g in groups or []]
-        user = s.request("POST", "/v3/users", json={"user": body}, expect=(201,)).json()["user"]
+        user = IamClient(s).create("users", body)
         for gid in group_ids:
-            s.request("PUT", f"/v3/groups/{gid}/users/{user['id']}", expect=(204,))
+            IamClient(s).add_member(gid, user["id"])
     show(user, _USER_KEYS, as_json)
 
 
@@ -256,7 +255,7 @@ def user_show(ctx: typer.Context, user: Annotated[str, typer.Argument(help="name
     """Show a user and its groups."""
     with iam_session(ctx) as s:
         shown = _resolve(s, "users", user)
-        groups = s.request("GET", f"/v3/users/{shown['id']}/groups").json()["groups"]
+        groups = IamClient(s).user_groups(shown["id"])
     shown = {**shown, "groups": [g["name"] for g in groups]}
     if as_json:
         print_json(shown, sort_keys=True)
@@ -284,7 +283,7 @@ def user_update(
                        "or --email.")
     with iam_session(ctx) as s:
         uid = resolve_id(s, "users", user)
-        shown = s.request("PATCH", f"/v3/users/{uid}", json={"user": changes}).json()["user"]
+        shown = IamClient(s).update("users", uid, changes)
     show(shown, _USER_KEYS, as_json)
 
 
@@ -294,7 +293,7 @@ def user_delete(ctx: typer.Context, user: Annotated[str, typer.Argument(help="na
     """Delete a user (revokes its tokens)."""
     with iam_session(ctx) as s:
         uid = resolve_id(s, "users", user)
-        s.request("DELETE", f"/v3/users/{uid}", expect=(204,))
+        IamClient(s).delete("users", uid)
     err.print(f"deleted user {escape(user)}")
 
 
@@ -314,8 +313,7 @@ def user_password(
         user_id = s.user_id
         if not user_id:
             raise CliError("Could not determine the logged-in user.")
-        s.request("POST", f"/v3/users/{user_id}/password", expect=(204,),
-                  json={"user": {"password": new_password, "original_password": original}})
+        IamClient(s).change_password(user_id, original, new_password)
         # The cached token was just revoked; forget it so the next command logs in afresh.
         s.invalidate()
     err.print("password changed; update OPENIMS_PASSWORD (or the credentials file) before the next command")
@@ -329,7 +327,7 @@ _GROUP_COLUMNS = (("ID", "id"), ("Name", "name"), ("Description", "description")
 def group_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the account's user groups."""
     with iam_session(ctx) as s:
-        groups = s.request("GET", "/v3/groups").json()["groups"]
+        groups = IamClient(s).listing("groups")
     if as_json:
         print_json(groups, sort_keys=True)
     else:
@@ -346,7 +344,7 @@ def group_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="g
     if description is not None:
         body["description"] = description
     with iam_session(ctx) as s:
-        group = s.request("POST", "/v3/groups", json={"group": body}, expect=(201,)).json()["group"]
+        group = IamClient(s).create("groups", body)
     show(group, ("id", "name", "domain_id", "description"), as_json)
 
 
@@ -356,7 +354,7 @@ def group_delete(ctx: typer.Context, group: Annotated[str, typer.Argument(help="
     """Delete a user group (its grants and memberships go with it)."""
     with iam_session(ctx) as s:
         gid = resolve_id(s, "groups", group)
-        s.request("DELETE", f"/v3/groups/{gid}", expect=(204,))
+        IamClient(s).delete("groups", gid)
     err.print(f"deleted group {escape(group)}")
 
 
@@ -367,7 +365,7 @@ def group_add_user(ctx: typer.Context, group: Annotated[str, typer.Argument(help
     """Add a user to a group."""
     with iam_session(ctx) as s:
         gid, uid = resolve_id(s, "groups", group), resolve_id(s, "users", user)
-        s.request("PUT", f"/v3/groups/{gid}/users/{uid}", expect=(204,))
+        IamClient(s).add_member(gid, uid)
     err.print(f"added {escape(user)} to {escape(group)}")
 
 
@@ -378,7 +376,7 @@ def group_remove_user(ctx: typer.Context, group: Annotated[str, typer.Argument(h
     """Remove a user from a group."""
     with iam_session(ctx) as s:
         gid, uid = resolve_id(s, "groups", group), resolve_id(s, "users", user)
-        s.request("DELETE", f"/v3/groups/{gid}/users/{uid}", expect=(204,))
+        IamClient(s).remove_member(gid, uid)
     err.print(f"removed {escape(user)} from {escape(group)}")
 
 
@@ -389,7 +387,7 @@ def group_users(ctx: typer.Context, group: Annotated[str, typer.Argument(help="g
     """List a group's members."""
     with iam_session(ctx) as s:
         gid = resolve_id(s, "groups", group)
-        users = s.request("GET", f"/v3/groups/{gid}/users").json()["users"]
+        users = IamClient(s).group_users(gid)
     if as_json:
         print_json(users, sort_keys=True)
     else:
@@ -402,7 +400,7 @@ def role_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help=
               as_json: JsonOpt = False) -> None:
     """List the system roles."""
     with iam_session(ctx) as s:
-        roles = s.request("GET", "/v3/roles", params={"name": name} if name else None).json()["roles"]
+        roles = IamClient(s).listing("roles", {"name": name} if name else None)
     if as_json:
         print_json(roles, sort_keys=True)
     else:
@@ -410,17 +408,15 @@ def role_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help=
                        ("Description", "description")))
 
 
-def _grant_path(s: Session, group: str, role: str, project: str | None, domain: bool,
-                all_projects: bool) -> str:
+def _grant_args(s: Session, group: str, role: str, project: str | None, domain: bool,
+                all_projects: bool) -> tuple[GrantTarget, str, str, str]:
+    """(target, target id, group id, role id) of a grant named on the command line."""
     if sum((project is not None, domain, all_projects)) != 1:
         raise CliError("Give exactly one of --project NAME|ID, --domain or --all-projects.")
     gid, rid = resolve_id(s, "groups", group), resolve_id(s, "roles", role)
     if project is not None:
-        return f"/v3/projects/{resolve_id(s, 'projects', project)}/groups/{gid}/roles/{rid}"
-    did = _domain_id(s)
-    if domain:
-        return f"/v3/domains/{did}/groups/{gid}/roles/{rid}"
-    return f"/v3/OS-INHERIT/domains/{did}/groups/{gid}/roles/{rid}/inherited_to_projects"
+        return "project", resolve_id(s, "projects", project), gid, rid
+    return ("domain" if domain else "all_projects"), _domain_id(s), gid, rid
 
 
 ProjectOpt = Annotated[str | None, typer.Option("--project", help="on this project (name or id)")]
@@ -440,7 +436,7 @@ def grant_add(ctx: typer.Context, group: Annotated[str, typer.Argument(help="gro
               all_projects: AllProjectsOpt = False) -> None:
     """Grant a role to a group."""
     with iam_session(ctx) as s:
-        s.request("PUT", _grant_path(s, group, role, project, domain, all_projects), expect=(204,))
+        IamClient(s).grant(*_grant_args(s, group, role, project, domain, all_projects))
     err.print(f"granted {escape(role)} to {escape(group)}")
 
 
@@ -452,7 +448,7 @@ def grant_remove(ctx: typer.Context, group: Annotated[str, typer.Argument(help="
                  all_projects: AllProjectsOpt = False) -> None:
     """Revoke a role from a group (members must log in again)."""
     with iam_session(ctx) as s:
-        s.request("DELETE", _grant_path(s, group, role, project, domain, all_projects), expect=(204,))
+        IamClient(s).revoke(*_grant_args(s, group, role, project, domain, all_projects))
     err.print(f"revoked {escape(role)} from {escape(group)}")
 
 
@@ -474,10 +470,11 @@ def grant_list(ctx: typer.Context, group: Annotated[str | None, typer.Option(hel
             params["scope.domain.id"] = _domain_id(s)
         if all_projects:
             params["scope.OS-INHERIT:inherited_to"] = "projects"
-        found = s.request("GET", "/v3/role_assignments", params=params).json()["role_assignments"]
-        roles = {r["id"]: r["name"] for r in s.request("GET", "/v3/roles").json()["roles"]}
-        groups = {g["id"]: g["name"] for g in s.request("GET", "/v3/groups").json()["groups"]}
-        projects = {p["id"]: p["name"] for p in s.request("GET", "/v3/projects").json()["projects"]}
+        iam = IamClient(s)
+        found = iam.role_assignments(params)
+        roles = {r["id"]: r["name"] for r in iam.listing("roles")}
+        groups = {g["id"]: g["name"] for g in iam.listing("groups")}
+        projects = {p["id"]: p["name"] for p in iam.listing("projects")}
     if domain:
         # The domain filter also matches inherited grants; --domain means the domain itself.
         found = [a for a in found if "OS-INHERIT:inherited_to" not in a["scope"]]
