@@ -18,8 +18,8 @@ from openims.cli.common import (
     err,
     handles_errors,
     print_json,
+    print_rows,
     show,
-    table,
 )
 from openims.cli.iam import iam_session, resolve_id
 from openims.client.iam import IamClient
@@ -73,10 +73,7 @@ def ak_list(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False) 
     with iam_session(ctx) as s:
         params = {"user_id": _user_id(s, user)}
         credentials = IamClient(s).credentials(params)
-    if as_json:
-        print_json(credentials, sort_keys=True)
-    else:
-        table(credentials, _COLUMNS)
+    print_rows(credentials, _COLUMNS, as_json)
 
 
 @app.command("show")

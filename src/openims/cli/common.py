@@ -107,6 +107,14 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
+def print_rows(rows: list[dict[str, Any]], columns: Sequence[tuple[str, str]], as_json: bool) -> None:
+    """A list as JSON (``--json``) or as a table of ``columns``."""
+    if as_json:
+        print_json(rows, sort_keys=True)
+    else:
+        table(rows, columns)
+
+
 def show(obj: dict[str, Any], keys: Sequence[str], as_json: bool) -> None:
     if as_json:
         print_json(obj, sort_keys=True)

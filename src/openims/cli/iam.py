@@ -19,6 +19,7 @@ from openims.cli.common import (
     err,
     handles_errors,
     print_json,
+    print_rows,
     show,
     table,
 )
@@ -118,10 +119,7 @@ def project_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the account's projects."""
     with iam_session(ctx) as s:
         projects = IamClient(s).listing("projects")
-    if as_json:
-        print_json(projects, sort_keys=True)
-    else:
-        table(projects, _PROJECT_COLUMNS)
+    print_rows(projects, _PROJECT_COLUMNS, as_json)
 
 
 @project_app.command("create")
@@ -130,9 +128,7 @@ def project_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
                    description: Annotated[str | None, typer.Option(help="free text")] = None,
                    as_json: JsonOpt = False) -> None:
     """Create a project."""
-    body: dict[str, Any] = {"name": name}
-    if description is not None:
-        body["description"] = description
+    body: dict[str, Any] = {"name": name, **({"description": description} if description is not None else {})}
     with iam_session(ctx) as s:
         project = IamClient(s).create("projects", body)
     show(project, _PROJECT_KEYS, as_json)
@@ -214,10 +210,7 @@ def user_list(ctx: typer.Context, name: Annotated[str | None, typer.Option(help=
         params["enabled"] = "true" if enabled else "false"
     with iam_session(ctx) as s:
         users = IamClient(s).listing("users", params)
-    if as_json:
-        print_json(users, sort_keys=True)
-    else:
-        table(users, _USER_COLUMNS)
+    print_rows(users, _USER_COLUMNS, as_json)
 
 
 @user_app.command("create")
@@ -328,10 +321,7 @@ def group_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the account's user groups."""
     with iam_session(ctx) as s:
         groups = IamClient(s).listing("groups")
-    if as_json:
-        print_json(groups, sort_keys=True)
-    else:
-        table(groups, _GROUP_COLUMNS)
+    print_rows(groups, _GROUP_COLUMNS, as_json)
 
 
 @group_app.command("create")
@@ -340,9 +330,7 @@ def group_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="g
                  description: Annotated[str | None, typer.Option(help="free text")] = None,
                  as_json: JsonOpt = False) -> None:
     """Create a user group."""
-    body: dict[str, Any] = {"name": name}
-    if description is not None:
-        body["description"] = description
+    body: dict[str, Any] = {"name": name, **({"description": description} if description is not None else {})}
     with iam_session(ctx) as s:
         group = IamClient(s).create("groups", body)
     show(group, ("id", "name", "domain_id", "description"), as_json)
@@ -388,10 +376,7 @@ def group_users(ctx: typer.Context, group: Annotated[str, typer.Argument(help="g
     with iam_session(ctx) as s:
         gid = resolve_id(s, "groups", group)
         users = IamClient(s).group_users(gid)
-    if as_json:
-        print_json(users, sort_keys=True)
-    else:
-        table(users, _USER_COLUMNS)
+    print_rows(users, _USER_COLUMNS, as_json)
 
 
 @role_app.command("list")
@@ -490,7 +475,4 @@ def grant_list(ctx: typer.Context, group: Annotated[str | None, typer.Option(hel
         rows.append({"group": groups.get(a["group"]["id"], a["group"]["id"]),
                      "role": roles.get(a["role"]["id"], a["role"]["id"]), "target": target,
                      "group_id": a["group"]["id"], "role_id": a["role"]["id"], "scope": scope})
-    if as_json:
-        print_json(rows, sort_keys=True)
-    else:
-        table(rows, (("Group", "group"), ("Role", "role"), ("On", "target")))
+    print_rows(rows, (("Group", "group"), ("Role", "role"), ("On", "target")), as_json)
