@@ -120,7 +120,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
     member_status = single.get("member_status", "accepted")
     if member_status not in ("accepted", "pending", "rejected", "all"):
         raise ImsBadRequest(f"Invalid member_status {member_status[:32]!r}: use accepted, pending, rejected or all.",
-                         code="IMG.0001")
+                            code="IMG.0001")
     q = ImageQuery(project_id=project_id, limit=limit, marker=single.get("marker") or None,
                    member_status=member_status, sort=_sorting(params))
     q.tags = [tag_spellings(v.strip()) for k, v in params if k == "tag"]
@@ -184,7 +184,7 @@ def _pointer(pointer: Any) -> str:
     token = parts[0]
     if "~" in token.replace("~0", "").replace("~1", ""):
         raise ImsBadRequest(f"Pointer {pointer[:64]!r} contains '~' not part of a recognized escape sequence.",
-                         code="IMG.0001")
+                            code="IMG.0001")
     return token.replace("~1", "/").replace("~0", "~").strip()
 
 
@@ -200,7 +200,7 @@ def parse_patch(body: Any, draft: int) -> list[PatchOp]:
             op = raw.get("op")
             if op not in ("add", "replace", "remove"):
                 raise ImsBadRequest(f"Invalid operation {str(op)[:32]!r}: it must be add, remove or replace.",
-                                 code="IMG.0001")
+                                    code="IMG.0001")
             if "path" not in raw:
                 raise ImsBadRequest("Unable to find 'path' in JSON Schema change.", code="IMG.0001")
             pointer = raw["path"]
@@ -208,7 +208,7 @@ def parse_patch(body: Any, draft: int) -> list[PatchOp]:
             present = [k for k in ("add", "remove", "replace") if k in raw]
             if len(present) != 1:
                 raise ImsBadRequest('Operation objects must contain exactly one member named "add", "remove", '
-                                 'or "replace".', code="IMG.0001")
+                                    'or "replace".', code="IMG.0001")
             op = present[0]
             pointer = raw[op]
         name = _pointer(pointer)

@@ -118,7 +118,7 @@ async def _patch_body(request: Request) -> list[PatchOpWire]:
         return _PATCH_BODY.validate_json(raw)
     except ValidationError as exc:
         raise ImsBadRequest("The body must be a JSON array of {\"op\", \"path\", \"value\"} operations "
-                         f"({exc.errors()[0]['msg']}).", code="IMG.0001") from exc
+                            f"({exc.errors()[0]['msg']}).", code="IMG.0001") from exc
 
 
 @router.patch("/v2/cloudimages/{image_id}", summary="Update image information (IMS)",
@@ -238,7 +238,7 @@ def set_quota(body: QuotaUpdateWire, caller: CallerDep, session: SessionDep, rt:
     for resource in body.quotas.resources:
         if resource.type != "image":
             raise ImsBadRequest(f"The quota of {resource.type!r} cannot be set: only 'image' is configurable.",
-                             code="IMG.0034")
+                                code="IMG.0034")
         quotas.set_image_quota(session, target, resource.quota)
     return _quota_body(quotas.usage(session, target, rt.settings.image_quota))
 

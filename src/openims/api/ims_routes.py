@@ -25,10 +25,10 @@ router = api_router(tags=["ims"])
 def _refuse_other_forms(body: CreateImageWire) -> None:
     if body.instance_id:
         raise ImsBadRequest("The ECS does not exist: this deployment has no servers; create images from "
-                         "files with image_url.", code="IMG.0005")
+                            "files with image_url.", code="IMG.0005")
     if body.volume_id:
         raise ImsBadRequest("The specified data disk is unavailable: this deployment has no volumes; create "
-                         "images from files with image_url.", code="IMG.0120")
+                            "images from files with image_url.", code="IMG.0120")
     if body.backup_id:
         raise ImsBadRequest("The backup does not exist: this deployment has no backups.", code="IMG.0020")
     if not body.image_url:

@@ -95,7 +95,7 @@ def _check_deletions(items: list[BatchTagWire]) -> None:
         # Deletion checks lengths only, so tags written under older rules can still be removed.
         if not t.key or len(t.key) > tags.DELETE_KEY_MAX or len(t.value or "") > tags.DELETE_VALUE_MAX:
             raise ImsBadRequest(f"The image tag is invalid: a key has 1 to {tags.DELETE_KEY_MAX} characters, "
-                             f"a value at most {tags.DELETE_VALUE_MAX}.", code="IMG.0115")
+                                f"a value at most {tags.DELETE_VALUE_MAX}.", code="IMG.0115")
 
 
 def _conditions(items: list[ConditionWire] | None) -> list[TagCondition]:
@@ -145,7 +145,7 @@ def batch_tags(project_id: str, image_id: str, body: BatchTagsWire, caller: Writ
         for t in body.tags:
             if t.value is None:
                 raise ImsBadRequest(f"The image tag is invalid: tag {t.key!r} has no value (it may be empty).",
-                                 code="IMG.0115")
+                                    code="IMG.0115")
             key, value = tags.checked_pair(t.key, t.value)
             pairs[key] = value
         tags.set_pairs(session, caller.project_id, image_id, pairs, rt.clock())

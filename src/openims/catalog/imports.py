@@ -99,7 +99,7 @@ def submit_file_import(session: Session, *, project_id: str, domain_id: str, req
     eps = validation.enterprise_project(req.enterprise_project_id)
     if req.cmk_id:
         raise ImsBadRequest("The KMS key does not exist: this deployment has no key management service, "
-                         "so images cannot be encrypted.", code="IMG.0095")
+                            "so images cannot be encrypted.", code="IMG.0095")
     tags = validation.tags(src.tags, src.image_tags)
     bucket, key = validation.image_url(src.image_url)
     if len(req.data_images) > MAX_DATA_IMAGES:

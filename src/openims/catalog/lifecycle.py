@@ -42,7 +42,7 @@ def _is_whole(image: Image) -> bool:
 def _require_active(image: Image, action: str) -> None:
     if image.status != ImageStatus.ACTIVE.value:
         raise ImsBadRequest(f"The image is unavailable: image {image.id} is {image.status}; only active images "
-                         f"can be {action}.", code="IMG.0046")
+                            f"can be {action}.", code="IMG.0046")
 
 
 # ================================================================ update (PATCH /v2/cloudimages/{id})
@@ -176,7 +176,7 @@ def _check(image: Image, draft: Draft) -> None:
     if image.virtual_size and draft.min_disk * GiB < image.virtual_size:
         need = -(-image.virtual_size // GiB)
         raise ImsBadRequest(f"min_disk {draft.min_disk} GB is smaller than the disk in the image ({need} GB).",
-                         code="IMG.0055")
+                            code="IMG.0055")
     max_ram = props.get("max_ram")
     validation.memory(draft.min_ram, int(max_ram) if max_ram is not None else None)
     validation.firmware(str(props.get("hw_firmware_type", "bios")), str(props.get("architecture", "x86")))
@@ -187,7 +187,7 @@ def _check(image: Image, draft: Draft) -> None:
     # image_attributes.rst: HANA support excludes Xen and KVM support; InfiniBand excludes Xen.
     if on("__support_xen_hana") and (on("__support_xen") or on("__support_kvm")):
         raise ImsBadRequest("__support_xen_hana cannot co-exist with __support_xen or __support_kvm.",
-                         code="IMG.0035")
+                            code="IMG.0035")
     if on("__support_kvm_infiniband") and on("__support_xen"):
         raise ImsBadRequest("__support_kvm_infiniband cannot co-exist with __support_xen.", code="IMG.0035")
     if len(props) > MAX_PROPERTIES:
@@ -238,11 +238,11 @@ def submit_register(session: Session, *, project_id: str, domain_id: str, image_
     image = members.require_owner(session, project_id, image_id, for_update=True)
     if image.status != ImageStatus.QUEUED.value:
         raise ImsBadRequest(f"The image is unavailable: image {image_id} is {image.status}; only a queued image "
-                         "without data can be registered.", code="IMG.0046")
+                            "without data can be registered.", code="IMG.0046")
     if "__data_origin" in image.properties:
         # A queued image an import or copy job is about to fill: registering would race with it.
         raise ImsBadRequest(f"The image is unavailable: image {image_id} is being created by an asynchronous job.",
-                         code="IMG.0046")
+                            code="IMG.0046")
     # Saving from now on, so a second registration or an upload cannot start on the same image.
     transition(image, ImageStatus.SAVING, now)
     job_id = jobs.new_job_id()
@@ -294,7 +294,7 @@ def export_url(value: object) -> tuple[str, str]:
             raise ImsBadRequest("The folder name and image file name cannot contain spaces.", code="IMG.0175")
         if not _FILE_PART.match(part) or part in (".", ".."):
             raise ImsBadRequest(f"The file name contains invalid characters: {key!r}; use letters, digits, '-', '.' "
-                             "and '_', and '/' between folders.", code="IMG.0075")
+                                "and '_', and '/' between folders.", code="IMG.0075")
     return bucket, key
 
 
@@ -302,18 +302,18 @@ def export_format(file_format: str | None, is_quick_export: bool) -> str:
     if is_quick_export:
         if file_format:
             raise ImsBadRequest("file_format cannot be given with is_quick_export: a quick export is always ZVHD2.",
-                             code="IMG.0001")
+                                code="IMG.0001")
         raise ImsBadRequest("Quick export writes ZVHD2 files, which this deployment does not support; export with "
-                         f"file_format {', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
+                            f"file_format {', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
     if not file_format:
         raise ImsBadRequest(f"file_format is required: one of {', '.join(EXPORT_FORMATS)}.", code="IMG.0001")
     fmt = file_format.lower()
     if fmt in UNSUPPORTED_FORMATS:
         raise ImsBadRequest(f"The specified image format {file_format} is not supported by this deployment: "
-                         f"export to {', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
+                            f"export to {', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
     if fmt not in EXPORT_FORMATS:
         raise ImsBadRequest(f"The specified image format {file_format} is not supported: use "
-                         f"{', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
+                            f"{', '.join(EXPORT_FORMATS)}.", code="IMG.0072")
     return fmt
 
 
@@ -339,7 +339,7 @@ def submit_export(session: Session, *, project_id: str, domain_id: str, image_id
         raise ImsBadRequest(f"The image cannot be exported: image {image_id} has no stored data.", code="IMG.0071")
     if (image.size or 0) > max_size:
         raise ImsBadRequest(f"Only images less than {max_size // GiB} GB can be exported (quick export of larger "
-                         "images is not supported by this deployment).", code="IMG.0160")
+                            "images is not supported by this deployment).", code="IMG.0160")
     payload = ExportPayload(domain_id=domain_id, image_id=image.id, bucket=bucket, key=key, file_format=fmt,
                             location=image.location, source_format=image.disk_format,
                             virtual_size=image.virtual_size)
@@ -370,7 +370,7 @@ def _copyable(session: Session, project_id: str, image_id: str) -> Image:
                                                                  ImageMember.member_id == project_id))
         if status != MemberStatus.ACCEPTED.value:
             raise ImsBadRequest("The image cannot be replicated because it is not accepted by the recipient.",
-                             code="IMG.0196")
+                                code="IMG.0196")
     return image
 
 
@@ -382,7 +382,7 @@ def submit_copy(session: Session, *, project_id: str, image_id: str, name: objec
     eps = validation.enterprise_project(enterprise_project_id)
     if cmk_id:
         raise ImsBadRequest("The KMS key does not exist: this deployment has no key management service, so "
-                         "images cannot be encrypted.", code="IMG.0095")
+                            "images cannot be encrypted.", code="IMG.0095")
     source = _copyable(session, project_id, image_id)
     _require_active(source, "replicated")
     if _is_iso(source):

@@ -158,7 +158,7 @@ def add_member(session: Session, owner_project: str, image_id: str, member_proje
         raise ImsBadRequest(f"Project {member_project} does not exist in this region.", code="IMG.0108")
     if _member_count(session, image.id) >= MAX_MEMBERS:
         raise ImsBadRequest(f"Image {image_id} is already shared with the maximum of {MAX_MEMBERS} projects.",
-                         code="IMG.0088")
+                            code="IMG.0088")
     member = ImageMember(image_id=image.id, member_id=member_project, status=MemberStatus.PENDING.value,
                          created_at=now, updated_at=now)
     session.add(member)
@@ -229,7 +229,7 @@ def _ids(name: str, values: object, limit: int) -> tuple[str, ...]:
     for v in values:
         if not isinstance(v, str) or not v or len(v) > _ID_MAX:
             raise ImsBadRequest(f"{name}: every id is a non-empty string of at most {_ID_MAX} characters.",
-                             code="IMG.0001")
+                                code="IMG.0001")
         out[v] = None
     return tuple(out)  # duplicates dropped, order kept
 
@@ -242,7 +242,7 @@ def submit_batch(session: Session, job_type: JobType, *, project_id: str, images
         if member_project != project_id:
             # Only the member itself answers, and a token speaks for one project.
             raise ImsBadRequest("project_id must be the project of the token: a member answers for itself.",
-                             code="IMG.0067")
+                                code="IMG.0067")
         batch = MemberBatch(images=image_ids, projects=(project_id,), status=answer(status).value)
     else:
         batch = MemberBatch(images=image_ids, projects=_ids("projects", projects, MAX_MEMBERS))

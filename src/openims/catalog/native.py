@@ -85,7 +85,7 @@ def check_writable_name(name: str, op: str = "add") -> None:
     _read_only(name)
     if name not in CORE and name not in SYSTEM_WRITABLE and not _CUSTOM_NAME.match(name):
         raise ImsBadRequest(f"The attribute name {name[:64]!r} is invalid: custom attribute names have 1 to 255 "
-                         "lower-case letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
+                            "lower-case letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
 
 
 def _visibility(value: Any) -> str:
@@ -101,7 +101,7 @@ def _format(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
         return None
     if value not in allowed:
         raise ImsBadRequest(f"{name} {str(value)[:32]!r} is not supported: use one of {', '.join(allowed)}.",
-                         code="IMG.0072")
+                            code="IMG.0072")
     return str(value)
 
 

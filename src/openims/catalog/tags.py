@@ -73,7 +73,7 @@ def checked_tag_string(tag: object) -> tuple[str, str]:
 def checked_native(tag: str) -> str:
     if not tag or len(tag) > NATIVE_TAG_MAX or not _NATIVE_TAG.match(tag):
         raise ImsBadRequest(f"The image tag is invalid: a tag has 1 to {NATIVE_TAG_MAX} letters, digits, underscores "
-                         "or hyphens.", code="IMG.0115")
+                            "or hyphens.", code="IMG.0115")
     return tag
 
 
@@ -108,7 +108,7 @@ def set_pairs(session: Session, project_id: str, image_id: str, pairs: dict[str,
     merged = {**current, **pairs}
     if len(merged) > MAX_TAGS:
         raise ImsBadRequest(f"The number of image tags exceeds the quota: an image has at most {MAX_TAGS} tags "
-                         f"({len(current)} now, {len(merged)} requested).", code="IMG.0116")
+                            f"({len(current)} now, {len(merged)} requested).", code="IMG.0116")
     changed = {k for k, v in pairs.items() if k not in current or current[k] != v}
     if not changed:
         return

@@ -84,11 +84,11 @@ def begin(session: Session, project_id: str, image_id: str, now: dt.datetime, *,
     image = require_owner(session, project_id, image_id)
     if image.status != ImageStatus.QUEUED.value:
         raise ImsConflict(f"Image {image_id} is {image.status}: data can only be uploaded to a queued image.",
-                       code="IMG.0035")
+                          code="IMG.0035")
     if "__data_origin" in image.properties:
         # An import or copy job fills this image; an upload would race with it.
         raise ImsConflict(f"Image {image_id} is being created by an asynchronous job; its data cannot be uploaded.",
-                       code="IMG.0035")
+                          code="IMG.0035")
     if not image.disk_format or not image.container_format:
         raise ImsBadRequest("disk_format and container_format must be set before uploading data.", code="IMG.0072")
     holder = holder or uuid.uuid4().hex
@@ -111,7 +111,7 @@ def _lost(session: Session, image_id: str) -> ServiceError:
     if session.get(Image, image_id) is None:
         return ImsUploadGone(f"Image {image_id} was deleted during the upload; the data was discarded.")
     return ImsUploadLeaseLost(f"The upload to image {image_id} was abandoned: it received no data for longer than "
-                           "its lease, and the image was returned to queued. Upload the data again.")
+                              "its lease, and the image was returned to queued. Upload the data again.")
 
 
 def renew(session: Session, image_id: str, holder: str, now: dt.datetime, lease_seconds: int) -> None:

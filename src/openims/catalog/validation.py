@@ -55,7 +55,7 @@ def description(value: object) -> str:
         raise ImsBadRequest("The description contains more than 1024 characters.", code="IMG.0004")
     if _DESCRIPTION_FORBIDDEN.search(value):
         raise ImsBadRequest("The description must not contain carriage returns or angle brackets.",
-                         code="IMG.0054")
+                            code="IMG.0054")
     return value
 
 
@@ -67,7 +67,7 @@ def os_version(value: str | None, *, required: bool = False) -> OsVersion | None
     found = describe(value)
     if found is None:
         raise ImsBadRequest(f"Invalid OS version {value!r}; GET /v1/cloudimages/os_version lists the supported "
-                         "values.", code="IMG.0056")
+                            "values.", code="IMG.0056")
     return found
 
 
@@ -142,7 +142,7 @@ def enterprise_project(value: str | None) -> str:
 def _tag_part(text: str, limit: int, what: str) -> str:
     if len(text) > limit or not _TAG_PART.match(text):
         raise ImsBadRequest(f"The image tag is invalid: the {what} must have at most {limit} letters, digits, "
-                         "underscores or hyphens.", code="IMG.0115")
+                            "underscores or hyphens.", code="IMG.0115")
     return text
 
 
@@ -176,7 +176,7 @@ def image_url(value: str) -> tuple[str, str]:
     bucket, sep, key = value.partition(":")
     if not sep or not bucket or not key:
         raise ImsBadRequest("The URL format is incorrect: image_url must be <bucket>:<object key>.",
-                         code="IMG.0017")
+                            code="IMG.0017")
     try:
         check_bucket_name(bucket)
     except InvalidObjectName as exc:

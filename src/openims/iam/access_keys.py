@@ -105,7 +105,7 @@ def _owner_for(session: Session, actor: Actor, user_id: str) -> User:
         raise IamNotFound(f"Could not find user: {user_id}.")
     if user.id != actor.user_id and not actor.is_admin:
         raise IamForbidden("You are not authorized to perform the requested action: only a security "
-                        "administrator manages another user's access keys.")
+                           "administrator manages another user's access keys.")
     return user
 
 
