@@ -62,7 +62,8 @@ def _is_session(hint: Any) -> bool:
 
 def _session_parameter(endpoint: Callable[..., Any]) -> str | None:
     """The endpoint's ``SessionDep`` parameter, if it has one."""
-    module = vars(inspect.getmodule(endpoint) or object())
+    found = inspect.getmodule(endpoint)
+    module = vars(found) if found is not None else {}
     for name, param in inspect.signature(endpoint).parameters.items():
         hint = param.annotation
         if isinstance(hint, str):

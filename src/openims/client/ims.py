@@ -39,6 +39,15 @@ class JobFailed(Exception):
         self.job = job
 
 
+def _chunks(path: Path, progress: Callable[[int], None] | None) -> Iterator[bytes]:
+    """A file as chunks to stream, one in memory at a time; ``progress`` gets each chunk's size."""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+            if progress is not None:
+                progress(len(chunk))
+
+
 class ImsClient:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -59,17 +68,10 @@ class ImsClient:
                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Stream a local file into ``bucket:key``; memory stays at one chunk whatever the size."""
 
-        def chunks() -> Iterator[bytes]:
-            with open(path, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    yield chunk
-                    if progress is not None:
-                        progress(len(chunk))
-
         # A streamed body cannot be replayed: make sure the token is fresh before sending it.
         _ = self.session.token
         size = path.stat().st_size
-        response = self.session.request("PUT", f"/obs/{bucket}/{key}", content=chunks(),
+        response = self.session.request("PUT", f"/obs/{bucket}/{key}", content=_chunks(path, progress),
                                         headers={"Content-Type": "application/octet-stream",
                                                  "Content-Length": str(size)}, expect=(201,))
         result: dict[str, Any] = response.json()
@@ -212,15 +214,8 @@ class ImsClient:
     def upload_image(self, image_id: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
         """PUT /v2/images/{id}/file: the file streamed as the queued image's data (one chunk in memory)."""
 
-        def chunks() -> Iterator[bytes]:
-            with open(path, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    yield chunk
-                    if progress is not None:
-                        progress(len(chunk))
-
         _ = self.session.token  # a streamed body cannot be replayed: refresh the token first
-        self.session.request("PUT", f"/v2/images/{image_id}/file", content=chunks(),
+        self.session.request("PUT", f"/v2/images/{image_id}/file", content=_chunks(path, progress),
                              headers={"Content-Type": "application/octet-stream",
                                       "Content-Length": str(path.stat().st_size)}, expect=(204,))
 
