@@ -21,10 +21,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from openims.api.errors import is_iam_path
-from openims.api.middleware import is_streaming_upload, original_path
+from openims.api.middleware import HttpMiddleware, is_streaming_upload, original_path
 from openims.errors import IamUnauthorized, ImsForbidden
 from openims.iam import access_keys, signing
 from openims.iam.roles import Permission, permissions_of
@@ -220,20 +220,14 @@ class _StreamedPayloadCheck:
             raise signing.refused("the uploaded body does not match the hash declared in X-Sdk-Content-Sha256.")
 
 
-class SignedPayloadMiddleware:
+class SignedPayloadMiddleware(HttpMiddleware):
     """Hashes a streamed body as the route reads it when the signature check armed a digest to meet.
 
     Raising from ``receive`` fails the route while it still reads: upload routes write to a
     temporary name and publish only after the last byte, so a mismatching body is never stored.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         seen_before_check = 0
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openims.db.session import unavailable
-from openims.errors import ApigError, IamError, IamUnauthorized, ServiceError, ServiceUnavailable
+from openims.errors import ApigError, IamError, IamUnauthorized, ServiceError, ServiceUnavailable, title_of
 
 log = logging.getLogger("openims.api")
 
@@ -41,11 +41,6 @@ def render(request: Request, status: int, *, ims_code: str, title: str, message:
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return JSONResponse(body, status_code=status, headers=headers or None)
-
-
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Request Entity Too Large",
-           415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable", 429: "Too Many Requests"}
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -92,12 +87,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status = exc.status_code
-        message = str(exc.detail) if exc.detail else _TITLES.get(status, "Error")
+        message = str(exc.detail) if exc.detail else title_of(status)
         if status == 404 and exc.detail == "Not Found":
             message = f"The resource {request.url.path} could not be found."
         if status == 405:
             message = f"The method {request.method} is not allowed on {request.url.path}."
-        response = render(request, status, ims_code="IMG.0001", title=_TITLES.get(status, "Error"),
+        response = render(request, status, ims_code="IMG.0001", title=title_of(status),
                           message=message)
         if exc.headers:
             response.headers.update(exc.headers)

@@ -55,15 +55,16 @@ def _image_properties() -> dict[str, Any]:
     }
 
 
+def _links(**rels: str) -> list[dict[str, str]]:
+    """JSON-schema link descriptions: relation -> the name of the member holding its URL."""
+    return [{"rel": rel, "href": "{" + member + "}"} for rel, member in rels.items()]
+
+
 IMAGE_SCHEMA: dict[str, Any] = {
     "name": "image",
     "properties": _image_properties(),
     "additionalProperties": {"type": "string"},
-    "links": [
-        {"rel": "self", "href": "{self}"},
-        {"rel": "enclosure", "href": "{file}"},
-        {"rel": "describedby", "href": "{schema}"},
-    ],
+    "links": _links(self="self", enclosure="file", describedby="schema"),
 }
 
 IMAGES_SCHEMA: dict[str, Any] = {
@@ -74,11 +75,7 @@ IMAGES_SCHEMA: dict[str, Any] = {
         "first": {"type": "string"},
         "next": {"type": "string"},
     },
-    "links": [
-        {"rel": "first", "href": "{first}"},
-        {"rel": "next", "href": "{next}"},
-        {"rel": "describedby", "href": "{schema}"},
-    ],
+    "links": _links(first="first", next="next", describedby="schema"),
 }
 
 MEMBER_SCHEMA: dict[str, Any] = {
@@ -100,7 +97,7 @@ MEMBERS_SCHEMA: dict[str, Any] = {
         "members": {"type": "array", "items": MEMBER_SCHEMA},
         "schema": {"type": "string"},
     },
-    "links": [{"rel": "describedby", "href": "{schema}"}],
+    "links": _links(describedby="schema"),
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {

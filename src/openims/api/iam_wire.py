@@ -68,68 +68,36 @@ def iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _entity(obj: Domain | Project | User | Group | Role, collection: str, settings: Settings,
+            **fields: Any) -> dict[str, Any]:
+    """The Keystone body of one object: id, name, its own fields, and the link to itself."""
+    return {"id": obj.id, "name": obj.name, **fields,
+            "links": {"self": f"{settings.base_url}/v3/{collection}/{obj.id}"}}
+
+
 def domain_body(domain: Domain, settings: Settings) -> dict[str, Any]:
-    return {
-        "id": domain.id,
-        "name": domain.name,
-        "enabled": domain.enabled,
-        "description": "",
-        "links": {"self": f"{settings.base_url}/v3/domains/{domain.id}"},
-    }
+    return _entity(domain, "domains", settings, enabled=domain.enabled, description="")
 
 
 def project_body(project: Project, settings: Settings) -> dict[str, Any]:
-    return {
-        "id": project.id,
-        "name": project.name,
-        "domain_id": project.domain_id,
-        "parent_id": project.domain_id,
-        "description": project.description,
-        "enabled": project.enabled,
-        "is_domain": False,
-        "links": {"self": f"{settings.base_url}/v3/projects/{project.id}"},
-    }
+    return _entity(project, "projects", settings, domain_id=project.domain_id, parent_id=project.domain_id,
+                   description=project.description, enabled=project.enabled, is_domain=False)
 
 
 def user_body(user: User, settings: Settings) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "name": user.name,
-        "domain_id": user.domain_id,
-        "enabled": user.enabled,
-        "email": user.email or "",
-        "description": user.description,
-        "password_expires_at": None,
-        "pwd_status": True,
-        "last_project_id": None,
-        "links": {"self": f"{settings.base_url}/v3/users/{user.id}"},
-    }
+    return _entity(user, "users", settings, domain_id=user.domain_id, enabled=user.enabled, email=user.email or "",
+                   description=user.description, password_expires_at=None, pwd_status=True, last_project_id=None)
 
 
 def group_body(group: Group, settings: Settings) -> dict[str, Any]:
-    return {
-        "id": group.id,
-        "name": group.name,
-        "domain_id": group.domain_id,
-        "description": group.description,
-        # Huawei IAM: milliseconds since the epoch.
-        "create_time": int(group.created_at.timestamp() * 1000),
-        "links": {"self": f"{settings.base_url}/v3/groups/{group.id}"},
-    }
+    # create_time as Huawei IAM writes it: milliseconds since the epoch.
+    return _entity(group, "groups", settings, domain_id=group.domain_id, description=group.description,
+                   create_time=int(group.created_at.timestamp() * 1000))
 
 
 def role_body(role: Role, settings: Settings) -> dict[str, Any]:
-    return {
-        "id": role.id,
-        "name": role.name,
-        "display_name": role.display_name,
-        "description": role.description,
-        "type": role.type,
-        "catalog": role.catalog,
-        "domain_id": None,
-        "policy": role_policy(role),
-        "links": {"self": f"{settings.base_url}/v3/roles/{role.id}"},
-    }
+    return _entity(role, "roles", settings, display_name=role.display_name, description=role.description,
+                   type=role.type, catalog=role.catalog, domain_id=None, policy=role_policy(role))
 
 
 def catalog(settings: Settings) -> list[dict[str, Any]]:

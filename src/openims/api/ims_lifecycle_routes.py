@@ -8,29 +8,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
+from pydantic import Field, StrictBool, TypeAdapter, ValidationError
 
 from openims.api.auth import CallerDep, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_wire import image_view
-from openims.api.ims_wire import ImageTagWire
+from openims.api.ims_wire import ImageTagWire, Wire, job_started
 from openims.catalog import lifecycle, quotas
 from openims.catalog.images import tags_of
 from openims.catalog.imports import DiskSource, FileImportRequest, submit_file_import
 from openims.catalog.os_versions import all_versions
-from openims.db.session import after_commit
 from openims.errors import ImsBadRequest, ImsForbidden
 from openims.iam.roles import Permission
 
 router = api_router(tags=["ims-lifecycle"])
 
 
-class _Wire(BaseModel):
-    # Unknown fields are ignored, as the service documents; the known ones are typed.
-    model_config = ConfigDict(extra="ignore")
-
-
-class PatchOpWire(_Wire):
+class PatchOpWire(Wire):
     """One item of the IMS update body (updating_an_image.rst): ``{"op", "path", "value"}``."""
 
     op: str = Field(max_length=16)
@@ -38,7 +32,7 @@ class PatchOpWire(_Wire):
     value: Any = None
 
 
-class QuickImportWire(_Wire):
+class QuickImportWire(Wire):
     """POST /v2/cloudimages/quickimport/action (importing_an_image_file_quickly.rst)."""
 
     name: str | None = Field(default=None, max_length=1024)
@@ -55,34 +49,34 @@ class QuickImportWire(_Wire):
     hw_firmware_type: str | None = Field(default=None, max_length=16)
 
 
-class RegisterWire(_Wire):
+class RegisterWire(Wire):
     image_url: str | None = Field(default=None, max_length=2048)
 
 
-class ExportWire(_Wire):
+class ExportWire(Wire):
     bucket_url: str | None = Field(default=None, max_length=2048)
     file_format: str | None = Field(default=None, max_length=16)
     is_quick_export: StrictBool = False
 
 
-class CopyWire(_Wire):
+class CopyWire(Wire):
     name: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=4096)
     cmk_id: str | None = Field(default=None, max_length=255)
     enterprise_project_id: str | None = Field(default=None, max_length=64)
 
 
-class QuotaResourceWire(_Wire):
+class QuotaResourceWire(Wire):
     type: str = Field(max_length=32)
     # null returns the project to the deployment default.
     quota: int | None
 
 
-class QuotaSetWire(_Wire):
+class QuotaSetWire(Wire):
     resources: list[QuotaResourceWire] = Field(min_length=1, max_length=8)
 
 
-class QuotaUpdateWire(_Wire):
+class QuotaUpdateWire(Wire):
     """openims extension: ``{"quotas": {"resources": [{"type": "image", "quota": N}]}}``, as GET shows it."""
 
     quotas: QuotaSetWire
@@ -97,10 +91,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _JOB: dict[int | str, dict[str, Any]] = {
     200: {"description": "The asynchronous job, {\"job_id\": …}: poll GET /v1/{project_id}/jobs/{job_id}"},
 }
-
-
-def _wake(session: SessionDep, rt: RuntimeDep) -> None:
-    after_commit(session, rt.job_submitted.set)
 
 
 # ---------------------------------------------------------------- update
@@ -154,8 +144,7 @@ def quick_import(body: QuickImportWire, caller: WriterDep, session: SessionDep, 
         is_quick_import=True)
     job = submit_file_import(session, project_id=caller.project_id, domain_id=caller.domain_id, req=req,
                              quota=rt.settings.image_quota, now=rt.clock())
-    _wake(session, rt)
-    return {"job_id": job.id}
+    return job_started(session, rt, job.id)
 
 
 # ---------------------------------------------------------------- register, export, copy
@@ -168,8 +157,7 @@ def register_image(image_id: str, body: RegisterWire, caller: WriterDep, session
                    rt: RuntimeDep) -> dict[str, Any]:
     job = lifecycle.submit_register(session, project_id=caller.project_id, domain_id=caller.domain_id,
                                     image_id=image_id, image_url=body.image_url, now=rt.clock())
-    _wake(session, rt)
-    return {"job_id": job.id}
+    return job_started(session, rt, job.id)
 
 
 @router.post("/v1/cloudimages/{image_id}/file", summary="Export an image into a bucket", responses={**_ERRORS, **_JOB})
@@ -180,8 +168,7 @@ def export_image(image_id: str, body: ExportWire, caller: WriterDep, session: Se
                                   image_id=image_id, bucket_url=body.bucket_url, file_format=body.file_format,
                                   is_quick_export=body.is_quick_export, max_size=rt.settings.max_image_file_size,
                                   now=rt.clock())
-    _wake(session, rt)
-    return {"job_id": job.id}
+    return job_started(session, rt, job.id)
 
 
 @router.post("/v1/cloudimages/{image_id}/copy", summary="Replicate an image within the region",
@@ -193,8 +180,7 @@ def copy_image(image_id: str, body: CopyWire, caller: WriterDep, session: Sessio
                                 description=body.description, cmk_id=body.cmk_id,
                                 enterprise_project_id=body.enterprise_project_id, quota=rt.settings.image_quota,
                                 now=rt.clock())
-    _wake(session, rt)
-    return {"job_id": job.id}
+    return job_started(session, rt, job.id)
 
 
 # ---------------------------------------------------------------- quota

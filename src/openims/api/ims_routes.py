@@ -10,13 +10,12 @@ from sqlalchemy.orm import Session
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
-from openims.api.ims_wire import CreateImageWire, image_body, job_body
+from openims.api.ims_wire import CreateImageWire, image_body, job_body, job_started
 from openims.api.params import parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import jobs
 from openims.catalog.images import ImageQuery, parse_time_filter, tags_of
 from openims.catalog.imports import submit_file_import
-from openims.db.session import after_commit
 from openims.errors import ImsBadRequest
 
 router = api_router(tags=["ims"])
@@ -43,8 +42,7 @@ def _create(body: CreateImageWire, caller: WriterDep, session: SessionDep, rt: R
     job = submit_file_import(session, project_id=caller.project_id, domain_id=caller.domain_id,
                              req=body.to_domain(data_disk=data_disk), quota=rt.settings.image_quota,
                              now=rt.clock())
-    after_commit(session, rt.job_submitted.set)
-    return {"job_id": job.id}
+    return job_started(session, rt, job.id)
 
 
 @router.post("/v2/cloudimages/action", summary="Create a system disk image from an image file")

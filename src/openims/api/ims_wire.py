@@ -6,9 +6,12 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from openims.catalog.imports import DiskSource, FileImportRequest
 from openims.db.models import Image, Job
+from openims.db.session import after_commit
+from openims.runtime import Runtime
 
 
 def ts(t: dt.datetime | None) -> str | None:
@@ -69,17 +72,33 @@ def job_body(job: Job, children: list[Job]) -> dict[str, Any]:
     }
 
 
-class _Wire(BaseModel):
-    # Unknown fields are ignored, as the service's documented behaviour; the known ones are typed.
+class Wire(BaseModel):
+    """Base of every IMS request body: unknown fields are ignored, as the service documents; known ones are typed."""
+
     model_config = ConfigDict(extra="ignore")
 
 
-class ImageTagWire(_Wire):
+# OpenAPI descriptions of the errors of routes on one image of the caller's (tags, members).
+IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request (IMS error code in the body)"},
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Not permitted (read-only role, or an image shared with you: only its owner changes it)"},
+    404: {"description": "No such image (or member) visible to the project"},
+}
+
+
+def job_started(session: Session, rt: Runtime, job_id: str) -> dict[str, Any]:
+    """The answer to a request that submitted a job; the workers are woken once it is committed."""
+    after_commit(session, rt.job_submitted.set)
+    return {"job_id": job_id}
+
+
+class ImageTagWire(Wire):
     key: str = Field(max_length=128)
     value: str = Field(default="", max_length=128)
 
 
-class DataImageWire(_Wire):
+class DataImageWire(Wire):
     name: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=4096)
     image_url: str = Field(max_length=2048)
@@ -88,7 +107,7 @@ class DataImageWire(_Wire):
     image_tags: list[ImageTagWire] | None = Field(default=None, max_length=64)
 
 
-class CreateImageWire(_Wire):
+class CreateImageWire(Wire):
     """POST /v2/cloudimages/action — the external-file form (the ECS/volume forms are refused)."""
 
     name: str | None = Field(default=None, max_length=1024)

@@ -9,7 +9,8 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openims.api.errors import is_iam_path
+from openims.api.errors import ims_body, is_iam_path, keystone_body
+from openims.errors import title_of
 
 # devstack-style prefixes (see docs/architecture.md): keystoneauth looks for Keystone's versions
 # document at the identity root and Glance's at the image endpoint; both cannot be "/".
@@ -36,14 +37,27 @@ def original_path(scope: Scope) -> str:
     return path
 
 
-class RequestIdMiddleware:
+class HttpMiddleware:
+    """Pure ASGI middleware that acts on HTTP requests only (``applies``); anything else passes through."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not self.applies(scope):
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    def applies(self, scope: Scope) -> bool:
+        return True
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
@@ -58,29 +72,25 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class PrefixMiddleware:
+class PrefixMiddleware(HttpMiddleware):
     """Serve ``/identity/v3/…`` as ``/v3/…`` and ``/image/v2/…`` as ``/v2/…``; the original path stays in the scope."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            for prefix in PREFIXES:
-                if path.startswith(prefix + "/") and len(path) > len(prefix) + 1:
-                    scope = dict(scope)
-                    scope[ORIGINAL_PATH] = path
-                    scope["path"] = path[len(prefix):]
-                    raw: bytes | None = scope.get("raw_path")
-                    # The raw path keeps the client's percent-encoding; only the prefix goes.
-                    scope["raw_path"] = raw[len(prefix):] if raw and raw.startswith(prefix.encode() + b"/") \
-                        else scope["path"].encode()
-                    break
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        for prefix in PREFIXES:
+            if path.startswith(prefix + "/") and len(path) > len(prefix) + 1:
+                scope = dict(scope)
+                scope[ORIGINAL_PATH] = path
+                scope["path"] = path[len(prefix):]
+                raw: bytes | None = scope.get("raw_path")
+                # The raw path keeps the client's percent-encoding; only the prefix goes.
+                scope["raw_path"] = raw[len(prefix):] if raw and raw.startswith(prefix.encode() + b"/") \
+                    else scope["path"].encode()
+                break
         await self.app(scope, receive, send)
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Refuse oversized request bodies early (413) — except on the streaming upload routes.
 
     A declared Content-Length over the limit is refused before the route runs. A body without one
@@ -90,13 +100,13 @@ class BodyLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, limit: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_streaming_upload(scope["method"], scope["path"]):
-            await self.app(scope, receive, send)
-            return
+    def applies(self, scope: Scope) -> bool:
+        return not is_streaming_upload(scope["method"], scope["path"])
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -128,11 +138,8 @@ class BodyLimitMiddleware:
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         # The shapes of api.errors.render: Keystone's on identity routes, IMS's elsewhere.
-        if is_iam_path(scope["path"]):
-            body: dict[str, object] = {"error": {"code": 413, "title": "Request Entity Too Large",
-                                                 "message": self._message()}}
-        else:
-            body = {"error": {"code": "IMG.0001", "message": self._message()}}
+        body = (keystone_body(413, title_of(413), self._message()) if is_iam_path(scope["path"])
+                else ims_body("IMG.0001", self._message()))
         raw = json.dumps(body).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),

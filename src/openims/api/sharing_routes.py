@@ -5,38 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.orm import Session
 
-from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
+from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
-from openims.api.ims_wire import ts
+from openims.api.ims_wire import IMAGE_ERRORS, Wire, job_started, ts
 from openims.catalog import members
 from openims.catalog.jobs import JobType
 from openims.db.models import ImageMember
-from openims.db.session import after_commit
 from openims.errors import ImsBadRequest
 from openims.runtime import Runtime
 
 router = api_router(tags=["sharing"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid request (IMS error code in the body)"},
-    401: {"description": "Missing or invalid token"},
-    403: {"description": "Not permitted (read-only role, or an image shared with you: only its owner changes it)"},
-    404: {"description": "No such image (or member) visible to the project"},
-}
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class MemberBatchWire(_Wire):
+class MemberBatchWire(Wire):
     images: list[str] = Field(max_length=members.MAX_BATCH_IMAGES)
     projects: list[str] = Field(max_length=members.MAX_MEMBERS)
 
 
-class MemberAnswerBatchWire(_Wire):
+class MemberAnswerBatchWire(Wire):
     images: list[str] = Field(max_length=members.MAX_BATCH_IMAGES)
     project_id: str = Field(max_length=64)
     status: str = Field(max_length=16)
@@ -44,11 +33,11 @@ class MemberAnswerBatchWire(_Wire):
     vault_id: str | None = Field(default=None, max_length=64)
 
 
-class AddMemberWire(_Wire):
+class AddMemberWire(Wire):
     member: str = Field(max_length=64)
 
 
-class MemberAnswerWire(_Wire):
+class MemberAnswerWire(Wire):
     status: str = Field(max_length=16)
     vault_id: str | None = Field(default=None, max_length=64)
 
@@ -71,40 +60,38 @@ def member_body(m: ImageMember, *, ims: bool = False) -> dict[str, Any]:
 # ---------------------------------------------------------------- IMS batch jobs
 
 
-def _queued(job_id: str, session: Session, rt: Runtime) -> dict[str, Any]:
-    after_commit(session, rt.job_submitted.set)
-    return {"job_id": job_id}
+def _batch(job_type: JobType, body: MemberBatchWire, caller: Caller, session: Session, rt: Runtime) -> dict[str, Any]:
+    job = members.submit_batch(session, job_type, project_id=caller.project_id, images=body.images,
+                               projects=body.projects, now=rt.clock())
+    return job_started(session, rt, job.id)
 
 
-@router.post("/v1/cloudimages/members", responses=_ERRORS, summary="Share images with projects (asynchronous)")
+@router.post("/v1/cloudimages/members", responses=IMAGE_ERRORS, summary="Share images with projects (asynchronous)")
 def add_members(body: MemberBatchWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
-    job = members.submit_batch(session, JobType.ADD_IMAGE_MEMBERS, project_id=caller.project_id,
-                               images=body.images, projects=body.projects, now=rt.clock())
-    return _queued(job.id, session, rt)
+    return _batch(JobType.ADD_IMAGE_MEMBERS, body, caller, session, rt)
 
 
-@router.delete("/v1/cloudimages/members", responses=_ERRORS, summary="Stop sharing images with projects (asynchronous)")
+@router.delete("/v1/cloudimages/members",
+               responses=IMAGE_ERRORS, summary="Stop sharing images with projects (asynchronous)")
 def delete_members(body: MemberBatchWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
-    job = members.submit_batch(session, JobType.DEL_IMAGE_MEMBERS, project_id=caller.project_id,
-                               images=body.images, projects=body.projects, now=rt.clock())
-    return _queued(job.id, session, rt)
+    return _batch(JobType.DEL_IMAGE_MEMBERS, body, caller, session, rt)
 
 
 @router.put("/v1/cloudimages/members",
-            responses=_ERRORS, summary="Accept or reject images shared with you (asynchronous)")
+            responses=IMAGE_ERRORS, summary="Accept or reject images shared with you (asynchronous)")
 def answer_members(body: MemberAnswerBatchWire, caller: WriterDep, session: SessionDep,
                    rt: RuntimeDep) -> dict[str, Any]:
     job = members.submit_batch(session, JobType.UPDATE_IMAGE_MEMBERS, project_id=caller.project_id,
                                images=body.images, member_project=body.project_id, status=body.status,
                                now=rt.clock())
-    return _queued(job.id, session, rt)
+    return job_started(session, rt, job.id)
 
 
 # ---------------------------------------------------------------- IMS member queries
 
 
 @router.get("/v1/{project_id}/cloudimages/{image_id}/members",
-            responses=_ERRORS, summary="Query the members of an image")
+            responses=IMAGE_ERRORS, summary="Query the members of an image")
 def ims_list_members(project_id: str, image_id: str, caller: ReaderDep, session: SessionDep,
                      limit: str | None = None, marker: str | None = None) -> dict[str, Any]:
     try:
@@ -122,7 +109,7 @@ def ims_list_members(project_id: str, image_id: str, caller: ReaderDep, session:
 
 
 @router.get("/v1/{project_id}/cloudimages/{image_id}/members/{member_id}",
-            responses=_ERRORS, summary="Query one member of an image")
+            responses=IMAGE_ERRORS, summary="Query one member of an image")
 def ims_show_member(project_id: str, image_id: str, member_id: str, caller: ReaderDep,
                     session: SessionDep) -> dict[str, Any]:
     return member_body(members.get_member(session, caller.project_id, image_id, member_id), ims=True)
@@ -131,26 +118,27 @@ def ims_show_member(project_id: str, image_id: str, member_id: str, caller: Read
 # ---------------------------------------------------------------- native (Glance v2)
 
 
-@router.post("/v2/images/{image_id}/members", responses=_ERRORS, summary="Add an image member (native)")
+@router.post("/v2/images/{image_id}/members", responses=IMAGE_ERRORS, summary="Add an image member (native)")
 def native_add_member(image_id: str, body: AddMemberWire, caller: WriterDep, session: SessionDep,
                       rt: RuntimeDep) -> dict[str, Any]:
     member = members.add_member(session, caller.project_id, image_id, body.member, rt.clock())
     return member_body(member)
 
 
-@router.get("/v2/images/{image_id}/members", responses=_ERRORS, summary="List image members (native)")
+@router.get("/v2/images/{image_id}/members", responses=IMAGE_ERRORS, summary="List image members (native)")
 def native_list_members(image_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
     found = members.list_members(session, caller.project_id, image_id)
     return {"members": [member_body(m) for m in found], "schema": "/v2/schemas/members"}
 
 
-@router.get("/v2/images/{image_id}/members/{member_id}", responses=_ERRORS, summary="Show an image member (native)")
+@router.get("/v2/images/{image_id}/members/{member_id}",
+            responses=IMAGE_ERRORS, summary="Show an image member (native)")
 def native_show_member(image_id: str, member_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
     return member_body(members.get_member(session, caller.project_id, image_id, member_id))
 
 
 @router.put("/v2/images/{image_id}/members/{member_id}",
-            responses=_ERRORS, summary="Accept or reject a shared image (native)")
+            responses=IMAGE_ERRORS, summary="Accept or reject a shared image (native)")
 def native_update_member(image_id: str, member_id: str, body: MemberAnswerWire, caller: WriterDep,
                          session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
     member = members.set_status(session, caller.project_id, image_id, member_id, members.answer(body.status),
@@ -159,7 +147,7 @@ def native_update_member(image_id: str, member_id: str, body: MemberAnswerWire, 
 
 
 @router.delete("/v2/images/{image_id}/members/{member_id}", status_code=204,
-               responses=_ERRORS, summary="Stop sharing an image with a project (native)")
+               responses=IMAGE_ERRORS, summary="Stop sharing an image with a project (native)")
 def native_delete_member(image_id: str, member_id: str, caller: WriterDep, session: SessionDep,
                          rt: RuntimeDep) -> Response:
     members.remove_member(session, caller.project_id, image_id, member_id, rt.clock())

@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
+from openims.api.ims_wire import IMAGE_ERRORS, Wire
 from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import tags
@@ -17,61 +18,51 @@ from openims.catalog.tags import ResourceQuery, TagCondition
 from openims.errors import ImsBadRequest
 
 router = api_router(tags=["tags"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid request (IMS error code in the body)"},
-    401: {"description": "Missing or invalid token"},
-    403: {"description": "Not permitted (read-only role, or an image shared with you: only its owner changes it)"},
-    404: {"description": "No such image (or member) visible to the project"},
-}
 
 _NO_CONTENT = 204
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class TagWire(_Wire):
+class TagWire(Wire):
     key: str = Field(max_length=255)
     value: str = Field(max_length=255)
 
 
-class AddTagWire(_Wire):
+class AddTagWire(Wire):
     tag: TagWire
 
 
-class BatchTagWire(_Wire):
+class BatchTagWire(Wire):
     key: str = Field(max_length=255)
     # Mandatory for create; optional for delete (a key alone deletes whatever value it has).
     value: str | None = Field(default=None, max_length=255)
 
 
-class BatchTagsWire(_Wire):
+class BatchTagsWire(Wire):
     tags: list[BatchTagWire] = Field(max_length=100)
     action: str
 
 
-class TagListWire(_Wire):
+class TagListWire(Wire):
     tags: list[BatchTagWire] = Field(max_length=100)
 
 
-class PutTagWire(_Wire):
+class PutTagWire(Wire):
     image_id: str = Field(max_length=64)
     tag: str | None = Field(default=None, max_length=255)
     image_tag: TagWire | None = None
 
 
-class ConditionWire(_Wire):
+class ConditionWire(Wire):
     key: str = Field(max_length=255)
     values: list[str] = Field(default_factory=list, max_length=100)
 
 
-class MatchWire(_Wire):
+class MatchWire(Wire):
     key: str = Field(max_length=64)
     value: str = Field(max_length=1024)
 
 
-class ResourceQueryWire(_Wire):
+class ResourceQueryWire(Wire):
     action: str
     tags: list[ConditionWire] | None = Field(default=None, max_length=100)
     tags_any: list[ConditionWire] | None = Field(default=None, max_length=100)
@@ -106,7 +97,7 @@ def _conditions(items: list[ConditionWire] | None) -> list[TagCondition]:
 
 
 @router.post("/v2/{project_id}/images/{image_id}/tags", status_code=_NO_CONTENT,
-             responses=_ERRORS, summary="Add or update one tag of an image")
+             responses=IMAGE_ERRORS, summary="Add or update one tag of an image")
 def add_tag(project_id: str, image_id: str, body: AddTagWire, caller: WriterDep, session: SessionDep,
             rt: RuntimeDep) -> Response:
     key, value = tags.checked_pair(body.tag.key, body.tag.value)
@@ -114,19 +105,20 @@ def add_tag(project_id: str, image_id: str, body: AddTagWire, caller: WriterDep,
     return Response(status_code=_NO_CONTENT)
 
 
-@router.get("/v2/{project_id}/images/tags", responses=_ERRORS, summary="Query the tags of all the project's images")
+@router.get("/v2/{project_id}/images/tags",
+            responses=IMAGE_ERRORS, summary="Query the tags of all the project's images")
 def project_tags(project_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
     found = tags.project_tags(session, caller.project_id)
     return {"tags": [{"key": k, "values": v} for k, v in found.items()]}
 
 
-@router.get("/v2/{project_id}/images/{image_id}/tags", responses=_ERRORS, summary="Query the tags of an image")
+@router.get("/v2/{project_id}/images/{image_id}/tags", responses=IMAGE_ERRORS, summary="Query the tags of an image")
 def image_tags(project_id: str, image_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
     return {"tags": [{"key": k, "value": v} for k, v in tags.pairs_of(session, caller.project_id, image_id)]}
 
 
 @router.delete("/v2/{project_id}/images/{image_id}/tags/{key}", status_code=_NO_CONTENT,
-               responses=_ERRORS, summary="Delete a tag of an image by key")
+               responses=IMAGE_ERRORS, summary="Delete a tag of an image by key")
 def delete_tag(project_id: str, image_id: str, key: str, caller: WriterDep, session: SessionDep,
                rt: RuntimeDep) -> Response:
     tags.delete_key(session, caller.project_id, image_id, key, rt.clock())
@@ -134,7 +126,7 @@ def delete_tag(project_id: str, image_id: str, key: str, caller: WriterDep, sess
 
 
 @router.post("/v2/{project_id}/images/{image_id}/tags/action", status_code=_NO_CONTENT,
-             responses=_ERRORS, summary="Add or delete tags of an image in a batch")
+             responses=IMAGE_ERRORS, summary="Add or delete tags of an image in a batch")
 def batch_tags(project_id: str, image_id: str, body: BatchTagsWire, caller: WriterDep, session: SessionDep,
                rt: RuntimeDep) -> Response:
     keys = [t.key for t in body.tags]
@@ -158,7 +150,7 @@ def batch_tags(project_id: str, image_id: str, body: BatchTagsWire, caller: Writ
 
 
 @router.delete("/v1/{project_id}/cloudimages/{image_id}/tags/delete", status_code=_NO_CONTENT,
-               responses=_ERRORS, summary="Delete tags of an image in a batch (SDK BatchDeleteTags)")
+               responses=IMAGE_ERRORS, summary="Delete tags of an image in a batch (SDK BatchDeleteTags)")
 def batch_delete_tags(project_id: str, image_id: str, body: TagListWire, caller: WriterDep, session: SessionDep,
                       rt: RuntimeDep) -> Response:
     _check_deletions(body.tags)
@@ -166,7 +158,8 @@ def batch_delete_tags(project_id: str, image_id: str, body: TagListWire, caller:
     return Response(status_code=_NO_CONTENT)
 
 
-@router.post("/v2/{project_id}/images/resource_instances/action", responses=_ERRORS, summary="Query images by tags")
+@router.post("/v2/{project_id}/images/resource_instances/action",
+             responses=IMAGE_ERRORS, summary="Query images by tags")
 def images_by_tags(project_id: str, body: ResourceQueryWire, caller: ReaderDep,
                    session: SessionDep) -> dict[str, Any]:
     if body.action not in ("filter", "count"):
@@ -194,7 +187,7 @@ def images_by_tags(project_id: str, body: ResourceQueryWire, caller: ReaderDep,
 
 
 @router.put("/v1/cloudimages/tags", status_code=_NO_CONTENT,
-            responses=_ERRORS, summary="Add or modify a tag of an image")
+            responses=IMAGE_ERRORS, summary="Add or modify a tag of an image")
 def put_tag(body: PutTagWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
     if body.tag is not None and body.image_tag is not None:
         raise ImsBadRequest("Use either tag or image_tag, not both.", code="IMG.0115")
@@ -211,7 +204,8 @@ def put_tag(body: PutTagWire, caller: WriterDep, session: SessionDep, rt: Runtim
 _EQUALS = ("name", "status", "disk_format", "container_format", "visibility", "owner")
 
 
-@router.get("/v1/cloudimages/tags", responses=_ERRORS, summary="Query the tags of the images matching the criteria")
+@router.get("/v1/cloudimages/tags",
+            responses=IMAGE_ERRORS, summary="Query the tags of the images matching the criteria")
 def query_tags(request: Request, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
     p = request.query_params
     q = image_rules.ImageQuery(project_id=caller.project_id, image_type=p.get("__imagetype") or None,
@@ -246,14 +240,14 @@ def query_tags(request: Request, caller: ReaderDep, session: SessionDep) -> dict
 
 
 @router.put("/v2/images/{image_id}/tags/{tag}", status_code=_NO_CONTENT,
-            responses=_ERRORS, summary="Add a tag (native)")
+            responses=IMAGE_ERRORS, summary="Add a tag (native)")
 def native_add_tag(image_id: str, tag: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
     tags.add_native(session, caller.project_id, image_id, tag, rt.clock())
     return Response(status_code=_NO_CONTENT)
 
 
 @router.delete("/v2/images/{image_id}/tags/{tag}", status_code=_NO_CONTENT,
-               responses=_ERRORS, summary="Delete a tag (native)")
+               responses=IMAGE_ERRORS, summary="Delete a tag (native)")
 def native_delete_tag(image_id: str, tag: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
     tags.delete_native(session, caller.project_id, image_id, tag, rt.clock())
     return Response(status_code=_NO_CONTENT)

@@ -45,6 +45,24 @@ def _require_active(image: Image, action: str) -> None:
                             f"can be {action}.", code="IMG.0046")
 
 
+# Why an image's data may not leave it, per action, as IMS words it: (ISO image, full-ECS image).
+_UNMOVABLE = {
+    "exported": (("This operation cannot be performed for ISO images.", "IMG.0167"),
+                 ("The full-ECS image cannot be exported.", "IMG.0128")),
+    "replicated": (("Private images created from ISO files cannot be replicated.", "IMG.0167"),
+                   ("The full-ECS image cannot be exported or replicated.", "IMG.0130")),
+}
+
+
+def _require_movable(image: Image, action: str) -> None:
+    """An active image whose data may be exported or replicated."""
+    _require_active(image, action)
+    iso, whole = _UNMOVABLE[action]
+    for refused, (message, code) in ((_is_iso(image), iso), (_is_whole(image), whole)):
+        if refused:
+            raise ImsBadRequest(message, code=code)
+
+
 # ================================================================ update (PATCH /v2/cloudimages/{id})
 
 # Attributes updating_an_image.rst lets users set to "true"/"false" (plus __support_kvm, which the
@@ -330,11 +348,7 @@ def submit_export(session: Session, *, project_id: str, domain_id: str, image_id
     fmt = export_format(file_format, is_quick_export)
     bucket, key = export_url(bucket_url)
     image = _exportable(session, project_id, image_id)
-    _require_active(image, "exported")
-    if _is_iso(image):
-        raise ImsBadRequest("This operation cannot be performed for ISO images.", code="IMG.0167")
-    if _is_whole(image):
-        raise ImsBadRequest("The full-ECS image cannot be exported.", code="IMG.0128")
+    _require_movable(image, "exported")
     if image.location is None or image.disk_format is None or image.virtual_size is None:
         raise ImsBadRequest(f"The image cannot be exported: image {image_id} has no stored data.", code="IMG.0071")
     if (image.size or 0) > max_size:
@@ -384,11 +398,7 @@ def submit_copy(session: Session, *, project_id: str, image_id: str, name: objec
         raise ImsBadRequest("The KMS key does not exist: this deployment has no key management service, so "
                             "images cannot be encrypted.", code="IMG.0095")
     source = _copyable(session, project_id, image_id)
-    _require_active(source, "replicated")
-    if _is_iso(source):
-        raise ImsBadRequest("Private images created from ISO files cannot be replicated.", code="IMG.0167")
-    if _is_whole(source):
-        raise ImsBadRequest("The full-ECS image cannot be exported or replicated.", code="IMG.0130")
+    _require_movable(source, "replicated")
     if source.location is None:
         raise ImsBadRequest(f"The image is unavailable: image {image_id} has no stored data.", code="IMG.0046")
     quotas.reserve_images(session, project_id, 1, default=quota)

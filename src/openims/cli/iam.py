@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -42,6 +43,8 @@ app.add_typer(grant_app, name="grant")
 
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+GroupArg = Annotated[str, typer.Argument(help="group name or id")]
 
 
 @dataclasses.dataclass
@@ -113,25 +116,40 @@ _PROJECT_COLUMNS = (("ID", "id"), ("Name", "name"), ("Enabled", "enabled"), ("De
 _PROJECT_KEYS = ("id", "name", "domain_id", "parent_id", "enabled", "status", "description")
 
 
-@project_app.command("list")
-@handles_errors
-def project_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List the account's projects."""
-    with iam_session(ctx) as s:
-        projects = IamClient(s).listing("projects")
-    print_rows(projects, _PROJECT_COLUMNS, as_json)
+def _named_commands(sub: typer.Typer, kind: Kind, columns: Sequence[tuple[str, str]], keys: Sequence[str], *,
+                    name_help: str, notes: dict[str, str]) -> None:
+    """``list``, ``create NAME [--description]`` and ``delete NAME|ID`` for a kind that is just a named object
+    of the account (projects, groups); ``notes`` are the commands' help texts."""
+    singular = SINGULAR[kind]
+
+    @sub.command("list", help=notes["list"])
+    @handles_errors
+    def _list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+        with iam_session(ctx) as s:
+            print_rows(IamClient(s).listing(kind), columns, as_json)
+
+    @sub.command("create", help=notes["create"])
+    @handles_errors
+    # Closure values go in defaults: string annotations are resolved in the module's globals.
+    def _create(ctx: typer.Context, name: str = typer.Argument(..., help=name_help),
+                description: Annotated[str | None, typer.Option(help="free text")] = None,
+                as_json: JsonOpt = False) -> None:
+        body: dict[str, Any] = {"name": name, **({"description": description} if description is not None else {})}
+        with iam_session(ctx) as s:
+            show(IamClient(s).create(kind, body), keys, as_json)
+
+    @sub.command("delete", help=notes["delete"])
+    @handles_errors
+    def _delete(ctx: typer.Context, ref: str = typer.Argument(..., metavar=singular, help="name or id"),
+                ) -> None:
+        with iam_session(ctx) as s:
+            IamClient(s).delete(kind, resolve_id(s, kind, ref))
+        err.print(f"deleted {singular} {escape(ref)}")
 
 
-@project_app.command("create")
-@handles_errors
-def project_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="<region>_<suffix>")],
-                   description: Annotated[str | None, typer.Option(help="free text")] = None,
-                   as_json: JsonOpt = False) -> None:
-    """Create a project."""
-    body: dict[str, Any] = {"name": name, **({"description": description} if description is not None else {})}
-    with iam_session(ctx) as s:
-        project = IamClient(s).create("projects", body)
-    show(project, _PROJECT_KEYS, as_json)
+_named_commands(project_app, "projects", _PROJECT_COLUMNS, _PROJECT_KEYS, name_help="<region>_<suffix>",
+                notes={"list": "List the account's projects.", "create": "Create a project.",
+                       "delete": "Delete a project (it must own no images)."})
 
 
 @project_app.command("show")
@@ -169,16 +187,6 @@ def project_update(
             IamClient(s).update("projects", pid, changes)
         shown = IamClient(s).project_details(pid)
     show(shown, _PROJECT_KEYS, as_json)
-
-
-@project_app.command("delete")
-@handles_errors
-def project_delete(ctx: typer.Context, project: Annotated[str, typer.Argument(help="name or id")]) -> None:
-    """Delete a project (it must own no images)."""
-    with iam_session(ctx) as s:
-        pid = resolve_id(s, "projects", project)
-        IamClient(s).delete("projects", pid)
-    err.print(f"deleted project {escape(project)}")
 
 
 _USER_COLUMNS = (("ID", "id"), ("Name", "name"), ("Enabled", "enabled"), ("Email", "email"),
@@ -315,62 +323,30 @@ def user_password(
 _GROUP_COLUMNS = (("ID", "id"), ("Name", "name"), ("Description", "description"))
 
 
-@group_app.command("list")
-@handles_errors
-def group_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List the account's user groups."""
-    with iam_session(ctx) as s:
-        groups = IamClient(s).listing("groups")
-    print_rows(groups, _GROUP_COLUMNS, as_json)
+_named_commands(group_app, "groups", _GROUP_COLUMNS, ("id", "name", "domain_id", "description"),
+                name_help="group name",
+                notes={"list": "List the account's user groups.", "create": "Create a user group.",
+                       "delete": "Delete a user group (its grants and memberships go with it)."})
 
 
-@group_app.command("create")
-@handles_errors
-def group_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="group name")],
-                 description: Annotated[str | None, typer.Option(help="free text")] = None,
-                 as_json: JsonOpt = False) -> None:
-    """Create a user group."""
-    body: dict[str, Any] = {"name": name, **({"description": description} if description is not None else {})}
-    with iam_session(ctx) as s:
-        group = IamClient(s).create("groups", body)
-    show(group, ("id", "name", "domain_id", "description"), as_json)
+def _membership_command(verb: str, done: str, help_text: str, add: bool) -> None:
+    @group_app.command(verb, help=help_text)
+    @handles_errors
+    def _change(ctx: typer.Context, group: GroupArg, user: Annotated[str, typer.Argument(help="user name or id")],
+                ) -> None:
+        with iam_session(ctx) as s:
+            gid, uid = resolve_id(s, "groups", group), resolve_id(s, "users", user)
+            (IamClient(s).add_member if add else IamClient(s).remove_member)(gid, uid)
+        err.print(f"{done} {escape(user)} {'to' if add else 'from'} {escape(group)}")
 
 
-@group_app.command("delete")
-@handles_errors
-def group_delete(ctx: typer.Context, group: Annotated[str, typer.Argument(help="name or id")]) -> None:
-    """Delete a user group (its grants and memberships go with it)."""
-    with iam_session(ctx) as s:
-        gid = resolve_id(s, "groups", group)
-        IamClient(s).delete("groups", gid)
-    err.print(f"deleted group {escape(group)}")
-
-
-@group_app.command("add-user")
-@handles_errors
-def group_add_user(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
-                   user: Annotated[str, typer.Argument(help="user name or id")]) -> None:
-    """Add a user to a group."""
-    with iam_session(ctx) as s:
-        gid, uid = resolve_id(s, "groups", group), resolve_id(s, "users", user)
-        IamClient(s).add_member(gid, uid)
-    err.print(f"added {escape(user)} to {escape(group)}")
-
-
-@group_app.command("remove-user")
-@handles_errors
-def group_remove_user(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
-                      user: Annotated[str, typer.Argument(help="user name or id")]) -> None:
-    """Remove a user from a group."""
-    with iam_session(ctx) as s:
-        gid, uid = resolve_id(s, "groups", group), resolve_id(s, "users", user)
-        IamClient(s).remove_member(gid, uid)
-    err.print(f"removed {escape(user)} from {escape(group)}")
+_membership_command("add-user", "added", "Add a user to a group.", add=True)
+_membership_command("remove-user", "removed", "Remove a user from a group.", add=False)
 
 
 @group_app.command("users")
 @handles_errors
-def group_users(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
+def group_users(ctx: typer.Context, group: GroupArg,
                 as_json: JsonOpt = False) -> None:
     """List a group's members."""
     with iam_session(ctx) as s:
@@ -413,28 +389,21 @@ DomainOpt = Annotated[bool, typer.Option("--domain", help="on the account (domai
 AllProjectsOpt = Annotated[bool, typer.Option("--all-projects", help="on every project, present and future")]
 
 
-@grant_app.command("add")
-@handles_errors
-def grant_add(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
-              role: Annotated[str, typer.Argument(help="role name or id, e.g. readonly")],
-              project: ProjectOpt = None, domain: DomainOpt = False,
-              all_projects: AllProjectsOpt = False) -> None:
-    """Grant a role to a group."""
-    with iam_session(ctx) as s:
-        IamClient(s).grant(*_grant_args(s, group, role, project, domain, all_projects))
-    err.print(f"granted {escape(role)} to {escape(group)}")
+def _grant_command(verb: str, help_text: str, add: bool) -> None:
+    @grant_app.command(verb, help=help_text)
+    @handles_errors
+    def _change(ctx: typer.Context, group: GroupArg,
+                role: Annotated[str, typer.Argument(help="role name or id, e.g. readonly")],
+                project: ProjectOpt = None, domain: DomainOpt = False, all_projects: AllProjectsOpt = False) -> None:
+        with iam_session(ctx) as s:
+            (IamClient(s).grant if add else IamClient(s).revoke)(
+                *_grant_args(s, group, role, project, domain, all_projects))
+        err.print(f"granted {escape(role)} to {escape(group)}" if add else
+                  f"revoked {escape(role)} from {escape(group)}")
 
 
-@grant_app.command("remove")
-@handles_errors
-def grant_remove(ctx: typer.Context, group: Annotated[str, typer.Argument(help="group name or id")],
-                 role: Annotated[str, typer.Argument(help="role name or id")],
-                 project: ProjectOpt = None, domain: DomainOpt = False,
-                 all_projects: AllProjectsOpt = False) -> None:
-    """Revoke a role from a group (members must log in again)."""
-    with iam_session(ctx) as s:
-        IamClient(s).revoke(*_grant_args(s, group, role, project, domain, all_projects))
-    err.print(f"revoked {escape(role)} from {escape(group)}")
+_grant_command("add", "Grant a role to a group.", add=True)
+_grant_command("remove", "Revoke a role from a group (members must log in again).", add=False)
 
 
 @grant_app.command("list")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from openims.cli.common import (
     JsonOpt,
     out,
     print_failures,
     print_json,
+    print_rows,
     session,
 )
 from openims.client import sharing
@@ -76,13 +76,7 @@ def tag_list(image_id: str, as_json: JsonOpt = False) -> None:
     """List the tags of an image."""
     with session() as s:
         tags = sharing.list_tags(s, image_id)
-    if as_json:
-        print_json(tags)
-        return
-    table = Table("key", "value")
-    for t in tags:
-        table.add_row(t["key"], t["value"])
-    out.print(table)
+    print_rows(tags, (("key", "key"), ("value", "value")), as_json)
 
 
 @image_commands.command("share")
@@ -123,10 +117,5 @@ def image_members(image_id: str, as_json: JsonOpt = False) -> None:
     """List the projects an image is shared with, and their answers."""
     with session() as s:
         found = sharing.members(s, image_id)
-    if as_json:
-        print_json(found)
-        return
-    table = Table("member (project)", "status", "created_at", "updated_at")
-    for m in found:
-        table.add_row(m["member_id"], m["status"], m["created_at"], m["updated_at"])
-    out.print(table)
+    print_rows(found, (("member (project)", "member_id"), ("status", "status"), ("created_at", "created_at"),
+                       ("updated_at", "updated_at")), as_json)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -222,13 +222,19 @@ def _check_project_name(name: str, region: str) -> None:
         )
 
 
-def _name_taken(session: Session, model: type[Project | User | Group], domain_id: str, name: str,
-                exclude_id: str | None = None) -> bool:
-    """Whether the account already has a project, user or group of that name (names are per account)."""
+# How a taken name is refused, per kind (project names form one namespace per region; the others, per account).
+_TAKEN = {Project: "A project named {!r} already exists.", User: "A user named {!r} already exists in this account.",
+          Group: "A group named {!r} already exists in this account."}
+
+
+def _require_free_name(session: Session, model: type[Project | User | Group], domain_id: str, name: str,
+                       exclude_id: str | None = None) -> None:
+    """Refuse (409) a name the account already gives another project, user or group."""
     stmt = select(model.id).where(model.domain_id == domain_id, model.name == name)
     if exclude_id is not None:
         stmt = stmt.where(model.id != exclude_id)
-    return session.scalar(stmt) is not None
+    if session.scalar(stmt) is not None:
+        raise IamConflict(_TAKEN[model].format(name))
 
 
 def create_project(session: Session, actor: Actor, clock: Clock, region: str, *, name: str,
@@ -245,8 +251,7 @@ def create_project(session: Session, actor: Actor, clock: Clock, region: str, *,
             raise IamBadRequest(f"Invalid parent_id {parent_id!r}: it must be the project of region "
                                 f"{region} or the account (domain) id.")
     # Names are unique across the deployment (a region's project names form one namespace).
-    if _name_taken(session, Project, actor.domain_id, name):
-        raise IamConflict(f"A project named {name!r} already exists.")
+    _require_free_name(session, Project, actor.domain_id, name)
     project = Project(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
                       enabled=enabled, status="normal", created_at=clock())
     session.add(project)
@@ -267,8 +272,7 @@ def update_project(session: Session, actor: Actor, region: str, project_id: str,
         if is_default:
             raise IamBadRequest(f"The default project {region} of the region cannot be renamed.")
         _check_project_name(name, region)
-        if _name_taken(session, Project, actor.domain_id, name, exclude_id=project.id):
-            raise IamConflict(f"A project named {name!r} already exists.")
+        _require_free_name(session, Project, actor.domain_id, name, exclude_id=project.id)
         project.name = name
     if description is not None:
         project.description = description
@@ -358,8 +362,7 @@ def create_user(session: Session, actor: Actor, clock: Clock, *, name: str, pass
     _check_default_project(session, actor, default_project_id)
     if password is not None:
         _check_password(password.plain, name)
-    if _name_taken(session, User, actor.domain_id, name):
-        raise IamConflict(f"A user named {name!r} already exists in this account.")
+    _require_free_name(session, User, actor.domain_id, name)
     now = clock()
     user = User(id=new_id(), name=name, domain_id=actor.domain_id,
                 password_hash=password.hash if password is not None else None,
@@ -370,14 +373,25 @@ def create_user(session: Session, actor: Actor, clock: Clock, *, name: str, pass
     return user
 
 
-def list_users(session: Session, actor: Actor, *, name: str | None = None, domain_id: str | None = None,
-               enabled: bool | None = None) -> Sequence[User]:
+_Listed = TypeVar("_Listed", User, Group)
+
+
+def _account_listing(actor: Actor, model: type[_Listed], *, name: str | None,
+                     domain_id: str | None) -> Select[_Listed] | None:
+    """An administrator's listing of the account's users or groups, by name; None when the filter names
+    another account (nothing there is visible: an empty list, not an error)."""
     require_admin(actor)
     if domain_id is not None and domain_id != actor.domain_id:
+        return None
+    stmt = select(model).where(model.domain_id == actor.domain_id).order_by(model.name)
+    return stmt if name is None else stmt.where(model.name == name)
+
+
+def list_users(session: Session, actor: Actor, *, name: str | None = None, domain_id: str | None = None,
+               enabled: bool | None = None) -> Sequence[User]:
+    stmt = _account_listing(actor, User, name=name, domain_id=domain_id)
+    if stmt is None:
         return []
-    stmt = select(User).where(User.domain_id == actor.domain_id).order_by(User.name)
-    if name is not None:
-        stmt = stmt.where(User.name == name)
     if enabled is not None:
         stmt = stmt.where(User.enabled.is_(enabled))
     return session.scalars(stmt).all()
@@ -397,8 +411,7 @@ def update_user(session: Session, actor: Actor, clock: Clock, region: str,
     guard = LockoutGuard(session, actor.domain_id, region)
     if name is not None and name != user.name:
         _check_user_name(name)
-        if _name_taken(session, User, user.domain_id, name, exclude_id=user.id):
-            raise IamConflict(f"A user named {name!r} already exists in this account.")
+        _require_free_name(session, User, user.domain_id, name, exclude_id=user.id)
         user.name = name
     if password is not None:
         _check_password(password.plain, user.name)
@@ -478,8 +491,7 @@ def create_group(session: Session, actor: Actor, clock: Clock, *, name: str, des
     _own_domain(actor, domain_id)
     _check_group_name(name)
     _clean_description(description)
-    if _name_taken(session, Group, actor.domain_id, name):
-        raise IamConflict(f"A group named {name!r} already exists in this account.")
+    _require_free_name(session, Group, actor.domain_id, name)
     group = Group(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
                   created_at=clock())
     session.add(group)
@@ -489,13 +501,8 @@ def create_group(session: Session, actor: Actor, clock: Clock, *, name: str, des
 
 def list_groups(session: Session, actor: Actor, *, name: str | None = None,
                 domain_id: str | None = None) -> Sequence[Group]:
-    require_admin(actor)
-    if domain_id is not None and domain_id != actor.domain_id:
-        return []
-    stmt = select(Group).where(Group.domain_id == actor.domain_id).order_by(Group.name)
-    if name is not None:
-        stmt = stmt.where(Group.name == name)
-    return session.scalars(stmt).all()
+    stmt = _account_listing(actor, Group, name=name, domain_id=domain_id)
+    return [] if stmt is None else session.scalars(stmt).all()
 
 
 def update_group(session: Session, actor: Actor, group_id: str, *, name: str | None = None,
@@ -506,8 +513,7 @@ def update_group(session: Session, actor: Actor, group_id: str, *, name: str | N
     _clean_description(description)
     if name is not None and name != group.name:
         _check_group_name(name)
-        if _name_taken(session, Group, group.domain_id, name, exclude_id=group.id):
-            raise IamConflict(f"A group named {name!r} already exists in this account.")
+        _require_free_name(session, Group, group.domain_id, name, exclude_id=group.id)
         group.name = name
     if description is not None:
         group.description = description
