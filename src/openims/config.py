@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from openims.units import GiB
+from openims.units import GiB, MiB
 
 
 class Settings(BaseSettings):
@@ -55,6 +55,32 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
 
+    # Where users' buckets live: directories under <data>/obs ("file") or an S3 engine ("s3").
+    buckets: Literal["file", "s3"] = "file"
+    # Where stored images live: <data>/images ("file") or "s3://<bucket>/<prefix>" on the engine.
+    image_store: str = Field(default="file", pattern=r"^(file|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?)$")
+    # The S3 engine (SeaweedFS, MinIO, Ceph RGW, OBS, AWS S3). Without keys, boto3's own credential
+    # chain applies (environment, shared files, instance metadata).
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_addressing: Literal["path", "virtual"] = "path"
+    # A CA bundle to verify the engine's TLS certificate with; verification is on unless disabled.
+    s3_ca_bundle: Path | None = None
+    s3_verify_tls: bool = True
+    # Attempts per S3 request (throttling, 5xx and connection resets are retried with backoff and jitter).
+    s3_max_attempts: int = Field(default=5, ge=1, le=20)
+    # Multipart uploads and ranged downloads: part size and how many parts move at once.
+    s3_part_size: int = Field(default=64 * MiB, ge=5 * MiB, le=5 * GiB)
+    s3_parallel_parts: int = Field(default=4, ge=1, le=64)
+    # Local space for image files downloaded from S3 for qemu-img (which needs random access) and
+    # for converted images on their way to an S3 image store. Jobs wait while it is full.
+    scratch_dir: Path | None = None
+    scratch_limit: int = Field(default=256 * GiB, gt=0)
+    # Stored objects no image row points at are removed after this long (crash leftovers).
+    orphan_grace_seconds: int = Field(default=3600, ge=0)
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
@@ -80,6 +106,10 @@ class Settings(BaseSettings):
     @property
     def image_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def scratch_path(self) -> Path:
+        return (self.scratch_dir or self.data_dir / "scratch").expanduser().resolve()
 
     @property
     def key_dir(self) -> Path:

@@ -20,7 +20,8 @@ from openims.iam.service import Authenticator, BootstrapResult, bootstrap, write
 from openims.iam.tokens import RevocationList, TokenCodec
 from openims.objects.base import BucketStore
 from openims.objects.filesystem import FilesystemBuckets
-from openims.objects.image_store import ImageStore
+from openims.objects.image_store import FileImageStore, ImageStore
+from openims.objects.scratch import Scratch
 
 log = logging.getLogger("openims")
 
@@ -37,6 +38,8 @@ class Runtime:
     authenticator: Authenticator
     buckets: BucketStore
     images: ImageStore
+    # Local space for S3 objects qemu-img reads and images on their way to S3 (bounded, shared per host).
+    scratch: Scratch
     # Access-key secrets, encrypted under their own key repository (<data>/credential-keys), apart
     # from the token keys as Keystone keeps them.
     credential_keys: KeyRepository
@@ -61,6 +64,7 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
     codec = TokenCodec(keys.load(), clock)
     credential_keys = KeyRepository(settings.data_dir / "credential-keys")
     credential_keys.ensure()
+    buckets, images = build_stores(settings)
     return Runtime(
         settings=settings,
         clock=clock,
@@ -70,11 +74,32 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
         codec=codec,
         revocations=RevocationList(db, clock),
         authenticator=Authenticator(settings, hashing, codec, clock),
-        buckets=FilesystemBuckets(settings.obs_dir),
-        images=ImageStore(settings.image_dir),
+        buckets=buckets,
+        images=images,
+        scratch=Scratch(settings.scratch_path, settings.scratch_limit),
         credential_keys=credential_keys,
         credential_cipher=SecretCipher(credential_keys.load()),
     )
+
+
+def build_stores(settings: Settings) -> tuple[BucketStore, ImageStore]:
+    """Users' buckets and the image store, each on files or on the S3 engine, as configured."""
+    files = FileImageStore(settings.image_dir)
+    if settings.buckets == "file" and settings.image_store == "file":
+        return FilesystemBuckets(settings.obs_dir), files
+    # boto3 is imported only when S3 is configured: the embedded default does not pay for it.
+    from openims.objects.s3 import S3Buckets, S3ImageStore, S3Objects, make_client
+
+    objects = S3Objects(make_client(settings), settings)
+    buckets: BucketStore = (S3Buckets(objects, settings.s3_region) if settings.buckets == "s3"
+                            else FilesystemBuckets(settings.obs_dir))
+    images: ImageStore = files
+    if settings.image_store != "file":
+        store = S3ImageStore(objects, settings.image_store, settings.scratch_path / "store", files,
+                             settings.s3_region)
+        store.ensure_bucket()
+        images = store
+    return buckets, images
 
 
 def bootstrap_runtime(rt: Runtime) -> BootstrapResult:

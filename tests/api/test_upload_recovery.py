@@ -242,19 +242,21 @@ class TestStalledUpload:
         # A process paused just before publishing (so no renewal), while its lease lapsed and the image
         # was uploaded anew. Even with its converted data still in place, it must not publish it.
         monkeypatch.setattr(transfer.UploadLease, "renew", lambda self: None)
-        real_fsync: Callable[[Path], None] = transfer.fsync_file
+        staging_class = type(runtime.images.staging("0" * 32, image_id))
+        real_seal: Callable[[Any], None] = staging_class.seal
         newer = make_image(tmp_path / "newer", "qcow2", seed=7).read_bytes()
         outcome: list[int] = []
 
-        def paused_fsync(path: Path) -> None:
-            real_fsync(path)
-            monkeypatch.setattr(transfer, "fsync_file", real_fsync)
+        def paused_seal(staging: Any) -> None:
+            # Sealed (flushed) and about to publish: here the process pauses.
+            real_seal(staging)
+            monkeypatch.setattr(staging_class, "seal", real_seal)
             clock.advance(LEASE + 1)
             with runtime.db.transaction() as s:
                 assert len(uploads.sweep_expired(s, clock())) == 1  # the database side of a sweep
             outcome.append(put_file(client, admin_headers, image_id, newer).status_code)
 
-        monkeypatch.setattr(transfer, "fsync_file", paused_fsync)
+        monkeypatch.setattr(staging_class, "seal", paused_seal)
         r = put_file(client, admin_headers, image_id, disk)
         assert outcome == [204]
         assert r.status_code == 409, r.text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -35,6 +35,7 @@ from openims.errors import (
     ImsUnsupportedMediaType,
     ImsUploadTooLarge,
 )
+from openims.runtime import Runtime
 from openims.worker import uploads as transfer
 
 router = api_router(tags=["glance"])
@@ -187,14 +188,12 @@ async def upload_image_data(image_id: str, request: Request, caller: WriterDep, 
     return Response(status_code=204)
 
 
-def _stream(f: IO[bytes], length: int) -> Iterator[bytes]:
-    with f:
-        while length > 0:
-            chunk = f.read(min(_CHUNK, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
+def _stored_data(rt: Runtime, image_id: str, location: str, start: int, length: int) -> Iterator[bytes]:
+    """The stored bytes, opened before the response starts: data missing from the store is a 404."""
+    try:
+        return rt.images.read(location, start, length)
+    except FileNotFoundError as exc:
+        raise ImsNotFound(f"The data of image {image_id} is missing from the store.", code="IMG.0046") from exc
 
 
 @router.get("/v2/images/{image_id}/file", summary="Download image data (native, streamed, ranges)",
@@ -208,10 +207,7 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
     image = visible_to(session, caller.project_id, image_id)
     if image.status != ImageStatus.ACTIVE.value or not image.location or image.size is None:
         return Response(status_code=204)
-    try:
-        f = open(rt.images.path(image.location), "rb")  # noqa: SIM115 - closed by the stream
-    except FileNotFoundError as exc:
-        raise ImsNotFound(f"The data of image {image_id} is missing from the store.", code="IMG.0046") from exc
+    location = image.location
     headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
     if image.checksum:
         # Glance sends the hex md5 here (not RFC 1864's base64); glanceclient compares it as hex.
@@ -219,17 +215,16 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
     range_header = request.headers.get("range")
     if range_header is None:
         headers["Content-Length"] = str(image.size)
-        return StreamingResponse(_stream(f, image.size), headers=headers)
+        return StreamingResponse(_stored_data(rt, image_id, location, 0, image.size), headers=headers)
     try:
         wanted = glance_wire.parse_range(range_header, image.size)
     except glance_wire.RangeNotSatisfiable:
-        f.close()
         raise ImsRangeNotSatisfiable(f"The range {range_header[:64]!r} is not satisfiable for {image.size} bytes.",
                                      headers={"Content-Range": f"bytes */{image.size}"}) from None
-    f.seek(wanted.start)
     headers["Content-Length"] = str(wanted.length)
     headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{image.size}"
-    return StreamingResponse(_stream(f, wanted.length), status_code=206, headers=headers)
+    return StreamingResponse(_stored_data(rt, image_id, location, wanted.start, wanted.length), status_code=206,
+                             headers=headers)
 
 
 # ---------------------------------------------------------------- schemas and discovery

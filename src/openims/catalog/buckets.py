@@ -14,11 +14,12 @@ from openims.objects.base import BucketStore, check_bucket_name
 
 
 def owner_of(session: Session, store: BucketStore, bucket: str) -> str | None:
-    """The owning account's id; a directory an operator made by hand belongs to ``admin``."""
+    """The owning account's id; a directory an operator made by hand belongs to ``admin``, an engine
+    bucket nobody registered to nobody."""
     row = session.get(Bucket, bucket)
     if row is not None:
         return row.domain_id
-    if store.bucket_exists(bucket):
+    if store.adopts_unregistered and store.bucket_exists(bucket):
         return session.scalar(select(Domain.id).where(Domain.name == ADMIN_NAME))
     return None
 
@@ -35,6 +36,10 @@ def create(session: Session, store: BucketStore, domain_id: str, bucket: str, no
     if owner is not None and owner != domain_id:
         raise ImsConflict(f"The bucket name {bucket} is taken.", code="IMG.0038")
     created = not store.bucket_exists(bucket)
+    if owner is None and not created:
+        # On the engine but nobody's: claiming it would hand its data to whoever asked first.
+        raise ImsConflict(f"The bucket name {bucket} is taken (it exists on the object store but belongs to "
+                          "no account; an operator may adopt it).", code="IMG.0038")
     store.create_bucket(bucket)
     if session.get(Bucket, bucket) is None:
         session.add(Bucket(name=bucket, domain_id=domain_id, created_at=now))
@@ -43,3 +48,15 @@ def create(session: Session, store: BucketStore, domain_id: str, bucket: str, no
 
 def list_for(session: Session, store: BucketStore, domain_id: str) -> list[str]:
     return [b for b in store.list_buckets() if owner_of(session, store, b) == domain_id]
+
+
+def adopt(session: Session, store: BucketStore, bucket: str, domain_id: str, now: dt.datetime) -> None:
+    """Register an existing store bucket as the account's (operators only: ``openims obs adopt``)."""
+    check_bucket_name(bucket)
+    if not store.bucket_exists(bucket):
+        raise ImsNotFound(f"Bucket {bucket} does not exist on the object store.", code="IMG.0069")
+    row = session.get(Bucket, bucket)
+    if row is not None and row.domain_id != domain_id:
+        raise ImsConflict(f"Bucket {bucket} already belongs to another account.", code="IMG.0038")
+    if row is None:
+        session.add(Bucket(name=bucket, domain_id=domain_id, created_at=now))

@@ -63,13 +63,16 @@ class JobType(StrEnum):
 
 VALID_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.INIT: frozenset({JobStatus.RUNNING, JobStatus.FAIL}),
-    # RUNNING → RUNNING: a lapsed lease re-claimed by another worker.
-    JobStatus.RUNNING: frozenset({JobStatus.RUNNING, JobStatus.SUCCESS, JobStatus.FAIL}),
+    # RUNNING → RUNNING: a lapsed lease re-claimed by another worker (or released to retry later).
+    # RUNNING → INIT: handed back before it changed anything, to wait (e.g. for scratch space).
+    JobStatus.RUNNING: frozenset({JobStatus.RUNNING, JobStatus.INIT, JobStatus.SUCCESS, JobStatus.FAIL}),
     JobStatus.SUCCESS: frozenset(),
     JobStatus.FAIL: frozenset(),
 }
 
 MAX_ATTEMPTS = 3
+# The entity of a job handed back to wait: why it waits (e.g. for scratch space).
+WAITING = "waiting_reason"
 
 
 class LeaseLost(RuntimeError):
@@ -105,9 +108,11 @@ def children(session: Session, job_id: str) -> list[Job]:
 def claim(db: Database, worker_id: str, lease_seconds: int, now: dt.datetime) -> Job | None:
     """Take the oldest runnable top-level job (new, or its lease lapsed) — atomically."""
     with db.transaction() as s:
+        # An INIT job with a lease time was handed back to wait: not before that time.
         runnable = and_(
             Job.parent_id.is_(None),
-            or_(Job.status == JobStatus.INIT.value,
+            or_(and_(Job.status == JobStatus.INIT.value,
+                     or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)),
                 and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now)),
         )
         job = s.scalar(
@@ -119,6 +124,8 @@ def claim(db: Database, worker_id: str, lease_seconds: int, now: dt.datetime) ->
         job.lease_owner = worker_id
         job.lease_expires_at = now + dt.timedelta(seconds=lease_seconds)
         job.attempts += 1
+        if WAITING in job.entities:
+            job.entities = {k: v for k, v in job.entities.items() if k != WAITING}
         if job.begin_time is None:
             job.begin_time = now
         s.flush()
@@ -154,6 +161,25 @@ def transition(job: Job, target: JobStatus) -> None:
     if target not in VALID_TRANSITIONS[current]:
         raise RuntimeError(f"job {job.id}: {current} → {target} is not allowed")
     job.status = target.value
+
+
+def hand_back(job: Job, now: dt.datetime, *, delay: float, reason: str) -> None:
+    """Back to INIT, to be claimed again after ``delay`` seconds; ``reason`` shows in the job's entities.
+
+    Only for a job that has not changed anything yet: waiting is not an attempt.
+    """
+    transition(job, JobStatus.INIT)
+    job.lease_owner = None
+    job.lease_expires_at = now + dt.timedelta(seconds=delay)
+    job.attempts = max(0, job.attempts - 1)
+    job.entities = {**job.entities, WAITING: reason}
+
+
+def release(job: Job, now: dt.datetime, *, delay: float) -> None:
+    """Give up the lease early: the job stays RUNNING and is claimed again (an attempt) after ``delay`` s."""
+    transition(job, JobStatus.RUNNING)
+    job.lease_owner = None
+    job.lease_expires_at = now + dt.timedelta(seconds=delay)
 
 
 def finish(job: Job, status: JobStatus, now: dt.datetime, *, error_code: str | None = None,

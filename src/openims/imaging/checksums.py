@@ -109,13 +109,21 @@ def digest_file(
     chunk: int = DEFAULT_CHUNK,
     progress: Callable[[int], None] | None = None,
     deadline: float | None = None,
+    tee: Callable[[memoryview], None] | None = None,
 ) -> Digests:
     """MD5 and SHA-512 of ``path``; ``progress`` gets the bytes hashed so far.
 
-    ``deadline`` is a time.monotonic() value after which hashing is abandoned.
+    ``deadline`` is a time.monotonic() value after which hashing is abandoned. ``tee`` receives every
+    byte, in order, in the same read pass (e.g. to upload the file while it is hashed).
     """
+    sink = None
+    if tee is not None:
+        def sink(buffer: bytearray, length: int) -> None:
+            with memoryview(buffer) as view:
+                tee(view[:length])
+
     with open(path, "rb", buffering=0) as source:
-        return _digest_stream(source, chunk=chunk, progress=progress, deadline=deadline)
+        return _digest_stream(source, chunk=chunk, progress=progress, deadline=deadline, sink=sink)
 
 
 def copy_with_digests(

@@ -32,12 +32,12 @@ from openims.imaging.errors import (
 )
 from openims.imaging.formats import ImageFormat
 from openims.imaging.qemu import INFO_TIMEOUT, qemu_img_check, qemu_img_data_end, qemu_img_info
+from openims.units import human_size
 
 __all__ = [
     "ImageFormat",
     "Inspection",
     "format_from_extension",
-    "human_size",
     "inspect_image",
 ]
 
@@ -113,16 +113,6 @@ class Inspection:
     format: ImageFormat
     virtual_size: int
     file_size: int
-
-
-def human_size(size: int) -> str:
-    """Bytes as a short human figure, for messages."""
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if value < 1024 or unit == "PiB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def format_from_extension(key: str) -> ImageFormat | None:

@@ -12,9 +12,9 @@ from pathlib import Path
 from openims.imaging.checksums import copy_with_digests, digest_file
 from openims.imaging.errors import IMG_DISK_SIZE, IMG_UNSUPPORTED, ConversionFailed, ImageRejected
 from openims.imaging.formats import ImageFormat
-from openims.imaging.inspect import Inspection, human_size, inspect_image
+from openims.imaging.inspect import Inspection, inspect_image
 from openims.imaging.qemu import INFO_TIMEOUT, STORE_FORMATS, StoreFormat, qemu_img_convert, qemu_img_info
-from openims.units import GiB
+from openims.units import GiB, human_size
 
 # Beyond this no image is accepted even without min_disk: converting to raw
 # and hashing a bigger (mostly empty) disk would tie up a worker for hours.
@@ -27,7 +27,8 @@ _CONVERTED = 80
 
 @dataclass(frozen=True, kw_only=True)
 class StoredImage:
-    path: Path
+    # The image file; None when it was only streamed to ``tee`` (quick import into a remote store).
+    path: Path | None
     size: int
     virtual_size: int
     source_format: ImageFormat
@@ -150,6 +151,7 @@ def import_image(
     timeout: float,
     progress: Callable[[int], None] | None = None,
     max_virtual_size: int = DEFAULT_MAX_VIRTUAL_SIZE,
+    tee: Callable[[memoryview], None] | None = None,
 ) -> StoredImage:
     """Turn the uploaded file ``source`` into a stored image at ``dest``.
 
@@ -159,6 +161,11 @@ def import_image(
     stores it as raw without conversion, whatever ``store_format`` says.
     ``timeout`` bounds the whole import. ``progress`` receives whole
     percentages, increasing, ending with 100.
+
+    ``tee`` receives every byte of the stored image, in order, during the
+    checksum pass (a store that uploads the image as it is hashed). With it,
+    the file at ``dest`` is not flushed (the store keeps the data), and a quick
+    import writes no file at all (``StoredImage.path`` is None).
 
     Raises ImageRejected (ConversionFailed for failures on our side).
     """
@@ -183,9 +190,9 @@ def import_image(
         stages.lap("inspect")
         _check_virtual_size(inspection, min_disk_gb, max_virtual_size)
         if quick:
-            stored = _quick_import(source, dest, inspection, deadline, report, stages)
+            stored = _quick_import(source, dest, inspection, deadline, report, stages, tee)
         else:
-            stored = _convert_import(source, dest, inspection, store_format, deadline, report, stages)
+            stored = _convert_import(source, dest, inspection, store_format, deadline, report, stages, tee)
         report(100)
         done = True
         return stored
@@ -200,23 +207,23 @@ def import_image(
 
 
 def _quick_import(
-    source: Path, dest: Path, inspection: Inspection, deadline: float, report: _Progress, stages: _Stages
+    source: Path, dest: Path, inspection: Inspection, deadline: float, report: _Progress, stages: _Stages,
+    tee: Callable[[memoryview], None] | None,
 ) -> StoredImage:
     if inspection.format is not ImageFormat.RAW:
         raise ImageRejected(
             IMG_UNSUPPORTED,
             f"quick import accepts only raw images; this file is {inspection.format.value}",
         )
-    # Raw needs no conversion: copy and hash in the same read pass.
-    digests = copy_with_digests(
-        source,
-        dest,
-        progress=report.span(_INSPECTED, 100, inspection.file_size),
-        deadline=deadline,
-    )
+    # Raw needs no conversion: copy (or stream to the store) and hash in the same read pass.
+    span = report.span(_INSPECTED, 100, inspection.file_size)
+    if tee is None:
+        digests = copy_with_digests(source, dest, progress=span, deadline=deadline)
+    else:
+        digests = digest_file(source, progress=span, deadline=deadline, tee=tee)
     stages.lap("copy")
     return StoredImage(
-        path=dest,
+        path=None if tee is not None else dest,
         size=digests.size,
         virtual_size=inspection.virtual_size,
         source_format=inspection.format,
@@ -235,6 +242,7 @@ def _convert_import(
     deadline: float,
     report: _Progress,
     stages: _Stages,
+    tee: Callable[[memoryview], None] | None,
 ) -> StoredImage:
     # Even qcow2 -> qcow2 is rewritten: the stored file is then one qemu wrote.
     qemu_img_convert(
@@ -257,14 +265,16 @@ def _convert_import(
     # Flush the new file to disk while it is being hashed: the image is durable by the time it is
     # published, and the writeback (I/O) overlaps the hashing (CPU). Starting the writeback during
     # the conversion instead was measured too: it only moved the time from one stage to the other.
-    with _Flusher(dest) as flusher:
-        digests = digest_file(
-            dest,
-            progress=report.span(_CONVERTED, 100, os.stat(dest).st_size),
-            deadline=deadline,
-        )
-    stages.lap("checksum")
-    stages["fsync"] = flusher.seconds
+    span = report.span(_CONVERTED, 100, os.stat(dest).st_size)
+    if tee is not None:
+        # The store takes the bytes as they are hashed (an upload): the local file is scratch.
+        digests = digest_file(dest, progress=span, deadline=deadline, tee=tee)
+        stages.lap("checksum+upload")
+    else:
+        with _Flusher(dest) as flusher:
+            digests = digest_file(dest, progress=span, deadline=deadline)
+        stages.lap("checksum")
+        stages["fsync"] = flusher.seconds
     return StoredImage(
         path=dest,
         size=digests.size,

@@ -29,6 +29,14 @@ class ObjectExists(FileExistsError):
     """An object is already stored under the key and the write must not replace it."""
 
 
+class StorageUnavailable(Exception):
+    """The object store could not serve the request (unreachable, throttling, 5xx), after bounded retries.
+
+    A passing condition: work that met it may be tried again later. Not an OSError on purpose: the
+    imaging pipeline reports OSErrors as its own failures; this one must reach the worker as it is.
+    """
+
+
 def check_bucket_name(name: str) -> str:
     if not _BUCKET.match(name) or _IPV4.match(name) or ".." in name or ".-" in name or "-." in name:
         raise InvalidObjectName(
@@ -69,7 +77,13 @@ class ObjectInfo:
 
 
 class BucketStore(Protocol):
-    """Users' buckets. Implementations: filesystem (embedded default); S3 comes later."""
+    """Users' buckets. Implementations: directories (``filesystem``, the embedded default) and S3 (``s3``)."""
+
+    # Whether a bucket that exists in the store but that no account registered belongs to the
+    # operator's account (a directory an operator made by hand) or to nobody (an engine bucket).
+    adopts_unregistered: bool
+    # Whether reading an object at random (qemu-img) needs a local copy in the scratch area first.
+    needs_local_copy: bool
 
     def bucket_exists(self, bucket: str) -> bool: ...
 
@@ -92,6 +106,9 @@ class BucketStore(Protocol):
 
     def delete(self, bucket: str, key: str) -> None: ...
 
-    def local_copy(self, bucket: str, key: str) -> AbstractContextManager[Path]:
-        """A local, random-access path to the object for the duration of the block (qemu-img needs one)."""
+    def local_copy(self, bucket: str, key: str, scratch: Path | None = None) -> AbstractContextManager[Path]:
+        """A local, random-access path to the object for the duration of the block (qemu-img needs one).
+
+        ``scratch`` is a reserved directory for the copy when ``needs_local_copy``.
+        """
         ...

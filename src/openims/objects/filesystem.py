@@ -17,6 +17,9 @@ CHUNK = 1024 * 1024
 
 
 class FilesystemBuckets:
+    adopts_unregistered = True
+    needs_local_copy = False
+
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
@@ -144,7 +147,7 @@ class FilesystemBuckets:
             raise ObjectNotFound(f"object {bucket}:{key} does not exist") from exc
 
     @contextmanager
-    def local_copy(self, bucket: str, key: str) -> Iterator[Path]:
+    def local_copy(self, bucket: str, key: str, scratch: Path | None = None) -> Iterator[Path]:
         # Already local: no copy.
         self.stat(bucket, key)
         yield self._resolve(bucket, key)

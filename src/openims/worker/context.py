@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -12,7 +13,12 @@ from openims.catalog import jobs
 from openims.catalog.jobs import LeaseLost
 from openims.db.models import Job
 from openims.db.session import after_commit
+from openims.objects.scratch import ScratchFull, ScratchTooSmall
 from openims.runtime import Runtime
+from openims.worker.outcomes import JobDeferred, JobFailed
+
+# A job waiting for scratch space looks again this often.
+SCRATCH_WAIT = 5.0
 
 
 class JobContext:
@@ -45,6 +51,27 @@ class JobContext:
         self.check()
         with self.rt.db.transaction(retry_for=self.lease_seconds) as s:
             yield s, jobs.fenced(s, self.job.id, self.worker_id)
+
+    @contextmanager
+    def scratch(self, size: int) -> Iterator[Path | None]:
+        """A private scratch directory with ``size`` bytes reserved for the block (None when nothing is needed).
+
+        No space now: the job is handed back to wait (JobDeferred); more than there can ever be: it fails.
+        """
+        if size <= 0:
+            yield None
+            return
+        owner = f"{self.job.id}-{self.job.attempts}"
+        try:
+            reservation = self.rt.scratch.try_reserve(owner, size)
+        except ScratchTooSmall as exc:
+            raise JobFailed("IMG.0059", f"The image file cannot be processed here: it {exc}.") from exc
+        except ScratchFull as exc:
+            raise JobDeferred(str(exc), SCRATCH_WAIT) from exc
+        try:
+            yield reservation.path
+        finally:
+            self.rt.scratch.release(reservation)
 
     def remove_data_after_commit(self, session: Session, image_ids: list[str]) -> None:
         """Once ``session`` commits: delete these images' stored data and this job's temp files.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -15,18 +17,11 @@ from openims.catalog.jobs import JobStatus, JobType, fenced, finish
 from openims.errors import ServiceError, ServiceUnavailable
 from openims.imaging import ImageFormat, ImageRejected, StoredImage, format_from_extension, import_image
 from openims.objects.base import InvalidObjectName, ObjectNotFound, check_key
+from openims.objects.image_store import FileImageStore, Staging
 from openims.worker.context import JobContext
+from openims.worker.outcomes import JobFailed
 
 log = logging.getLogger("openims.worker")
-
-
-class JobFailed(Exception):
-    """The job cannot succeed; ``code`` and ``reason`` go to the job's error_code / fail_reason."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
 
 
 class Handler(Protocol):
@@ -39,7 +34,30 @@ class Handler(Protocol):
 class _Done:
     task: DiskTask
     stored: StoredImage
-    location: str
+    staging: Staging
+
+
+def scratch_needed(ctx: JobContext, domain_id: str, disks: Sequence[DiskTask]) -> int:
+    """Scratch bytes the job's disks need at once: S3 objects are downloaded for qemu-img, and a
+    conversion bound for an S3 image store is written locally first (about the file's size; estimated).
+
+    Objects that cannot be read count nothing: the import itself then fails with the precise error.
+    """
+    rt = ctx.rt
+    remote_store = not isinstance(rt.images, FileImageStore)
+    if not rt.buckets.needs_local_copy and not remote_store:
+        return 0
+    total = 0
+    with rt.db.session() as s:
+        for task in disks:
+            try:
+                buckets.require_own(s, rt.buckets, domain_id, task.bucket)
+                size = rt.buckets.stat(task.bucket, check_key(task.key)).size
+            except (ServiceError, ObjectNotFound, InvalidObjectName):
+                continue
+            total += size if rt.buckets.needs_local_copy else 0
+            total += size if remote_store and not task.quick else 0
+    return total
 
 
 class ImportHandler:
@@ -49,27 +67,39 @@ class ImportHandler:
         payload = ImportPayload.from_json(ctx.job.payload)
         rt = ctx.rt
         rt.images.clear_temp(ctx.job.id)  # leftovers of an interrupted attempt
-        with ctx.fenced() as (s, job):
-            for task in payload.disks:
-                if imports.start_disk(s, task.image_id, rt.clock()) is None:
-                    raise JobFailed("IMG.0144", f"image {task.image_id} was deleted while it was being created")
-            imports.set_children(s, job, JobStatus.RUNNING, rt.clock())
-        done: list[_Done] = []
+        with ctx.scratch(scratch_needed(ctx, payload.domain_id, payload.disks)) as scratch:
+            with ctx.fenced() as (s, job):
+                for task in payload.disks:
+                    if imports.start_disk(s, task.image_id, rt.clock()) is None:
+                        raise JobFailed("IMG.0144", f"image {task.image_id} was deleted while it was being created")
+                imports.set_children(s, job, JobStatus.RUNNING, rt.clock())
+            done: list[_Done] = []
+            try:
+                self._store_all(ctx, payload, scratch, done)
+            except BaseException:
+                for d in done:
+                    d.staging.discard()
+                raise
+
+    def _store_all(self, ctx: JobContext, payload: ImportPayload, scratch: Path | None, done: list[_Done]) -> None:
+        rt = ctx.rt
         total = len(payload.disks)
         for index, task in enumerate(payload.disks):
             started = time.monotonic()
-            stored = import_disk(ctx, payload.domain_id, task, index, total)
-            location = rt.images.publish(stored.path, task.image_id)
-            done.append(_Done(task, stored, location))
+            stored, staging = import_disk(ctx, payload.domain_id, task, index, total, scratch)
+            done.append(_Done(task, stored, staging))
+            staging.seal()
             log.info("job %s: %s:%s (%s, %d bytes) stored as %s in %.2f s (%s)", ctx.job.id, task.bucket,
                      task.key, stored.source_format.value, stored.size, stored.disk_format,
                      time.monotonic() - started, ", ".join(f"{k} {v:.2f} s" for k, v in stored.stages.items()))
+        ctx.check()  # publish nothing for a job another worker has taken over
+        locations = [d.staging.publish() for d in done]
         # One transaction: every image active and the job SUCCESS, or nothing.
         with ctx.fenced() as (s, job):
             now = rt.clock()
-            for d in done:
+            for d, location in zip(done, locations, strict=True):
                 ok = imports.finish_disk(
-                    s, d.task.image_id, location=d.location, size=d.stored.size,
+                    s, d.task.image_id, location=location, size=d.stored.size,
                     virtual_size=d.stored.virtual_size, disk_format=d.stored.disk_format,
                     checksum=d.stored.checksum, sha512=d.stored.os_hash_value, now=now)
                 if not ok:
@@ -91,15 +121,19 @@ class ImportHandler:
                              fail_reason=f"no image was created: {reason}")
 
 
-def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, total: int) -> StoredImage:
-    """Disk ``index`` of ``total`` from the account's bucket into a checked temp file of the store.
+def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, total: int,
+                scratch: Path | None) -> tuple[StoredImage, Staging]:
+    """Disk ``index`` of ``total`` from the account's bucket into a checked staging of the image store.
 
     Shared by file imports and image registration. ``task.min_disk`` 0 means "no minimum disk
     given" (a registered image may have none): only the service-wide size limit applies then.
+    ``scratch`` is the job's reserved directory, where an S3 object is downloaded for qemu-img.
+    The staging is the caller's to seal and publish, or discard.
     """
     rt = ctx.rt
     url = f"{task.bucket}:{task.key}"
     which = "the data disk file" if task.data_disk and total > 1 else "the image file"
+    staging = rt.images.staging(ctx.job.id, task.image_id)
     try:
         check_key(task.key)
         with rt.db.session() as s:
@@ -110,27 +144,28 @@ def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, tot
             raise JobFailed("IMG.0059", f"{which} {url} is {info.size} bytes, more than the {limit} "
                                         "bytes allowed")
         declared = format_from_extension(task.key)
-        temp = rt.images.temp_path(ctx.job.id, task.image_id)
-        with rt.buckets.local_copy(task.bucket, task.key) as src:
+        with rt.buckets.local_copy(task.bucket, task.key, scratch) as src:
             stored = import_image(
-                src, temp, min_disk_gb=task.min_disk or None, declared=declared,
+                src, staging.path, min_disk_gb=task.min_disk or None, declared=declared,
                 store_format="raw" if task.quick else rt.settings.store_format, quick=task.quick,
                 max_file_size=limit, timeout=rt.settings.convert_timeout,
-                progress=lambda p: ctx.progress((index * 100 + p) / total),
+                progress=lambda p: ctx.progress((index * 100 + p) / total), tee=staging.tee,
             )
         if stored.source_format is ImageFormat.ISO and not task.data_disk and not task.has_os_version:
-            stored.path.unlink(missing_ok=True)
             raise JobFailed("IMG.0166", f"{which} {url} is an ISO file: give os_version when creating "
                                         "an image from an ISO file")
-        return stored
-    except InvalidObjectName as exc:
-        raise JobFailed("IMG.0057", f"{which} {url} is not a valid object name: {exc}") from exc
-    except ServiceUnavailable:
-        raise  # the database, not the file: the job is retried
-    except (ObjectNotFound, ServiceError) as exc:
-        raise JobFailed("IMG.0057", f"{which} {url} does not exist or is not accessible") from exc
-    except ImageRejected as exc:
-        raise JobFailed(exc.code, f"{which} {url} was refused: {exc.reason}") from exc
+        return stored, staging
+    except BaseException as exc:
+        staging.discard()
+        if isinstance(exc, InvalidObjectName):
+            raise JobFailed("IMG.0057", f"{which} {url} is not a valid object name: {exc}") from exc
+        if isinstance(exc, ServiceUnavailable):
+            raise  # the database, not the file: the job is retried
+        if isinstance(exc, ObjectNotFound | ServiceError):
+            raise JobFailed("IMG.0057", f"{which} {url} does not exist or is not accessible") from exc
+        if isinstance(exc, ImageRejected):
+            raise JobFailed(exc.code, f"{which} {url} was refused: {exc.reason}") from exc
+        raise
 
 
 HANDLERS: dict[str, Handler] = {

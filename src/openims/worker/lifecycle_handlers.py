@@ -10,16 +10,19 @@ from sqlalchemy.orm import Session
 
 from openims.catalog import buckets, imports
 from openims.catalog.images import ImageStatus, transition
+from openims.catalog.imports import DiskTask
 from openims.catalog.jobs import JobStatus, JobType, finish
 from openims.catalog.lifecycle import CopyPayload, ExportPayload
 from openims.db.models import Image
 from openims.errors import ServiceError, ServiceUnavailable
-from openims.imaging import ImageFormat, ImageRejected
+from openims.imaging import ImageFormat, ImageRejected, StoredImage
 from openims.imaging.qemu import INFO_TIMEOUT, ExportFormat, qemu_img_export, qemu_img_info, qemu_img_same_disk
 from openims.objects.base import InvalidObjectName, ObjectExists, ObjectNotFound, check_key
+from openims.objects.image_store import FileImageStore, Staging
 from openims.runtime import Runtime
 from openims.worker.context import JobContext
-from openims.worker.handlers import Handler, JobFailed, import_disk
+from openims.worker.handlers import Handler, import_disk, scratch_needed
+from openims.worker.outcomes import JobFailed
 
 log = logging.getLogger("openims.worker")
 
@@ -39,17 +42,30 @@ class RegisterHandler:
         task = payload.disks[0]
         rt = ctx.rt
         rt.images.clear_temp(ctx.job.id)  # leftovers of an interrupted attempt
-        with ctx.fenced() as (s, _job):
-            if imports.start_disk(s, task.image_id, rt.clock()) is None:
-                raise JobFailed("IMG.0144", _DELETED)
-        started = time.monotonic()
-        stored = import_disk(ctx, payload.domain_id, task, 0, 1)
+        with ctx.scratch(scratch_needed(ctx, payload.domain_id, [task])) as scratch:
+            with ctx.fenced() as (s, _job):
+                if imports.start_disk(s, task.image_id, rt.clock()) is None:
+                    raise JobFailed("IMG.0144", _DELETED)
+            started = time.monotonic()
+            stored, staging = import_disk(ctx, payload.domain_id, task, 0, 1, scratch)
+            try:
+                self._record(ctx, task, declared, stored, staging)
+            except BaseException:
+                staging.discard()
+                raise
+        log.info("job %s: registered %s:%s as image %s in %.2f s", ctx.job.id, task.bucket, task.key,
+                 task.image_id, time.monotonic() - started)
+
+    def _record(self, ctx: JobContext, task: DiskTask, declared: str | None, stored: StoredImage,
+                staging: Staging) -> None:
+        rt = ctx.rt
         known = {f.value for f in ImageFormat}
         if declared in known and declared != stored.source_format.value:
-            stored.path.unlink(missing_ok=True)
             raise JobFailed("IMG.0057", f"the image file {task.bucket}:{task.key} is {stored.source_format.value}, "
                                         f"but the image's disk_format is {declared}")
-        location = rt.images.publish(stored.path, task.image_id)
+        staging.seal()
+        ctx.check()
+        location = staging.publish()
         with ctx.fenced() as (s, job):
             now = rt.clock()
             if not imports.finish_disk(s, task.image_id, location=location, size=stored.size,
@@ -62,8 +78,6 @@ class RegisterHandler:
                                 "__data_origin": f"file,{task.bucket}:{task.key}"}
             job.entities = {**job.entities, "process_percent": 100.0}
             finish(job, JobStatus.SUCCESS, now)
-        log.info("job %s: registered %s:%s as image %s in %.2f s", ctx.job.id, task.bucket, task.key,
-                 task.image_id, time.monotonic() - started)
 
     def revert(self, ctx: JobContext, session: Session) -> None:
         task = imports.ImportPayload.from_json(ctx.job.payload).disks[0]
@@ -75,6 +89,17 @@ class RegisterHandler:
             ctx.remove_data_after_commit(session, [task.image_id])
         else:
             ctx.remove_data_after_commit(session, [])
+
+
+def _export_scratch(rt: Runtime, p: ExportPayload) -> int:
+    """Scratch for an export: the stored image downloaded (S3 store) and the exported file (estimated at
+    the stored size plus format overhead) when the bucket is on S3 too."""
+    if isinstance(rt.images, FileImageStore):
+        return 0
+    try:
+        return rt.images.size(p.location)
+    except FileNotFoundError:
+        return 0  # the export then reports the image gone
 
 
 def _same_disk(rt: Runtime, bucket: str, key: str, path: Path, fmt: str) -> bool:
@@ -118,18 +143,23 @@ class ExportHandler:
         temp = rt.images.temp_path(ctx.job.id, p.image_id)
         fmt: ExportFormat = p.file_format  # type: ignore[assignment]  # checked at submission
         started = time.monotonic()
-        try:
-            qemu_img_export(
-                rt.images.path(p.location), ImageFormat(p.source_format), temp, fmt,
-                timeout=rt.settings.convert_timeout, progress=lambda pct: ctx.progress(pct * 0.95),
-                # The disk plus room for the format's metadata: more would be a bug, not an image.
-                max_output_size=p.virtual_size + p.virtual_size // 8 + (64 << 20))
-            info = qemu_img_info(temp, ImageFormat(fmt), timeout=INFO_TIMEOUT)
-        except ImageRejected as exc:
-            temp.unlink(missing_ok=True)
-            if not rt.images.exists(p.location):
+        with ctx.scratch(_export_scratch(rt, p)) as scratch:
+            try:
+                with rt.images.local_path(p.location, scratch or temp.parent) as stored:
+                    qemu_img_export(
+                        stored, ImageFormat(p.source_format), temp, fmt,
+                        timeout=rt.settings.convert_timeout, progress=lambda pct: ctx.progress(pct * 0.95),
+                        # The disk plus room for the format's metadata: more would be a bug, not an image.
+                        max_output_size=p.virtual_size + p.virtual_size // 8 + (64 << 20))
+                info = qemu_img_info(temp, ImageFormat(fmt), timeout=INFO_TIMEOUT)
+            except FileNotFoundError as exc:
+                temp.unlink(missing_ok=True)
                 raise JobFailed("IMG.0144", _DELETED) from exc
-            raise JobFailed("IMG.0061", f"the image could not be converted to {fmt}: {exc.reason}") from exc
+            except ImageRejected as exc:
+                temp.unlink(missing_ok=True)
+                if not rt.images.exists(p.location):
+                    raise JobFailed("IMG.0144", _DELETED) from exc
+                raise JobFailed("IMG.0061", f"the image could not be converted to {fmt}: {exc.reason}") from exc
         if info.get("virtual-size") != p.virtual_size:
             temp.unlink(missing_ok=True)
             raise JobFailed("IMG.0061", f"the exported {fmt} file does not hold the image's disk "
@@ -172,15 +202,24 @@ class CopyHandler:
             s.expunge(source)
         ctx.progress(5)
         try:
-            temp = rt.images.copy_to_temp(source.location, ctx.job.id, p.image_id)
+            staging = rt.images.copy_staging(source.location, ctx.job.id, p.image_id)
         except FileNotFoundError as exc:
             raise JobFailed("IMG.0144", f"the source image {p.source_image_id} was deleted") from exc
-        copied = temp.stat().st_size
+        try:
+            self._record(ctx, p, source, staging)
+        except BaseException:
+            staging.discard()
+            raise
+
+    def _record(self, ctx: JobContext, p: CopyPayload, source: Image, staging: Staging) -> None:
+        rt = ctx.rt
+        copied = staging.stored_size()
         if copied != source.size:
-            temp.unlink(missing_ok=True)
             raise JobFailed("IMG.0061", f"the copy has {copied} bytes, the source image {source.size}")
         ctx.progress(90)
-        location = rt.images.publish(temp, p.image_id)
+        staging.seal()
+        ctx.check()
+        location = staging.publish()
         with ctx.fenced() as (s, job):
             now = rt.clock()
             # Same bytes, so the source's checksums hold for the copy.

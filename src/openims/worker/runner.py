@@ -19,10 +19,11 @@ from openims.catalog.jobs import MAX_ATTEMPTS, CorruptPayload, JobStatus, LeaseL
 from openims.db.models import Job
 from openims.db.session import unavailable
 from openims.errors import ServiceUnavailable
+from openims.objects.base import StorageUnavailable
 from openims.runtime import Runtime
 from openims.worker.context import JobContext
-from openims.worker.handlers import JobFailed
 from openims.worker.lease import Heartbeat, log_failure
+from openims.worker.outcomes import JobDeferred, JobFailed
 from openims.worker.registry import HANDLERS
 
 log = logging.getLogger("openims.worker")
@@ -33,6 +34,10 @@ MAX_SWEEP_INTERVAL = 30.0
 
 # A worker that cannot reach the database retries at most this far apart.
 MAX_DB_BACKOFF = 10.0
+
+# A job that met an unavailable object store runs again after this long, doubling per attempt.
+STORAGE_RETRY_FIRST = 2.0
+STORAGE_RETRY_CAP = 30.0
 
 
 def sweep_interval(upload_lease_seconds: float) -> float:
@@ -149,6 +154,11 @@ class Worker:
             except JobFailed as exc:
                 log.info("job %s failed: %s %s", job.id, exc.code, exc.reason)
                 self._fail(ctx, handler, exc.code, exc.reason)
+            except JobDeferred as exc:
+                log.info("job %s waits %.0f s: %s", job.id, exc.delay, exc.reason)
+                self._hand_back(ctx, exc)
+            except StorageUnavailable as exc:
+                self._storage_failed(ctx, handler, exc)
             except CorruptPayload as exc:
                 log.error("job %s failed: %s", job.id, exc)
                 self._fail(ctx, handler, "IMG.0061", f"The job cannot run: {exc}.")
@@ -160,6 +170,30 @@ class Worker:
                     log.exception("job %s crashed", job.id)
                     self._fail(ctx, handler, "IMG.0061",
                                "Unknown system error while running the job; it has been logged.")
+
+    def _hand_back(self, ctx: JobContext, exc: JobDeferred) -> None:
+        try:
+            with ctx.fenced() as (_s, row):
+                jobs.hand_back(row, self.rt.clock(), delay=exc.delay, reason=exc.reason)
+        except (LeaseLost, ServiceUnavailable) as lost:
+            log.warning("job %s could not be handed back (%s); it runs again once its lease lapses", ctx.job.id, lost)
+
+    def _storage_failed(self, ctx: JobContext, handler: object, exc: StorageUnavailable) -> None:
+        """The object store failed past boto3's own retries: the job is tried again later, a bounded number
+        of times (with growing delays), then fails saying so."""
+        if ctx.job.attempts >= MAX_ATTEMPTS:
+            log.warning("job %s failed: %s (attempt %d)", ctx.job.id, exc, ctx.job.attempts)
+            self._fail(ctx, handler, "IMG.0061", f"The object store could not be used: {exc}; the job was "
+                                                  f"tried {ctx.job.attempts} times.")
+            return
+        delay = min(STORAGE_RETRY_CAP, STORAGE_RETRY_FIRST * 2 ** (ctx.job.attempts - 1))
+        log.warning("job %s: %s; attempt %d of %d again in %.0f s", ctx.job.id, exc, ctx.job.attempts + 1,
+                    MAX_ATTEMPTS, delay)
+        try:
+            with ctx.fenced() as (_s, row):
+                jobs.release(row, self.rt.clock(), delay=delay)
+        except (LeaseLost, ServiceUnavailable) as lost:
+            log.warning("job %s: lease not released (%s); it runs again once it lapses", ctx.job.id, lost)
 
     def _fail(self, ctx: JobContext, handler: object, code: str, reason: str) -> None:
         try:

@@ -1,6 +1,6 @@
 """The transfer of a direct upload (``PUT /v2/images/{id}/file``): spool, import pipeline, publish.
 
-The same import path as the worker's jobs (``imaging.import_image``, then ``ImageStore.publish``),
+The same import path as the worker's jobs (``imaging.import_image``, then ``Staging.seal``/``publish``),
 with the image held under an upload lease (``catalog.uploads`` holds its rules and state): renewed
 as data arrives, and by the shared ``Heartbeat`` while qemu-img works and nothing arrives.
 Any failure puts the image back to ``queued`` with no temp files left; a crash leaves that to the
@@ -32,8 +32,8 @@ from openims.errors import (
     ImsUploadTooLarge,
     ServiceError,
 )
-from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, StoreFormat, fsync_file, import_image
-from openims.objects.image_store import ImageStore
+from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, StoreFormat, import_image
+from openims.objects.image_store import ImageStore, Staging
 from openims.worker.lease import Heartbeat
 
 log = logging.getLogger("openims.uploads")
@@ -113,24 +113,29 @@ async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: Up
     return total
 
 
-def _store(db: Database, images: ImageStore, target: UploadTarget, spool: Path, temp: Path,
-           limits: UploadLimits, clock: Clock, lease: UploadLease) -> None:
-    with lease.heartbeat():
-        try:
-            stored = import_image(spool, temp, min_disk_gb=target.min_disk or None,
-                                  declared=ImageFormat(target.disk_format), store_format=limits.store_format,
-                                  max_file_size=limits.max_file_size, timeout=limits.timeout)
-        except ImageRejected as exc:
-            raise _refused(exc) from exc
-        finally:
-            spool.unlink(missing_ok=True)
-        # The slow part of publishing (flushing the data) outside the transaction; the rename inside.
-        fsync_file(stored.path)
-    with db.transaction() as s:
-        uploads.finish(s, target.image_id, target.holder, lambda: images.publish(stored.path, target.image_id),
-                       clock(), size=stored.size, virtual_size=stored.virtual_size, disk_format=stored.disk_format,
-                       checksum=stored.checksum, os_hash_value=stored.os_hash_value,
-                       os_hash_algo=stored.os_hash_algo)
+def _store(db: Database, staging: Staging, target: UploadTarget, spool: Path, limits: UploadLimits,
+           clock: Clock, lease: UploadLease) -> None:
+    try:
+        with lease.heartbeat():
+            try:
+                stored = import_image(spool, staging.path, min_disk_gb=target.min_disk or None,
+                                      declared=ImageFormat(target.disk_format), store_format=limits.store_format,
+                                      max_file_size=limits.max_file_size, timeout=limits.timeout, tee=staging.tee)
+            except ImageRejected as exc:
+                raise _refused(exc) from exc
+            finally:
+                spool.unlink(missing_ok=True)
+            # The slow part of publishing (flushing the data, completing an S3 upload) outside the
+            # transaction; the publish itself (a rename, or nothing) inside.
+            staging.seal()
+        with db.transaction() as s:
+            uploads.finish(s, target.image_id, target.holder, staging.publish, clock(), size=stored.size,
+                           virtual_size=stored.virtual_size, disk_format=stored.disk_format,
+                           checksum=stored.checksum, os_hash_value=stored.os_hash_value,
+                           os_hash_algo=stored.os_hash_algo)
+    except BaseException:
+        staging.discard()
+        raise
 
 
 async def upload(db: Database, images: ImageStore, *, project_id: str, image_id: str,
@@ -152,11 +157,11 @@ async def upload(db: Database, images: ImageStore, *, project_id: str, image_id:
     target = await anyio.to_thread.run_sync(start, limiter=transfer_limiter())
     lease = UploadLease(db, target, limits.lease_seconds, clock)
     # Named by this upload, so nothing of another attempt is touched; clear_temp removes both.
-    temp = images.temp_path(upload_id, target.image_id)
-    spool = temp.with_name(temp.name + ".upload")
+    staging = images.staging(upload_id, target.image_id)
+    spool = images.temp_path(upload_id, target.image_id, ".upload")
     try:
         await _spool(stream, spool, limits.max_file_size, lease)
-        await anyio.to_thread.run_sync(_store, db, images, target, spool, temp, limits, clock, lease,
+        await anyio.to_thread.run_sync(_store, db, staging, target, spool, limits, clock, lease,
                                        limiter=transfer_limiter())
     except (ImsUploadGone, ImsUploadLeaseLost):
         raise  # the image is not ours any more: nothing to restore

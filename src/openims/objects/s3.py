@@ -1,0 +1,615 @@
+"""Users' buckets and stored images on an S3 engine (SeaweedFS, MinIO, Ceph RGW, OBS, AWS S3), through boto3.
+
+What every caller can rely on:
+- Nothing is held whole in memory: writes go out in multipart parts (``MultipartWriter``, a few parts in
+  flight), reads come back in chunks, downloads for qemu-img are parallel ranged GETs into a local file.
+- An object becomes visible only when it is complete: a multipart upload is published by its
+  CompleteMultipartUpload, and a create that must not replace anything is conditional
+  (``If-None-Match: *``).
+- Engine errors arrive as the errors of ``objects.base``: ``ObjectNotFound``, ``ObjectExists``,
+  ``StorageUnavailable`` (throttled, 5xx or unreachable after boto3's bounded retries with backoff and
+  jitter). Messages never carry credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from openims.config import Settings
+from openims.objects.base import (
+    InvalidObjectName,
+    ObjectExists,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageUnavailable,
+    check_bucket_name,
+    check_key,
+)
+from openims.objects.image_store import temp_suffix
+
+log = logging.getLogger("openims.s3")
+
+_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchUpload"}
+_EXISTS = {"412", "PreconditionFailed"}
+# S3 allows at most this many parts per upload; the part size grows for objects that would need more.
+_MAX_PARTS = 10_000
+_READ_CHUNK = 1 << 20
+
+
+def make_client(settings: Settings) -> Any:
+    """A boto3 S3 client for the configured engine (thread-safe; one per process is enough)."""
+    config = Config(
+        region_name=settings.s3_region,
+        signature_version="s3v4",
+        s3={"addressing_style": settings.s3_addressing},
+        # "standard" retries: throttling, 5xx and connection errors, exponential backoff with jitter.
+        retries={"mode": "standard", "max_attempts": settings.s3_max_attempts},
+        connect_timeout=10,
+        read_timeout=120,
+        max_pool_connections=max(10, 2 * settings.s3_parallel_parts + 4),
+        # Only what every engine understands: newer default checksums (CRC32 trailers) are not.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        user_agent_extra="openims",
+    )
+    verify: bool | str = str(settings.s3_ca_bundle) if settings.s3_ca_bundle else settings.s3_verify_tls
+    secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=settings.s3_endpoint or None,
+                          aws_access_key_id=settings.s3_access_key_id or None, aws_secret_access_key=secret,
+                          config=config, verify=verify)
+
+
+def _code(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Engine errors as ``objects.base`` errors; ``what`` names the object for the message (no secrets)."""
+    try:
+        yield
+    except ClientError as exc:
+        code = _code(exc)
+        if code in _NOT_FOUND:
+            raise ObjectNotFound(f"{what} does not exist") from exc
+        if code in _EXISTS:
+            raise ObjectExists(f"{what} already exists") from exc
+        if code in ("InvalidBucketName", "KeyTooLongError"):
+            raise InvalidObjectName(f"{what}: {code}") from exc
+        if code in ("AccessDenied", "403", "AllAccessDisabled"):
+            # Not the service's to read: for the caller the same as absent.
+            raise ObjectNotFound(f"{what} is not accessible") from exc
+        if _status(exc) >= 500 or code in ("SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable"):
+            raise StorageUnavailable(f"the object store failed on {what} ({code})") from exc
+        raise StorageUnavailable(f"the object store refused the request on {what} ({code})") from exc
+    except BotoCoreError as exc:
+        # Connection refused or reset, timeouts, credentials not found: after boto3's retries.
+        raise StorageUnavailable(f"the object store could not be reached for {what} ({type(exc).__name__})") from exc
+
+
+def part_size_for(settings_part: int, expected: int | None) -> int:
+    """The configured part size, grown so that an object of ``expected`` bytes needs at most 10,000 parts."""
+    if expected is None or expected <= settings_part * (_MAX_PARTS - 1):
+        return settings_part
+    return -(-expected // (_MAX_PARTS - 1))
+
+
+class MultipartWriter:
+    """One object written in parts as the caller produces the bytes; visible only after ``complete()``.
+
+    At most ``parallel`` parts are in flight (uploading on a small pool) plus the one being filled,
+    so memory stays at ``(parallel + 1) * part_size`` whatever the object's size. A small object goes
+    up as a single PUT. ``if_absent`` makes the publish conditional: ObjectExists if the key is taken.
+    ``abort()`` (or a failure) removes every uploaded part.
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, *, part_size: int, parallel: int,
+                 if_absent: bool = False, expected_size: int | None = None) -> None:
+        self._client = client
+        self.bucket = bucket
+        self.key = key
+        self._part_size = part_size_for(part_size, expected_size)
+        self._parallel = parallel
+        self._if_absent = if_absent
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: dict[int, Future[str]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots = threading.BoundedSemaphore(parallel)
+        self.size = 0
+        self._closed = False
+        self._what = f"object {bucket}:{key}"
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise ValueError("write after complete or abort")
+        self._buffer += data
+        self.size += len(data)
+        while len(self._buffer) >= self._part_size:
+            part = bytes(self._buffer[:self._part_size])
+            del self._buffer[:self._part_size]
+            self._submit(part)
+
+    def _submit(self, data: bytes) -> None:
+        if self._upload_id is None:
+            with translated(self._what):
+                self._upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
+            self._pool = ThreadPoolExecutor(self._parallel, thread_name_prefix="s3-part")
+        self._raise_failed()
+        number = len(self._parts) + 1
+        self._slots.acquire()  # bounds the parts in memory
+        assert self._pool is not None
+        self._parts[number] = self._pool.submit(self._upload_part, number, data)
+
+    def _upload_part(self, number: int, data: bytes) -> str:
+        try:
+            with translated(self._what):
+                etag: str = self._client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                                     PartNumber=number, Body=data)["ETag"]
+                return etag
+        finally:
+            self._slots.release()
+
+    def _raise_failed(self) -> None:
+        for future in self._parts.values():
+            if future.done() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+
+    def complete(self) -> ObjectInfo:
+        """Publish the object (all at once); its info. Aborts everything on failure."""
+        try:
+            extra = {"IfNoneMatch": "*"} if self._if_absent else {}
+            if self._upload_id is None:
+                with translated(self._what):
+                    self._client.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), **extra)
+            else:
+                if self._buffer:
+                    self._submit(bytes(self._buffer))
+                self._buffer = bytearray()
+                parts = [{"PartNumber": n, "ETag": f.result()} for n, f in sorted(self._parts.items())]
+                with translated(self._what):
+                    self._client.complete_multipart_upload(
+                        Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                        MultipartUpload={"Parts": parts}, **extra)
+            self._closed = True
+            self._shutdown()
+            return ObjectInfo(self.bucket, self.key, self.size, dt.datetime.now(dt.UTC))
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._closed and self._upload_id is None:
+            return
+        self._closed = True
+        self._buffer = bytearray()
+        for future in self._parts.values():
+            future.cancel()
+        self._shutdown()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            try:
+                with translated(self._what):
+                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+            except (ObjectNotFound, StorageUnavailable) as exc:
+                # The engine drops it itself eventually (and the orphan sweep aborts stale uploads).
+                log.warning("could not abort the multipart upload of %s: %s", self._what, exc)
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+class S3Objects:
+    """The operations both S3 stores need, on one client."""
+
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self.client = client
+        self.part_size = settings.s3_part_size
+        self.parallel = settings.s3_parallel_parts
+
+    def head(self, bucket: str, key: str) -> ObjectInfo:
+        with translated(f"object {bucket}:{key}"):
+            r = self.client.head_object(Bucket=bucket, Key=key)
+        return ObjectInfo(bucket, key, int(r["ContentLength"]), r["LastModified"])
+
+    def writer(self, bucket: str, key: str, *, if_absent: bool = False,
+               expected_size: int | None = None) -> MultipartWriter:
+        return MultipartWriter(self.client, bucket, key, part_size=self.part_size, parallel=self.parallel,
+                               if_absent=if_absent, expected_size=expected_size)
+
+    def upload_file(self, bucket: str, key: str, path: Path, *, if_absent: bool = False,
+                    progress: Callable[[int], None] | None = None) -> ObjectInfo:
+        """A local file as a new object, read once, in parallel parts."""
+        size = path.stat().st_size
+        writer = self.writer(bucket, key, if_absent=if_absent, expected_size=size)
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(min(writer._part_size, 8 << 20)):
+                    writer.write(chunk)
+                    if progress is not None:
+                        progress(writer.size)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.complete()
+
+    def download(self, bucket: str, key: str, dest: Path, *, expected_size: int | None = None) -> int:
+        """The object into ``dest`` with parallel ranged GETs; its size. ``dest`` is removed on failure."""
+        config = TransferConfig(multipart_threshold=self.part_size, multipart_chunksize=self.part_size,
+                                max_concurrency=self.parallel, use_threads=True)
+        try:
+            with translated(f"object {bucket}:{key}"):
+                self.client.download_file(bucket, key, str(dest), Config=config)
+            size = dest.stat().st_size
+            if expected_size is not None and size != expected_size:
+                # Replaced or truncated while it was read.
+                raise ObjectNotFound(f"object {bucket}:{key} changed while it was being read "
+                                     f"({size} bytes instead of {expected_size})")
+            return size
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+
+    def read(self, bucket: str, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """The object's bytes from ``start`` (``length`` of them, or to the end), in chunks."""
+        extra: dict[str, str] = {}
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            extra["Range"] = f"bytes={start}-{end}"
+        what = f"object {bucket}:{key}"
+        with translated(what):
+            body = self.client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+        try:
+            while True:
+                with translated(what):
+                    chunk = body.read(_READ_CHUNK)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            body.close()
+
+    def copy(self, bucket: str, src_key: str, dest_key: str, size: int) -> None:
+        """Server-side copy within a bucket (multipart copy beyond 5 GiB); no data through this process."""
+        what = f"object {bucket}:{dest_key}"
+        if size <= 5 << 30:
+            with translated(what):
+                self.client.copy_object(Bucket=bucket, Key=dest_key, CopySource={"Bucket": bucket, "Key": src_key})
+            return
+        part = part_size_for(max(self.part_size, 1 << 30), size)
+        with translated(what):
+            upload_id = self.client.create_multipart_upload(Bucket=bucket, Key=dest_key)["UploadId"]
+        try:
+            parts = []
+            for number, offset in enumerate(range(0, size, part), start=1):
+                last = min(size, offset + part) - 1
+                with translated(what):
+                    r = self.client.upload_part_copy(Bucket=bucket, Key=dest_key, UploadId=upload_id,
+                                                     PartNumber=number, CopySourceRange=f"bytes={offset}-{last}",
+                                                     CopySource={"Bucket": bucket, "Key": src_key})
+                parts.append({"PartNumber": number, "ETag": r["CopyPartResult"]["ETag"]})
+            with translated(what):
+                self.client.complete_multipart_upload(Bucket=bucket, Key=dest_key, UploadId=upload_id,
+                                                      MultipartUpload={"Parts": parts})
+        except BaseException:
+            with translated(what):
+                self.client.abort_multipart_upload(Bucket=bucket, Key=dest_key, UploadId=upload_id)
+            raise
+
+    def delete(self, bucket: str, key: str) -> None:
+        with translated(f"object {bucket}:{key}"):
+            self.client.delete_object(Bucket=bucket, Key=key)
+
+    def listing(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        with translated(f"bucket {bucket}"):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for o in page.get("Contents", []):
+                    yield ObjectInfo(bucket, o["Key"], int(o["Size"]), o["LastModified"])
+
+    def stale_uploads(self, bucket: str, prefix: str, older_than: dt.datetime) -> list[tuple[str, str]]:
+        """(key, upload id) of multipart uploads begun before ``older_than`` and never completed."""
+        found = []
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        with translated(f"bucket {bucket}"):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for u in page.get("Uploads", []):
+                    if u["Initiated"] < older_than:
+                        found.append((u["Key"], u["UploadId"]))
+        return found
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        with translated(f"object {bucket}:{key}"):
+            self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            with translated(f"bucket {bucket}"):
+                self.client.head_bucket(Bucket=bucket)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def create_bucket(self, bucket: str, region: str) -> bool:
+        """Create the bucket; False if it already existed (this identity's own)."""
+        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        try:
+            self.client.create_bucket(Bucket=bucket, **extra)
+        except ClientError as exc:
+            if _code(exc) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return False
+            with translated(f"bucket {bucket}"):
+                raise
+        except BotoCoreError:
+            with translated(f"bucket {bucket}"):
+                raise
+        return True
+
+
+class S3Buckets:
+    """Users' buckets as buckets of the engine (``OPENIMS_BUCKETS=s3``).
+
+    Which account owns which bucket is the catalogue's business (``catalog.buckets``); an engine bucket
+    no account registered belongs to nobody (``adopts_unregistered`` is False).
+    """
+
+    adopts_unregistered = False
+    needs_local_copy = True
+
+    def __init__(self, objects: S3Objects, region: str) -> None:
+        self.objects = objects
+        self.region = region
+
+    def bucket_exists(self, bucket: str) -> bool:
+        return self.objects.bucket_exists(check_bucket_name(bucket))
+
+    def create_bucket(self, bucket: str) -> None:
+        self.objects.create_bucket(check_bucket_name(bucket), self.region)
+
+    def list_buckets(self) -> list[str]:
+        with translated("the bucket list"):
+            names = [b["Name"] for b in self.objects.client.list_buckets().get("Buckets", [])]
+        return sorted(names)
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        return self.objects.head(check_bucket_name(bucket), check_key(key))
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.objects.listing(check_bucket_name(bucket), prefix)
+
+    def put(self, bucket: str, key: str, stream: BinaryIO) -> ObjectInfo:
+        writer = self.objects.writer(check_bucket_name(bucket), check_key(key))
+        try:
+            while chunk := stream.read(1 << 20):
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.complete()
+
+    def put_file(self, bucket: str, key: str, path: Path) -> ObjectInfo:
+        try:
+            return self.objects.upload_file(check_bucket_name(bucket), check_key(key), path, if_absent=True)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.stat(bucket, key)
+        self.objects.delete(bucket, key)
+
+    @contextmanager
+    def local_copy(self, bucket: str, key: str, scratch: Path | None = None) -> Iterator[Path]:
+        if scratch is None:
+            raise ValueError("an S3 object needs a scratch directory to be read locally")
+        info = self.stat(bucket, key)
+        dest = scratch / "source"
+        self.objects.download(bucket, key, dest, expected_size=info.size)
+        try:
+            yield dest
+        finally:
+            dest.unlink(missing_ok=True)
+
+
+def parse_store_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` → (bucket, prefix ending in "/" unless empty)."""
+    rest = url.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    prefix = prefix.strip("/")
+    return check_bucket_name(bucket), f"{prefix}/" if prefix else ""
+
+
+class _S3Staging:
+    """A converted image bound for the S3 store: teed into a multipart upload while it is hashed, or
+    uploaded from its local file at ``seal()``. Every staging gets its own key
+    (``<prefix><image id>/<token>``), so a stale attempt can never overwrite or delete a newer one's data."""
+
+    def __init__(self, store: S3ImageStore, path: Path, image_id: str) -> None:
+        self.store = store
+        self.path = path
+        self.key = f"{store.prefix}{image_id}/{secrets.token_hex(8)}"
+        self._writer: MultipartWriter | None = None
+        self._sealed = False
+        self.tee: Callable[[memoryview], None] | None = self._tee
+
+    def _tee(self, data: memoryview) -> None:
+        if self._writer is None:
+            self._writer = self.store.objects.writer(self.store.bucket, self.key)
+        self._writer.write(data)
+
+    def seal(self) -> None:
+        if self._sealed:
+            return
+        if self._writer is not None:
+            self._writer.complete()
+        else:
+            self.store.objects.upload_file(self.store.bucket, self.key, self.path)
+        self._sealed = True
+        self.path.unlink(missing_ok=True)
+
+    def publish(self) -> str:
+        self.seal()
+        return self.store.location(self.key)
+
+    def stored_size(self) -> int:
+        return self.store.objects.head(self.store.bucket, self.key).size
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        if self._writer is not None and not self._sealed:
+            self._writer.abort()
+        if self._sealed:
+            self.store.objects.delete(self.store.bucket, self.key)
+            self._sealed = False
+
+
+class _SealedCopy(_S3Staging):
+    def __init__(self, store: S3ImageStore, path: Path, image_id: str) -> None:
+        super().__init__(store, path, image_id)
+        self._sealed = True
+
+
+class S3ImageStore:
+    """Stored images as objects ``<prefix><image id>/<token>`` of one engine bucket (``OPENIMS_IMAGE_STORE=s3://…``).
+
+    Locations are ``s3://<bucket>/<key>``. Bare ids (data of a deployment that began on files and is
+    being moved, ``openims store migrate``) are served from ``fallback``.
+    """
+
+    def __init__(self, objects: S3Objects, url: str, staging_dir: Path, fallback: Any, region: str) -> None:
+        self.objects = objects
+        self.bucket, self.prefix = parse_store_url(url)
+        self.staging_dir = staging_dir
+        self.fallback = fallback
+        self.region = region
+        staging_dir.mkdir(parents=True, exist_ok=True)
+
+    def ensure_bucket(self) -> None:
+        """Create the store's bucket when it is missing (at start)."""
+        if not self.objects.bucket_exists(self.bucket):
+            self.objects.create_bucket(self.bucket, self.region)
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _key(self, location: str) -> str | None:
+        """The object key of one of this store's locations; None for a bare id (the fallback's)."""
+        if not location.startswith("s3://"):
+            return None
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        if bucket != self.bucket or not key.startswith(self.prefix):
+            raise ValueError(f"location {location!r} is not in this image store")
+        return key
+
+    def temp_path(self, job_id: str, image_id: str, suffix: str = "") -> Path:
+        return self.staging_dir / f"{check_key(job_id)}-{check_key(image_id)}{temp_suffix(suffix)}"
+
+    def staging(self, job_id: str, image_id: str) -> _S3Staging:
+        return _S3Staging(self, self.temp_path(job_id, image_id), image_id)
+
+    def copy_staging(self, location: str, job_id: str, image_id: str) -> _S3Staging:
+        key = self._key(location)
+        target = _SealedCopy(self, self.temp_path(job_id, image_id), image_id)
+        if key is None:
+            # File data not yet moved: uploaded from its file.
+            with self.fallback.local_path(location, self.staging_dir) as path:
+                self.objects.upload_file(self.bucket, target.key, path)
+            return target
+        try:
+            size = self.objects.head(self.bucket, key).size
+        except ObjectNotFound as exc:
+            raise FileNotFoundError(location) from exc
+        self.objects.copy(self.bucket, key, target.key, size)
+        return target
+
+    def clear_temp(self, job_id: str) -> None:
+        for p in self.staging_dir.glob(f"{check_key(job_id)}-*"):
+            p.unlink(missing_ok=True)
+
+    def exists(self, location: str) -> bool:
+        key = self._key(location)
+        if key is None:
+            return bool(self.fallback.exists(location))
+        try:
+            self.objects.head(self.bucket, key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def size(self, location: str) -> int:
+        key = self._key(location)
+        if key is None:
+            return int(self.fallback.size(location))
+        try:
+            return self.objects.head(self.bucket, key).size
+        except ObjectNotFound as exc:
+            raise FileNotFoundError(location) from exc
+
+    def delete(self, location: str) -> None:
+        key = self._key(location)
+        if key is not None:
+            self.objects.delete(self.bucket, key)
+            return
+        # A bare image id: whatever data of that image exists, in either store.
+        self.fallback.delete(location)
+        for info in list(self.objects.listing(self.bucket, f"{self.prefix}{check_key(location)}/")):
+            self.objects.delete(self.bucket, info.key)
+
+    def read(self, location: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        key = self._key(location)
+        if key is None:
+            it: Iterator[bytes] = self.fallback.read(location, start, length)
+            return it
+        try:
+            self.objects.head(self.bucket, key)
+        except ObjectNotFound as exc:
+            raise FileNotFoundError(location) from exc
+        return self.objects.read(self.bucket, key, start, length)
+
+    @contextmanager
+    def local_path(self, location: str, scratch: Path) -> Iterator[Path]:
+        key = self._key(location)
+        if key is None:
+            with self.fallback.local_path(location, scratch) as path:
+                yield path
+            return
+        dest = scratch / "stored"
+        try:
+            self.objects.download(self.bucket, key, dest)
+        except ObjectNotFound as exc:
+            raise FileNotFoundError(location) from exc
+        try:
+            yield dest
+        finally:
+            dest.unlink(missing_ok=True)
+
+    def orphans(self, known: Callable[[str], bool], older_than: dt.datetime) -> int:
+        removed = 0
+        for info in list(self.objects.listing(self.bucket, self.prefix)):
+            if info.modified < older_than and not known(self.location(info.key)):
+                self.objects.delete(self.bucket, info.key)
+                removed += 1
+        for key, upload_id in self.objects.stale_uploads(self.bucket, self.prefix, older_than):
+            self.objects.abort_upload(self.bucket, key, upload_id)
+            removed += 1
+        return removed + int(self.fallback.orphans(known, older_than))

