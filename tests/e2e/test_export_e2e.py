@@ -17,15 +17,29 @@ import pytest
 
 from tests.support.images import file_digests, make_image, qemu_compare
 from tests.support.server import ADMIN_PASSWORD, Api, ServerProcess
+from tests.support.stores import Stores
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-export")]
+STORES = ("file", "s3")
 
 # Our format name → qemu-img's, for the exported files.
 QEMU = {"qcow2": "qcow2", "vmdk": "vmdk", "vhd": "vpc", "raw": "raw"}
 
 
-def _stored(server: ServerProcess, image_id: str) -> Path:
-    return server.data_dir / "images" / image_id
+@pytest.fixture(scope="module")
+def stored(server: ServerProcess, stores: Stores, files: Path) -> Any:
+    """image id → a local copy of its stored data."""
+    return lambda image_id: stores.stored_image(server.data_dir, image_id, files / "stored")
+
+
+@pytest.fixture(scope="module")
+def exported(server: ServerProcess, stores: Stores, files: Path) -> Any:
+    """(bucket, key) → a local copy of the object (asserted present)."""
+    def get(bucket: str, key: str) -> Path:
+        path = stores.bucket_object(server.data_dir, bucket, key, files / "exported")
+        assert path is not None, f"{bucket}:{key} is not in the bucket"
+        return path
+    return get
 
 
 def _import(api: Api, url: str, name: str) -> str:
@@ -45,7 +59,7 @@ def original(api: Api, server: ServerProcess, files: Path) -> tuple[str, Path]:
 
 @pytest.mark.parametrize("fmt", ["qcow2", "vmdk", "vhd", "raw"])
 def test_export_then_reimport_keeps_the_guest_data(fmt: str, api: Api, server: ServerProcess,
-                                                   original: tuple[str, Path]) -> None:
+                                                   original: tuple[str, Path], stored: Any, exported: Any) -> None:
     image_id, src = original
     key = f"exported/original.{fmt}"
     r = api.http.post(f"/v1/cloudimages/{image_id}/file",
@@ -56,25 +70,25 @@ def test_export_then_reimport_keeps_the_guest_data(fmt: str, api: Api, server: S
     assert job["job_type"] == "imsNativeExportImageJob" and job["entities"]["image_id"] == image_id
     assert job["begin_time"] and job["end_time"] and job["error_code"] is None
 
-    exported = server.data_dir / "obs" / "export-e2e" / key
-    info = json.loads(subprocess.run(["qemu-img", "info", "-f", QEMU[fmt], "--output=json", str(exported)],
+    out = exported("export-e2e", key)
+    info = json.loads(subprocess.run(["qemu-img", "info", "-f", QEMU[fmt], "--output=json", str(out)],
                                      capture_output=True, check=True, text=True).stdout)
     assert info["format"] == QEMU[fmt]
     assert info["virtual-size"] == 24 * 1024 * 1024
-    assert qemu_compare(exported, QEMU[fmt], src, "qcow2")
+    assert qemu_compare(out, QEMU[fmt], src, "qcow2")
 
     # The exported file is an ordinary image file: importing it gives back the same disk.
     again = _import(api, f"export-e2e:{key}", f"reimported-{fmt}")
-    assert qemu_compare(_stored(server, again), "qcow2", _stored(server, image_id), "qcow2")
+    assert qemu_compare(stored(again), "qcow2", stored(image_id), "qcow2")
     reimported = api.http.get(f"/v2/images/{again}").json()
     assert reimported["virtual_size"] == api.http.get(f"/v2/images/{image_id}").json()["virtual_size"]
 
     # Exporting to the same name again never replaces the file.
-    before = file_digests(exported)
+    before = file_digests(out)
     r = api.http.post(f"/v1/cloudimages/{image_id}/file", json={"bucket_url": f"export-e2e:{key}", "file_format": fmt})
     job = api.wait_job(r.json()["job_id"])
     assert job["status"] == "FAIL" and job["error_code"] == "IMG.0070", job
-    assert file_digests(exported) == before
+    assert file_digests(exported("export-e2e", key)) == before
 
 
 # ---------------------------------------------------------------- the CLI
@@ -93,7 +107,7 @@ def _json(r: subprocess.CompletedProcess[str]) -> Any:
 
 
 def test_cli_update_export_copy_download(server: ServerProcess, api: Api, files: Path,
-                                         original: tuple[str, Path]) -> None:
+                                         original: tuple[str, Path], exported: Any) -> None:
     image_id, src = original
     tmp = files / "cli-lifecycle"
     tmp.mkdir()
@@ -108,8 +122,7 @@ def test_cli_update_export_copy_download(server: ServerProcess, api: Api, files:
     job = _json(_cli(server, tmp, "image", "export", image_id, "--to", "export-e2e:cli/disk.vmdk", "--format",
                      "vmdk", "--wait", "--json"))
     assert job["status"] == "SUCCESS"
-    exported = server.data_dir / "obs" / "export-e2e" / "cli" / "disk.vmdk"
-    assert qemu_compare(exported, "vmdk", src, "qcow2")
+    assert qemu_compare(exported("export-e2e", "cli/disk.vmdk"), "vmdk", src, "qcow2")
     r = _cli(server, tmp, "image", "export", image_id, "--to", "export-e2e:cli/disk.vmdk", "--format", "vmdk",
              "--wait")
     assert r.returncode == 1 and "IMG.0070" in r.stderr
@@ -127,7 +140,7 @@ def test_cli_update_export_copy_download(server: ServerProcess, api: Api, files:
     assert qemu_compare(out, "qcow2", src, "qcow2")
 
 
-def test_cli_upload_and_quota(server: ServerProcess, api: Api, files: Path) -> None:
+def test_cli_upload_and_quota(server: ServerProcess, api: Api, files: Path, stored: Any) -> None:
     tmp = files / "cli-quota"
     tmp.mkdir()
     r = api.http.post("/v2/images", json={"name": "uploaded", "disk_format": "vhd", "container_format": "bare"})
@@ -137,7 +150,7 @@ def test_cli_upload_and_quota(server: ServerProcess, api: Api, files: Path) -> N
     r = _cli(server, tmp, "image", "upload", queued, str(src))
     assert r.returncode == 0, r.stderr
     assert api.http.get(f"/v2/images/{queued}").json()["status"] == "active"
-    assert qemu_compare(_stored(server, queued), "qcow2", src, "vpc")
+    assert qemu_compare(stored(queued), "qcow2", src, "vpc")
 
     quota = _json(_cli(server, tmp, "quota", "show", "--json"))["quotas"]["resources"][0]
     used = quota["used"]

@@ -9,16 +9,14 @@ import pytest
 
 from tests.support.images import FORMATS, file_digests, make_image, qemu_compare
 from tests.support.server import Api, ServerProcess
+from tests.support.stores import S3Stores, Stores
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-import")]
-
-
-def _stored_path(server: ServerProcess, image_id: str) -> Path:
-    return server.data_dir / "images" / image_id
+STORES = ("file", "s3")
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_import_every_format(fmt: str, api: Api, server: ServerProcess, files: Path) -> None:
+def test_import_every_format(fmt: str, api: Api, server: ServerProcess, stores: Stores, files: Path) -> None:
     src = make_image(files / fmt, fmt, seed=hash(fmt) % 1000)
     key = f"formats/{src.name}"
     api.upload("e2e-bucket", key, src)
@@ -41,7 +39,7 @@ def test_import_every_format(fmt: str, api: Api, server: ServerProcess, files: P
     assert image["owner"] == api.project_id and image["tags"] == ["env.test"]
 
     # Independently recomputed over the stored bytes.
-    stored = _stored_path(server, image_id)
+    stored = stores.stored_image(server.data_dir, image_id, files / "stored")
     md5, sha512, size = file_digests(stored)
     assert image["size"] == size and image["__image_size"] == str(size)
     assert image["checksum"] == md5
@@ -72,7 +70,7 @@ def test_data_disk_image(api: Api, server: ServerProcess, files: Path) -> None:
     assert image["virtual_env_type"] == "DataImage" and image["status"] == "active"
 
 
-def test_system_image_with_data_images(api: Api, server: ServerProcess, files: Path) -> None:
+def test_system_image_with_data_images(api: Api, server: ServerProcess, stores: Stores, files: Path) -> None:
     sys_disk = make_image(files / "multi", "vmdk", seed=11)
     data1 = make_image(files / "multi", "vhd", seed=12)
     data2 = make_image(files / "multi", "raw", seed=13)
@@ -94,7 +92,7 @@ def test_system_image_with_data_images(api: Api, server: ServerProcess, files: P
         assert image["status"] == "active" and image["virtual_env_type"] == "DataImage"
         assert "__os_version" not in image and image["__os_type"] == "Linux"
         qfmt = FORMATS["vhd" if src is data1 else "raw"][0]
-        assert qemu_compare(src, qfmt, _stored_path(server, image["id"]), "qcow2")
+        assert qemu_compare(src, qfmt, stores.stored_image(server.data_dir, image["id"], files / "stored"), "qcow2")
         names.append(image["name"])
     assert names == ["with-data-data1", "second-data"]
 
@@ -111,3 +109,49 @@ def test_failing_data_disk_fails_the_whole_job(api: Api, server: ServerProcess, 
     # All or nothing: the system disk's image is gone too.
     assert api.http.get(f"/v2/images/{job['entities']['image_id']}").status_code == 404
     assert api.http.get(f"/v2/images/{sub['entities']['image_id']}").status_code == 404
+
+
+def test_file_put_on_the_engine_directly_imports(api: Api, server: ServerProcess, stores: Stores,
+                                                 files: Path) -> None:
+    """The seed scenario on S3: the user uploads with boto3 and their own engine credentials (not
+    through the service), the image is created from it, and its data is an object on the engine."""
+    if not isinstance(stores, S3Stores):
+        pytest.skip("the engine's own upload path exists only on S3")
+    # The bucket is the user's: created through the service (which records the owner).
+    assert api.http.put("/obs/direct-bucket").status_code in (200, 201)
+    src = make_image(files / "direct", "vmdk", seed=77)
+    stores.client(stores.user).upload_file(str(src), "direct-bucket", "vm/disk.vmdk")
+    job = api.wait_job(api.create(name="direct", image_url="direct-bucket:vm/disk.vmdk", min_disk=1,
+                                  os_version="Ubuntu 18.04 server 64bit"))
+    assert job["status"] == "SUCCESS", job
+    image_id = job["entities"]["image_id"]
+    image = api.http.get(f"/v2/images/{image_id}").json()
+    stored = stores.stored_image(server.data_dir, image_id, files / "stored")
+    assert file_digests(stored)[0] == image["checksum"]
+    assert qemu_compare(src, "vmdk", stored, "qcow2")
+    # Downloaded through the API: the very bytes of the object.
+    r = api.http.get(f"/v2/images/{image_id}/file")
+    assert r.status_code == 200 and r.content == stored.read_bytes()
+    r = api.http.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=100-199"})
+    assert r.status_code == 206 and r.content == stored.read_bytes()[100:200]
+    # Nothing of the image on the server's disk: no stored file, no scratch left.
+    assert not (server.data_dir / "images" / image_id).exists()
+    scratch = server.data_dir / "scratch"
+    assert [p for p in scratch.rglob("*") if p.is_file() and not p.name.startswith(".")] == []
+    # Deleting the image deletes its object.
+    assert api.http.delete(f"/v2/images/{image_id}").status_code == 204
+    assert image_id not in stores.stored_images(server.data_dir)
+
+
+def test_engine_bucket_nobody_registered_is_not_found(api: Api, server: ServerProcess, stores: Stores) -> None:
+    """An engine bucket no account registered is nobody's: not importable, not claimable by a user."""
+    if not isinstance(stores, S3Stores):
+        pytest.skip("engine buckets exist only on S3")
+    stores.client().create_bucket(Bucket="someone-elses")
+    stores.client().put_object(Bucket="someone-elses", Key="disk.raw", Body=b"\0" * 4096)
+    job = api.wait_job(api.create(name="stolen", image_url="someone-elses:disk.raw", min_disk=1,
+                                  os_version="Ubuntu 18.04 server 64bit"))
+    assert job["status"] == "FAIL" and job["error_code"] == "IMG.0057", job
+    assert "someone-elses" not in [b["name"] for b in api.http.get("/obs").json()["buckets"]]
+    r = api.http.put("/obs/someone-elses")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "IMG.0038", r.text

@@ -17,8 +17,10 @@ import pytest
 
 from tests.support.images import MiB, make_image
 from tests.support.server import Api, ServerProcess
+from tests.support.stores import Stores
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-upload-crash")]
+STORES = ("file", "s3")
 
 LEASE = 3  # seconds; the sweep then runs every 1.5 s
 TOTAL = 300 * MiB
@@ -29,13 +31,18 @@ def _status(api: Api, image_id: str) -> str:
     return status
 
 
-def _spooled(data: Path) -> int:
-    return sum(p.stat().st_size for p in (data / "images" / ".tmp").iterdir())
+def _temp_dir(data: Path, stores: Stores) -> Path:
+    # Where uploads spool: beside the stored files, or in the scratch area on the way to S3.
+    return data / "images" / ".tmp" if stores.kind == "file" else data / "scratch" / "store"
 
 
-def test_sigkill_during_upload_then_restart(tmp_path: Path) -> None:
+def test_sigkill_during_upload_then_restart(tmp_path: Path, stores: Stores) -> None:
     data = tmp_path / "data"
-    env = {"OPENIMS_UPLOAD_LEASE_SECONDS": str(LEASE)}
+    env = {"OPENIMS_UPLOAD_LEASE_SECONDS": str(LEASE), **stores.env()}
+
+    def _spooled(data: Path) -> int:
+        return sum(p.stat().st_size for p in _temp_dir(data, stores).iterdir())
+
     server = ServerProcess(data, env=env).start()
     outcome: list[object] = []
     try:
@@ -90,6 +97,7 @@ def test_sigkill_during_upload_then_restart(tmp_path: Path) -> None:
         assert r.status_code == 204, r.text
         image = api.http.get(f"/v2/images/{image_id}").json()
         assert image["status"] == "active" and image["virtual_size"] == 8 * MiB
-        assert list((data / "images" / ".tmp").iterdir()) == []
+        assert list(_temp_dir(data, stores).iterdir()) == []
+        assert stores.stored_images(data) == [image_id]  # the data of the second upload, nothing else
     finally:
         restarted.stop()

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openims.db.session import unavailable
+from openims.objects.base import StorageUnavailable
 from openims.errors import ApigError, IamError, IamUnauthorized, ServiceError, ServiceUnavailable, title_of
 
 log = logging.getLogger("openims.api")
@@ -79,6 +80,11 @@ def install(app: FastAPI) -> None:
         if busy is None:
             return await _unexpected(request, exc)
         return await _service_error(request, busy)
+
+    @app.exception_handler(StorageUnavailable)
+    async def _storage(request: Request, exc: StorageUnavailable) -> JSONResponse:
+        # The object store failed past its bounded retries: passing, like a busy database.
+        return await _service_error(request, ServiceUnavailable(f"The object store is unavailable: {exc}"))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
