@@ -12,8 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openims.db.session import unavailable
-from openims.objects.base import StorageUnavailable
 from openims.errors import ApigError, IamError, IamUnauthorized, ServiceError, ServiceUnavailable, title_of
+from openims.objects.base import StorageUnavailable
 
 log = logging.getLogger("openims.api")
 
