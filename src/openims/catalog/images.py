@@ -315,6 +315,11 @@ def count_owned(session: Session, project_id: str) -> int:
     return session.scalar(select(func.count()).select_from(Image).where(Image.owner == project_id)) or 0
 
 
+def stored_locations(session: Session) -> set[str]:
+    """Every location an image row points to: what the orphan sweep of the image store must keep."""
+    return {loc for loc in session.scalars(select(Image.location).where(Image.location.is_not(None))) if loc}
+
+
 def record_data(image: Image, *, location: str, size: int, virtual_size: int, disk_format: str, checksum: str,
                 os_hash_value: str, os_hash_algo: str = "sha512") -> None:
     """The facts of an image's stored data, as an import and a direct upload both record them."""

@@ -1,7 +1,7 @@
 """The scratch area: bounded local disk space for image files fetched from S3 and images on their way to it.
 
 Every user of scratch space reserves what it needs first (``Scratch.reserve``) and gets a private
-directory that is removed when the reservation ends. Reservations are files under ``.reservations``,
+directory (``work/<owner>``) that is removed when the reservation ends. Reservations are files under ``.reservations``,
 counted under an exclusive lock on ``.lock``, so every worker process on the host shares one limit.
 A reservation records its process: one whose process is gone (a crash) is swept, with its
 directory, by the next ``sweep()`` (at worker start) or by any reservation that needs its space.
@@ -69,6 +69,9 @@ class Scratch:
         self.limit = limit
         self._reservations = root / ".reservations"
         self._reservations.mkdir(parents=True, exist_ok=True)
+        # The reservations' directories; the rest of the root is others' (the S3 store's staging).
+        self._work = root / "work"
+        self._work.mkdir(exist_ok=True)
         self._started = _my_start_time()
 
     @contextmanager
@@ -104,8 +107,8 @@ class Scratch:
             removed += 1
         # Directories without a reservation: left by a crash between the two removals.
         reserved = {name for name, _ in self._entries()}
-        for d in self.root.iterdir():
-            if d.is_dir() and not d.name.startswith(".") and d.name not in reserved:
+        for d in self._work.iterdir():
+            if d.name not in reserved:
                 shutil.rmtree(d, ignore_errors=True)
         return removed
 
@@ -119,7 +122,7 @@ class Scratch:
             return self._used()
 
     def _remove(self, owner: str) -> None:
-        shutil.rmtree(self.root / owner, ignore_errors=True)
+        shutil.rmtree(self._work / owner, ignore_errors=True)
         (self._reservations / owner).unlink(missing_ok=True)
 
     def try_reserve(self, owner: str, size: int) -> Reservation:
@@ -143,7 +146,7 @@ class Scratch:
             tmp = self._reservations / f".{owner}.tmp"
             tmp.write_text(json.dumps(entry))
             os.replace(tmp, self._reservations / owner)
-            path = self.root / owner
+            path = self._work / owner
             path.mkdir(exist_ok=True)
             return Reservation(owner, size, path)
 

@@ -7,14 +7,16 @@ died with its process (``catalog.uploads.recover_abandoned``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 from openims.backoff import Backoff
-from openims.catalog import jobs, uploads
+from openims.catalog import images, jobs, uploads
 from openims.catalog.jobs import MAX_ATTEMPTS, CorruptPayload, JobStatus, LeaseLost
 from openims.db.models import Job
 from openims.db.session import unavailable
@@ -31,6 +33,9 @@ log = logging.getLogger("openims.worker")
 # The sweep for abandoned uploads runs at most this far apart (and twice per upload lease when shorter).
 MAX_SWEEP_INTERVAL = 30.0
 
+
+# How often the image store is swept for data no image points to.
+ORPHAN_SWEEP_INTERVAL = 600.0
 
 # A worker that cannot reach the database retries at most this far apart.
 MAX_DB_BACKOFF = 10.0
@@ -96,19 +101,38 @@ class Worker:
 
     def _sweep_loop(self) -> None:
         # First sweep at start: after a restart, uploads the previous process held are recovered
-        # as soon as their leases lapse.
+        # as soon as their leases lapse, and the scratch space of dead processes is freed.
         interval = sweep_interval(self.rt.settings.upload_lease_seconds)
         backoff = Backoff(first=1.0, cap=interval)
+        next_orphan_sweep = 0.0
+        try:
+            self.rt.scratch.sweep()
+        except OSError as exc:
+            log_failure("sweeping the scratch area", exc)
         while True:
             wait = interval
             try:
                 self.sweep_uploads()
+                if time.monotonic() >= next_orphan_sweep:
+                    self.sweep_orphans()
+                    next_orphan_sweep = time.monotonic() + ORPHAN_SWEEP_INTERVAL
                 backoff.reset()
             except Exception as exc:
-                log_failure("sweeping abandoned uploads", exc)
+                log_failure("sweeping abandoned uploads and orphaned data", exc)
                 wait = backoff.next_delay()
             if self._stop.wait(wait):
                 return
+
+    def sweep_orphans(self) -> int:
+        """Remove stored data no image points to, older than the grace period (crash leftovers); how many."""
+        older_than = self.rt.clock() - dt.timedelta(seconds=self.rt.settings.orphan_grace_seconds)
+        with self.rt.db.session() as s:
+            known = images.stored_locations(s)
+        removed = self.rt.images.orphans(lambda location: location in known, older_than)
+        if removed:
+            log.warning("removed %d stored object(s) no image points to (left by an interrupted job or upload)",
+                        removed)
+        return removed
 
     def sweep_uploads(self) -> int:
         """Return images whose upload lease lapsed to ``queued`` and remove their temp files; how many."""
