@@ -155,3 +155,32 @@ def test_engine_bucket_nobody_registered_is_not_found(api: Api, server: ServerPr
     assert "someone-elses" not in [b["name"] for b in api.http.get("/obs").json()["buckets"]]
     r = api.http.put("/obs/someone-elses")
     assert r.status_code == 409 and r.json()["error"]["code"] == "IMG.0038", r.text
+
+
+def test_quick_import_reads_the_object_once_into_the_store(api: Api, server: ServerProcess, stores: Stores,
+                                                           files: Path) -> None:
+    """IMS fast import of raw: streamed from the bucket into the store (on S3 only the head and tail of
+    the object are fetched for the inspection), stored byte for byte."""
+    src = make_image(files / "quick", "raw", size=48 * 1024 * 1024, seed=21)  # data beyond the probe's head
+    api.upload("e2e-bucket", "quick/disk.raw", src)
+    r = api.http.post("/v2/cloudimages/quickimport/action", json={
+        "name": "quick", "image_url": "e2e-bucket:quick/disk.raw", "os_version": "CentOS 7.0 64bit", "min_disk": 40})
+    assert r.status_code == 200, r.text
+    job = api.wait_job(r.json()["job_id"])
+    assert job["status"] == "SUCCESS", job
+    image = api.http.get(f"/v2/images/{job['entities']['image_id']}").json()
+    assert image["disk_format"] == "raw" and image["__quick_import"] == "true"
+    stored = stores.stored_image(server.data_dir, image["id"], files / "stored")
+    md5, sha512, size = file_digests(stored)
+    assert (md5, sha512, size) == file_digests(src) and image["checksum"] == md5 and image["size"] == size
+
+    # A fixed VHD is raw data plus a footer at the very end: found in the probe's tail, and refused.
+    vhd = make_image(files / "quick", "vhd", size=40 * 1024 * 1024, seed=22)
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "vpc", "-O", "vpc", "-o", "subformat=fixed", str(vhd),
+                    str(files / "quick" / "fixed.vhd")], check=True)
+    api.upload("e2e-bucket", "quick/fixed.img", files / "quick" / "fixed.vhd")
+    r = api.http.post("/v2/cloudimages/quickimport/action", json={
+        "name": "quick-vhd", "image_url": "e2e-bucket:quick/fixed.img", "os_version": "CentOS 7.0 64bit",
+        "min_disk": 40})
+    job = api.wait_job(r.json()["job_id"])
+    assert job["status"] == "FAIL" and "vhd" in job["fail_reason"], job

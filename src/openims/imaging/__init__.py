@@ -4,28 +4,41 @@ Standard library and oslo.utils only: no HTTP, database or other openims
 modules (but the leaf ``openims.units``), so it can be tested and reused on its own.
 """
 
-from openims.imaging.checksums import Digests, copy_with_digests, digest_file
+from openims.imaging.checksums import Digests, SparseWriter, copy_with_digests, digest_file, digest_stream
 from openims.imaging.errors import ConversionFailed, ImageRejected
 from openims.imaging.formats import ImageFormat
 from openims.imaging.inspect import Inspection, format_from_extension, inspect_image
-from openims.imaging.pipeline import DEFAULT_MAX_VIRTUAL_SIZE, StoredImage, fsync_file, import_image
+from openims.imaging.pipeline import (
+    DEFAULT_MAX_VIRTUAL_SIZE,
+    PROBE_HEAD,
+    PROBE_TAIL,
+    StoredImage,
+    fsync_file,
+    import_image,
+    quick_import_stream,
+)
 from openims.imaging.qemu import StoreFormat, qemu_img_convert, qemu_img_info
 
 __all__ = [
     "DEFAULT_MAX_VIRTUAL_SIZE",
+    "PROBE_HEAD",
+    "PROBE_TAIL",
     "ConversionFailed",
     "Digests",
     "ImageFormat",
     "ImageRejected",
     "Inspection",
+    "SparseWriter",
     "StoreFormat",
     "StoredImage",
     "copy_with_digests",
     "digest_file",
+    "digest_stream",
     "format_from_extension",
     "fsync_file",
     "import_image",
     "inspect_image",
     "qemu_img_convert",
     "qemu_img_info",
+    "quick_import_stream",
 ]

@@ -39,7 +39,7 @@ class Digests:
 
 
 def _digest_stream(
-    source: io.FileIO,
+    source: io.RawIOBase,
     *,
     chunk: int,
     progress: Callable[[int], None] | None,
@@ -116,14 +116,26 @@ def digest_file(
     ``deadline`` is a time.monotonic() value after which hashing is abandoned. ``tee`` receives every
     byte, in order, in the same read pass (e.g. to upload the file while it is hashed).
     """
+    with open(path, "rb", buffering=0) as source:
+        return digest_stream(source, chunk=chunk, progress=progress, deadline=deadline, tee=tee)
+
+
+def digest_stream(
+    source: io.RawIOBase,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Callable[[int], None] | None = None,
+    deadline: float | None = None,
+    tee: Callable[[memoryview], None] | None = None,
+) -> Digests:
+    """``digest_file`` for any readable byte stream (``readinto``), read once, e.g. an object store's GET."""
     sink = None
     if tee is not None:
         def sink(buffer: bytearray, length: int) -> None:
             with memoryview(buffer) as view:
                 tee(view[:length])
 
-    with open(path, "rb", buffering=0) as source:
-        return _digest_stream(source, chunk=chunk, progress=progress, deadline=deadline, sink=sink)
+    return _digest_stream(source, chunk=chunk, progress=progress, deadline=deadline, sink=sink)
 
 
 def copy_with_digests(
@@ -139,28 +151,47 @@ def copy_with_digests(
     All-zero chunks become holes, so a sparse raw disk stays sparse. On
     failure ``dst`` is removed.
     """
-    zeros = bytes(chunk)
     done = False
     try:
-        with open(src, "rb", buffering=0) as source, open(dst, "wb", buffering=0) as target:
-
-            def write(buffer: bytearray, length: int) -> None:
-                if length == len(buffer) and buffer == zeros:
-                    target.seek(length, os.SEEK_CUR)
-                    return
-                with memoryview(buffer) as view:
-                    written = 0
-                    while written < length:
-                        count = target.write(view[written:length])
-                        if count is None:  # only for non-blocking files, which this is not
-                            raise OSError("short write")
-                        written += count
-
-            digests = _digest_stream(source, chunk=chunk, progress=progress, deadline=deadline, sink=write)
-            # Trailing holes only moved the offset: give the file its length.
-            target.truncate(digests.size)
+        with open(src, "rb", buffering=0) as source, SparseWriter(dst) as target:
+            digests = digest_stream(source, chunk=chunk, progress=progress, deadline=deadline, tee=target.write)
         done = True
         return digests
     finally:
         if not done:
             dst.unlink(missing_ok=True)
+
+
+class SparseWriter:
+    """Writes a new file from a stream of chunks, all-zero chunks as holes (a sparse raw disk stays sparse)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()/__exit__
+        self._size = 0
+        self._zeros = b""
+
+    def write(self, data: memoryview) -> None:
+        length = len(data)
+        self._size += length
+        if len(self._zeros) != length:
+            self._zeros = bytes(length)
+        if data == self._zeros:  # compared in C, no copy
+            self._file.seek(length, os.SEEK_CUR)
+            return
+        written = 0
+        while written < length:
+            count = self._file.write(data[written:])
+            if count is None:  # only for non-blocking files, which this is not
+                raise OSError("short write")
+            written += count
+
+    def close(self) -> None:
+        # Trailing holes only moved the offset: give the file its length.
+        self._file.truncate(self._size)
+        self._file.close()
+
+    def __enter__(self) -> SparseWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import time
@@ -9,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from openims.imaging.checksums import copy_with_digests, digest_file
-from openims.imaging.errors import IMG_DISK_SIZE, IMG_UNSUPPORTED, ConversionFailed, ImageRejected
+from openims.imaging.checksums import copy_with_digests, digest_file, digest_stream
+from openims.imaging.errors import IMG_DISK_SIZE, IMG_FORMAT, IMG_UNSUPPORTED, ConversionFailed, ImageRejected
 from openims.imaging.formats import ImageFormat
 from openims.imaging.inspect import Inspection, inspect_image
 from openims.imaging.qemu import INFO_TIMEOUT, STORE_FORMATS, StoreFormat, qemu_img_convert, qemu_img_info
@@ -285,3 +286,55 @@ def _convert_import(
         os_hash_value=digests.sha512,
         stages=stages,
     )
+
+
+def quick_import_stream(
+    probe: Path,
+    stream: io.RawIOBase,
+    *,
+    tee: Callable[[memoryview], None],
+    declared: ImageFormat | None,
+    max_file_size: int,
+    min_disk_gb: int | None,
+    timeout: float,
+    progress: Callable[[int], None] | None = None,
+    max_virtual_size: int = DEFAULT_MAX_VIRTUAL_SIZE,
+) -> StoredImage:
+    """A quick (raw) import read once from ``stream`` into ``tee``, hashed on the way: no copy of the disk.
+
+    ``probe`` is a sparse file of the source's size holding its first and last bytes (see
+    ``PROBE_HEAD``/``PROBE_TAIL``): every format signature and footer the inspection looks for is
+    there, so it is inspected exactly as the whole file would be. Only raw content streams; the bytes
+    streamed must be as many as the probe says (a source that changed in between is refused).
+    """
+    deadline = time.monotonic() + timeout
+    report = _Progress(progress)
+    report(0)
+    stages = _Stages()
+    inspection = inspect_image(probe, declared=declared, max_file_size=max_file_size,
+                               timeout=min(INFO_TIMEOUT, _remaining(deadline)))
+    stages.lap("inspect")
+    report(_INSPECTED)
+    _check_virtual_size(inspection, min_disk_gb, max_virtual_size)
+    if inspection.format is not ImageFormat.RAW:
+        raise ImageRejected(IMG_UNSUPPORTED, f"quick import accepts only raw images; this file is "
+                                             f"{inspection.format.value}")
+    try:
+        digests = digest_stream(stream, progress=report.span(_INSPECTED, 100, inspection.file_size),
+                                deadline=deadline, tee=tee)
+    except OSError as exc:
+        raise ConversionFailed(f"the image file could not be read ({exc.strerror or exc})") from exc
+    if digests.size != inspection.file_size:
+        raise ImageRejected(IMG_FORMAT, f"the image file changed while it was read ({digests.size} bytes "
+                                        f"instead of {inspection.file_size})")
+    stages.lap("copy")
+    report(100)
+    return StoredImage(path=None, size=digests.size, virtual_size=inspection.virtual_size,
+                       source_format=inspection.format, disk_format="raw", checksum=digests.md5,
+                       os_hash_value=digests.sha512, stages=stages)
+
+
+# What a probe of a streamed source holds: every inspector decides within its first 16 MiB of small
+# reads (plus some large ones), and a fixed VHD's footer is its last 512 bytes.
+PROBE_HEAD = 32 << 20
+PROBE_TAIL = 1 << 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -69,6 +70,15 @@ def parse_object_url(url: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class StreamedObject:
+    """An object to be read once from start to end: ``probe`` is a local file of the object's size with
+    (at least) its first and last bytes, for inspection; ``stream`` yields all of its bytes."""
+
+    probe: Path
+    stream: io.RawIOBase
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     bucket: str
     key: str
@@ -105,6 +115,12 @@ class BucketStore(Protocol):
         ...
 
     def delete(self, bucket: str, key: str) -> None: ...
+
+    def streamed(self, bucket: str, key: str, scratch: Path | None, head: int,
+                 tail: int) -> AbstractContextManager[StreamedObject]:
+        """The object for one sequential read; the probe holds its first ``head`` and last ``tail`` bytes
+        (in ``scratch`` when it must be fetched). The stream fails if the object changes meanwhile."""
+        ...
 
     def local_copy(self, bucket: str, key: str, scratch: Path | None = None) -> AbstractContextManager[Path]:
         """A local, random-access path to the object for the duration of the block (qemu-img needs one).

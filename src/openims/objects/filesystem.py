@@ -11,7 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from openims.objects.base import ObjectExists, ObjectInfo, ObjectNotFound, check_bucket_name, check_key
+from openims.objects.base import (
+    ObjectExists,
+    ObjectInfo,
+    ObjectNotFound,
+    StreamedObject,
+    check_bucket_name,
+    check_key,
+)
 
 CHUNK = 1024 * 1024
 
@@ -145,6 +152,15 @@ class FilesystemBuckets:
             path.unlink()
         except FileNotFoundError as exc:
             raise ObjectNotFound(f"object {bucket}:{key} does not exist") from exc
+
+    @contextmanager
+    def streamed(self, bucket: str, key: str, scratch: Path | None, head: int,
+                 tail: int) -> Iterator[StreamedObject]:
+        # The file is its own probe.
+        self.stat(bucket, key)
+        path = self._resolve(bucket, key)
+        with open(path, "rb", buffering=0) as f:
+            yield StreamedObject(path, f)
 
     @contextmanager
     def local_copy(self, bucket: str, key: str, scratch: Path | None = None) -> Iterator[Path]:

@@ -14,6 +14,7 @@ What every caller can rely on:
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import secrets
 import threading
@@ -35,6 +36,7 @@ from openims.objects.base import (
     ObjectInfo,
     ObjectNotFound,
     StorageUnavailable,
+    StreamedObject,
     check_bucket_name,
     check_key,
 )
@@ -93,6 +95,8 @@ def translated(what: str) -> Iterator[None]:
             raise ObjectNotFound(f"{what} does not exist") from exc
         if code in _EXISTS:
             raise ObjectExists(f"{what} already exists") from exc
+        if code in ("InvalidRange", "416"):
+            raise ObjectNotFound(f"{what} changed (shrank) while it was being read") from exc
         if code in ("InvalidBucketName", "KeyTooLongError"):
             raise InvalidObjectName(f"{what}: {code}") from exc
         if code in ("AccessDenied", "403", "AllAccessDisabled"):
@@ -220,6 +224,32 @@ class MultipartWriter:
             self._pool = None
 
 
+class _BodyReader(io.RawIOBase):
+    """A GET's body as a raw readable (``readinto``), engine errors translated."""
+
+    def __init__(self, body: Any, what: str) -> None:
+        self._body = body
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view):
+            try:
+                with translated(self._what):
+                    chunk = self._body.read(min(len(view) - done, 8 << 20))
+            except ObjectExists as exc:
+                raise ObjectNotFound(f"{self._what} changed while it was being read") from exc
+            if not chunk:
+                break
+            view[done:done + len(chunk)] = chunk
+            done += len(chunk)
+        return done
+
+
 class S3Objects:
     """The operations both S3 stores need, on one client."""
 
@@ -259,8 +289,11 @@ class S3Objects:
         config = TransferConfig(multipart_threshold=self.part_size, multipart_chunksize=self.part_size,
                                 max_concurrency=self.parallel, use_threads=True)
         try:
-            with translated(f"object {bucket}:{key}"):
-                self.client.download_file(bucket, key, str(dest), Config=config)
+            try:
+                with translated(f"object {bucket}:{key}"):
+                    self.client.download_file(bucket, key, str(dest), Config=config)
+            except ObjectExists as exc:  # 412: the version downloaded in parts changed underway
+                raise ObjectNotFound(f"object {bucket}:{key} changed while it was being read") from exc
             size = dest.stat().st_size
             if expected_size is not None and size != expected_size:
                 # Replaced or truncated while it was read.
@@ -271,15 +304,20 @@ class S3Objects:
             dest.unlink(missing_ok=True)
             raise
 
-    def read(self, bucket: str, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
-        """The object's bytes from ``start`` (``length`` of them, or to the end), in chunks."""
-        extra: dict[str, str] = {}
+    def read(self, bucket: str, key: str, start: int = 0, length: int | None = None, *,
+             if_match: str | None = None) -> Iterator[bytes]:
+        """The object's bytes from ``start`` (``length`` of them, or to the end), in chunks; with
+        ``if_match`` (an ETag), ObjectNotFound if the object is no longer that version."""
+        extra: dict[str, str] = {"IfMatch": if_match} if if_match else {}
         if start or length is not None:
             end = "" if length is None else str(start + length - 1)
             extra["Range"] = f"bytes={start}-{end}"
         what = f"object {bucket}:{key}"
-        with translated(what):
-            body = self.client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+        try:
+            with translated(what):
+                body = self.client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+        except ObjectExists as exc:  # 412: If-Match failed
+            raise ObjectNotFound(f"{what} changed while it was being read") from exc
         try:
             while True:
                 with translated(what):
@@ -417,6 +455,36 @@ class S3Buckets:
     def delete(self, bucket: str, key: str) -> None:
         self.stat(bucket, key)
         self.objects.delete(bucket, key)
+
+    @contextmanager
+    def streamed(self, bucket: str, key: str, scratch: Path | None, head: int,
+                 tail: int) -> Iterator[StreamedObject]:
+        if scratch is None:
+            raise ValueError("a streamed S3 object needs a scratch directory for its probe")
+        check_bucket_name(bucket)
+        what = f"object {bucket}:{key}"
+        with translated(what):
+            r = self.objects.client.head_object(Bucket=bucket, Key=check_key(key))
+        size, etag = int(r["ContentLength"]), r["ETag"]
+        probe = scratch / "probe"
+        # A sparse file of the object's size with its head and tail in place: the inspection sees the
+        # signatures and footers where they are, at the cost of a few MiB.
+        with open(probe, "wb") as f:
+            f.truncate(size)
+            ranges = [(0, min(size, head))]
+            if size > head:
+                ranges.append((max(head, size - tail), size))
+            for start, end in ranges:
+                f.seek(start)
+                for chunk in self.objects.read(bucket, key, start, end - start, if_match=etag):
+                    f.write(chunk)
+        with translated(what):
+            body = self.objects.client.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
+        try:
+            yield StreamedObject(probe, _BodyReader(body, what))
+        finally:
+            body.close()
+            probe.unlink(missing_ok=True)
 
     @contextmanager
     def local_copy(self, bucket: str, key: str, scratch: Path | None = None) -> Iterator[Path]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +15,17 @@ from openims.catalog import buckets, imports
 from openims.catalog.imports import DiskTask, ImportPayload
 from openims.catalog.jobs import JobStatus, JobType, fenced, finish
 from openims.errors import ServiceError, ServiceUnavailable
-from openims.imaging import ImageFormat, ImageRejected, StoredImage, format_from_extension, import_image
+from openims.imaging import (
+    PROBE_HEAD,
+    PROBE_TAIL,
+    ImageFormat,
+    ImageRejected,
+    SparseWriter,
+    StoredImage,
+    format_from_extension,
+    import_image,
+    quick_import_stream,
+)
 from openims.objects.base import InvalidObjectName, ObjectNotFound, check_key
 from openims.objects.image_store import FileImageStore, Staging
 from openims.worker.context import JobContext
@@ -55,7 +65,9 @@ def scratch_needed(ctx: JobContext, domain_id: str, disks: Sequence[DiskTask]) -
                 size = rt.buckets.stat(task.bucket, check_key(task.key)).size
             except (ServiceError, ObjectNotFound, InvalidObjectName):
                 continue
-            total += size if rt.buckets.needs_local_copy else 0
+            if rt.buckets.needs_local_copy:
+                # A quick import streams: only its probe (head and tail) is local.
+                total += min(size, PROBE_HEAD + PROBE_TAIL) if task.quick else size
             total += size if remote_store and not task.quick else 0
     return total
 
@@ -144,13 +156,16 @@ def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, tot
             raise JobFailed("IMG.0059", f"{which} {url} is {info.size} bytes, more than the {limit} "
                                         "bytes allowed")
         declared = format_from_extension(task.key)
-        with rt.buckets.local_copy(task.bucket, task.key, scratch) as src:
-            stored = import_image(
-                src, staging.path, min_disk_gb=task.min_disk or None, declared=declared,
-                store_format="raw" if task.quick else rt.settings.store_format, quick=task.quick,
-                max_file_size=limit, timeout=rt.settings.convert_timeout,
-                progress=lambda p: ctx.progress((index * 100 + p) / total), tee=staging.tee,
-            )
+        progress = lambda p: ctx.progress((index * 100 + p) / total)  # noqa: E731
+        if task.quick:
+            stored = _quick_import(ctx, task, staging, scratch, declared, limit, progress)
+        else:
+            with rt.buckets.local_copy(task.bucket, task.key, scratch) as src:
+                stored = import_image(
+                    src, staging.path, min_disk_gb=task.min_disk or None, declared=declared,
+                    store_format=rt.settings.store_format, max_file_size=limit,
+                    timeout=rt.settings.convert_timeout, progress=progress, tee=staging.tee,
+                )
         if stored.source_format is ImageFormat.ISO and not task.data_disk and not task.has_os_version:
             raise JobFailed("IMG.0166", f"{which} {url} is an ISO file: give os_version when creating "
                                         "an image from an ISO file")
@@ -166,6 +181,23 @@ def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, tot
         if isinstance(exc, ImageRejected):
             raise JobFailed(exc.code, f"{which} {url} was refused: {exc.reason}") from exc
         raise
+
+
+def _quick_import(ctx: JobContext, task: DiskTask, staging: Staging, scratch: Path | None,
+                  declared: ImageFormat | None, limit: int, progress: Callable[[int], None]) -> StoredImage:
+    """IMS fast import of raw: the object is read once, from its start to its end, straight into the store
+    (hashed on the way); only a probe of its head and tail is kept locally for the inspection."""
+    rt = ctx.rt
+    with rt.buckets.streamed(task.bucket, task.key, scratch, PROBE_HEAD, PROBE_TAIL) as obj:
+        if staging.tee is not None:
+            return quick_import_stream(obj.probe, obj.stream, tee=staging.tee, declared=declared,
+                                       max_file_size=limit, min_disk_gb=task.min_disk or None,
+                                       timeout=rt.settings.convert_timeout, progress=progress)
+        # A file store takes a (sparse) file.
+        with SparseWriter(staging.path) as writer:
+            return quick_import_stream(obj.probe, obj.stream, tee=writer.write, declared=declared,
+                                       max_file_size=limit, min_disk_gb=task.min_disk or None,
+                                       timeout=rt.settings.convert_timeout, progress=progress)
 
 
 HANDLERS: dict[str, Handler] = {
