@@ -155,6 +155,19 @@ def test_engine_bucket_nobody_registered_is_not_found(api: Api, server: ServerPr
     assert "someone-elses" not in [b["name"] for b in api.http.get("/obs").json()["buckets"]]
     r = api.http.put("/obs/someone-elses")
     assert r.status_code == 409 and r.json()["error"]["code"] == "IMG.0038", r.text
+    # An operator, on the server, gives it to an account; then it is that account's like any other.
+    import os
+    import sys
+
+    env = {**os.environ, "OPENIMS_DATA_DIR": str(server.data_dir), "OPENIMS_DATABASE_URL": server.database_url,
+           **stores.env()}
+    adopt = subprocess.run([sys.executable, "-m", "openims.cli", "obs", "adopt", "someone-elses", "--account",
+                            "admin"], env=env, capture_output=True, text=True, timeout=60)
+    assert adopt.returncode == 0, adopt.stderr
+    assert "someone-elses" in [b["name"] for b in api.http.get("/obs").json()["buckets"]]
+    job = api.wait_job(api.create(name="adopted", image_url="someone-elses:disk.raw", min_disk=1,
+                                  os_version="Ubuntu 18.04 server 64bit"))
+    assert job["status"] == "SUCCESS", job
 
 
 def test_quick_import_reads_the_object_once_into_the_store(api: Api, server: ServerProcess, stores: Stores,

@@ -320,6 +320,20 @@ def stored_locations(session: Session) -> set[str]:
     return {loc for loc in session.scalars(select(Image.location).where(Image.location.is_not(None))) if loc}
 
 
+def images_stored_at(session: Session, *, bare: bool, limit: int) -> list[tuple[str, str]]:
+    """(id, location) of images whose data is in the file store (``bare``: locations without a scheme)."""
+    stmt = select(Image.id, Image.location).where(Image.location.is_not(None))
+    if bare:
+        stmt = stmt.where(~Image.location.like("%://%"))
+    return [(i, loc) for i, loc in session.execute(stmt.order_by(Image.id).limit(limit)) if loc]
+
+
+def move_data(session: Session, image_id: str, old: str, new: str) -> bool:
+    """Point the image at a copy of its data; only if it still points where the copy came from."""
+    result = session.execute(update(Image).where(Image.id == image_id, Image.location == old).values(location=new))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def record_data(image: Image, *, location: str, size: int, virtual_size: int, disk_format: str, checksum: str,
                 os_hash_value: str, os_hash_algo: str = "sha512") -> None:
     """The facts of an image's stored data, as an import and a direct upload both record them."""

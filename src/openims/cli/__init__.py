@@ -1,6 +1,7 @@
 """The ``openims`` command, assembled here in one place from one module per command group.
 
-Server side (this machine): ``serve``, ``worker``, ``db`` (``cli.server``), ``keys`` (``cli.keys``).
+Server side (this machine): ``serve``, ``worker``, ``db`` (``cli.server``), ``keys`` (``cli.keys``),
+``store`` and ``obs adopt`` (``cli.store``).
 Client side, over HTTP through ``openims.client``: ``obs``, ``image`` (with ``image tag`` and the
 sharing commands of ``cli.share``), ``job``, ``quota``, ``iam`` (with ``iam ak``).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from openims.cli import ak, iam, image, job, keys, obs, quota, server, share
+from openims.cli import ak, iam, image, job, keys, obs, quota, server, share, store
 
 app = typer.Typer(help="openims: image management service compatible with Huawei Cloud IMS.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -17,6 +18,8 @@ app.command("serve")(server.serve)
 app.command("worker")(server.worker_command)
 app.add_typer(server.db_app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(store.app, name="store")
+obs.app.command("adopt")(store.obs_adopt)
 app.add_typer(obs.app, name="obs")
 image.app.add_typer(share.tag_app, name="tag")
 image.app.add_typer(share.image_commands)

@@ -40,7 +40,7 @@ from openims.objects.base import (
     check_bucket_name,
     check_key,
 )
-from openims.objects.image_store import temp_suffix
+from openims.objects.image_store import FileImageStore, temp_suffix
 
 log = logging.getLogger("openims.s3")
 
@@ -564,7 +564,8 @@ class S3ImageStore:
     being moved, ``openims store migrate``) are served from ``fallback``.
     """
 
-    def __init__(self, objects: S3Objects, url: str, staging_dir: Path, fallback: Any, region: str) -> None:
+    def __init__(self, objects: S3Objects, url: str, staging_dir: Path, fallback: FileImageStore,
+                 region: str) -> None:
         self.objects = objects
         self.bucket, self.prefix = parse_store_url(url)
         self.staging_dir = staging_dir
