@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench-import bench-api bench-load clean setup
+.PHONY: run run-s3 test lint typecheck bench-import bench-api bench-load clean setup
 
 setup: $(STAMP)
 	@./scripts/ensure-system-deps.sh
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/openims serve
+
+# The same service with users' buckets and the image store on a local SeaweedFS (S3) engine.
+run-s3: setup
+	$(BIN)/openims serve-s3
 
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

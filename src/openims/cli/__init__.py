@@ -15,6 +15,7 @@ from openims.cli import ak, iam, image, job, keys, obs, quota, server, share, st
 app = typer.Typer(help="openims: image management service compatible with Huawei Cloud IMS.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.command("serve")(server.serve)
+app.command("serve-s3")(server.serve_s3)
 app.command("worker")(server.worker_command)
 app.add_typer(server.db_app, name="db")
 app.add_typer(keys.app, name="keys")

