@@ -48,6 +48,7 @@ _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchUpload"}
 _EXISTS = {"412", "PreconditionFailed"}
 # S3 allows at most this many parts per upload; the part size grows for objects that would need more.
 _MAX_PARTS = 10_000
+_GROW_EVERY = 1_000
 _READ_CHUNK = 1 << 20
 
 
@@ -99,6 +100,9 @@ def translated(what: str) -> Iterator[None]:
             raise ObjectNotFound(f"{what} changed (shrank) while it was being read") from exc
         if code in ("InvalidBucketName", "KeyTooLongError"):
             raise InvalidObjectName(f"{what}: {code}") from exc
+        if code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "ExpiredToken", "InvalidToken"):
+            log.error("the object store refused the service's credentials (%s) on %s: check OPENIMS_S3_*", code, what)
+            raise StorageUnavailable(f"the object store refused the service's credentials on {what}") from exc
         if code in ("AccessDenied", "403", "AllAccessDisabled"):
             # Not the service's to read: for the caller the same as absent.
             raise ObjectNotFound(f"{what} is not accessible") from exc
@@ -121,7 +125,8 @@ class MultipartWriter:
     """One object written in parts as the caller produces the bytes; visible only after ``complete()``.
 
     At most ``parallel`` parts are in flight (uploading on a small pool) plus the one being filled,
-    so memory stays at ``(parallel + 1) * part_size`` whatever the object's size. A small object goes
+    so memory stays at about ``(parallel + 1) * part_size`` whatever the object's size (past 1,000
+    parts, parts grow and fewer are in flight). A small object goes
     up as a single PUT. ``if_absent`` makes the publish conditional: ObjectExists if the key is taken.
     ``abort()`` (or a failure) removes every uploaded part.
     """
@@ -143,14 +148,19 @@ class MultipartWriter:
         self._closed = False
         self._what = f"object {bucket}:{key}"
 
+    def _next_part_size(self) -> int:
+        # Parts double every 1,000 so that an object of unknown size never runs out of its 10,000 parts
+        # (8 MiB parts reach 8 TiB); fewer of the bigger ones are in flight, so memory stays flat.
+        return self._part_size << (len(self._parts) // _GROW_EVERY)
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise ValueError("write after complete or abort")
         self._buffer += data
         self.size += len(data)
-        while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[:self._part_size])
-            del self._buffer[:self._part_size]
+        while len(self._buffer) >= (part_size := self._next_part_size()):
+            part = bytes(self._buffer[:part_size])
+            del self._buffer[:part_size]
             self._submit(part)
 
     def _submit(self, data: bytes) -> None:
@@ -160,18 +170,22 @@ class MultipartWriter:
             self._pool = ThreadPoolExecutor(self._parallel, thread_name_prefix="s3-part")
         self._raise_failed()
         number = len(self._parts) + 1
-        self._slots.acquire()  # bounds the parts in memory
+        # Bounds the parts in memory: as parts grow, fewer of them may be in flight at once.
+        weight = min(self._parallel, 1 << ((number - 1) // _GROW_EVERY))
+        for _ in range(weight):
+            self._slots.acquire()
         assert self._pool is not None
-        self._parts[number] = self._pool.submit(self._upload_part, number, data)
+        self._parts[number] = self._pool.submit(self._upload_part, number, data, weight)
 
-    def _upload_part(self, number: int, data: bytes) -> str:
+    def _upload_part(self, number: int, data: bytes, weight: int) -> str:
         try:
             with translated(self._what):
                 etag: str = self._client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
                                                      PartNumber=number, Body=data)["ETag"]
                 return etag
         finally:
-            self._slots.release()
+            for _ in range(weight):
+                self._slots.release()
 
     def _raise_failed(self) -> None:
         for future in self._parts.values():
