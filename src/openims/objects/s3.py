@@ -140,6 +140,7 @@ class MultipartWriter:
         self._parallel = parallel
         self._if_absent = if_absent
         self._buffer = bytearray()
+        self._filled = 0
         self._upload_id: str | None = None
         self._parts: dict[int, Future[str]] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -156,14 +157,22 @@ class MultipartWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise ValueError("write after complete or abort")
-        self._buffer += data
-        self.size += len(data)
-        while len(self._buffer) >= (part_size := self._next_part_size()):
-            part = bytes(self._buffer[:part_size])
-            del self._buffer[:part_size]
-            self._submit(part)
+        view = memoryview(data).cast("B")
+        self.size += len(view)
+        # Each part is filled in place and handed over whole: no byte is copied twice.
+        while view:
+            if not self._buffer:
+                self._buffer = bytearray(self._next_part_size())
+                self._filled = 0
+            n = min(len(view), len(self._buffer) - self._filled)
+            self._buffer[self._filled:self._filled + n] = view[:n]
+            self._filled += n
+            view = view[n:]
+            if self._filled == len(self._buffer):
+                part, self._buffer = self._buffer, bytearray()
+                self._submit(part)
 
-    def _submit(self, data: bytes) -> None:
+    def _submit(self, data: bytes | bytearray) -> None:
         if self._upload_id is None:
             with translated(self._what):
                 self._upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
@@ -177,7 +186,7 @@ class MultipartWriter:
         assert self._pool is not None
         self._parts[number] = self._pool.submit(self._upload_part, number, data, weight)
 
-    def _upload_part(self, number: int, data: bytes, weight: int) -> str:
+    def _upload_part(self, number: int, data: bytes | bytearray, weight: int) -> str:
         try:
             with translated(self._what):
                 etag: str = self._client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
@@ -196,13 +205,14 @@ class MultipartWriter:
         """Publish the object (all at once); its info. Aborts everything on failure."""
         try:
             extra = {"IfNoneMatch": "*"} if self._if_absent else {}
+            tail = bytes(memoryview(self._buffer)[:self._filled])
+            self._buffer = bytearray()
             if self._upload_id is None:
                 with translated(self._what):
-                    self._client.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), **extra)
+                    self._client.put_object(Bucket=self.bucket, Key=self.key, Body=tail, **extra)
             else:
-                if self._buffer:
-                    self._submit(bytes(self._buffer))
-                self._buffer = bytearray()
+                if tail:
+                    self._submit(tail)
                 parts = [{"PartNumber": n, "ETag": f.result()} for n, f in sorted(self._parts.items())]
                 with translated(self._what):
                     self._client.complete_multipart_upload(
@@ -301,7 +311,9 @@ class S3Objects:
     def download(self, bucket: str, key: str, dest: Path, *, expected_size: int | None = None) -> int:
         """The object into ``dest`` with parallel ranged GETs; its size. ``dest`` is removed on failure."""
         config = TransferConfig(multipart_threshold=self.part_size, multipart_chunksize=self.part_size,
-                                max_concurrency=self.parallel, use_threads=True)
+                                max_concurrency=self.parallel, use_threads=True, max_io_queue=16)
+        # s3transfer would hold up to 1,000 chunks (250 MiB) received ahead of the disk: keep it to a part.
+        config.max_in_memory_download_chunks = max(8, self.part_size // config.io_chunksize)
         try:
             try:
                 with translated(f"object {bucket}:{key}"):
