@@ -10,6 +10,7 @@ import typer
 
 from openims.cli.common import out as console
 from openims.config import Settings
+from openims.memory import return_big_buffers
 
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
@@ -37,6 +38,7 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(host=host, port=port, data_dir=data_dir, database_url=database_url,
                          workers=0 if no_worker else workers)
+    return_big_buffers()
     rt = build_runtime(settings)
     boot = bootstrap_runtime(rt)
     console.print(f"openims listening on [bold]{settings.base_url}[/bold] (region {settings.region})")
@@ -77,6 +79,7 @@ def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
     from openims.worker.runner import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return_big_buffers()
     rt = build_runtime(settings_from(data_dir=data_dir, database_url=database_url))
     worker = Worker(rt, threads=threads)
     try:
