@@ -121,6 +121,9 @@ def test_file_put_on_the_engine_directly_imports(api: Api, server: ServerProcess
     assert api.http.put("/obs/direct-bucket").status_code in (200, 201)
     src = make_image(files / "direct", "vmdk", seed=77)
     stores.client(stores.user).upload_file(str(src), "direct-bucket", "vm/disk.vmdk")
+    # The service lists it from the engine.
+    listed = api.http.get("/obs/direct-bucket").json()
+    assert [(o["key"], o["size"]) for o in listed["objects"]] == [("vm/disk.vmdk", src.stat().st_size)], listed
     job = api.wait_job(api.create(name="direct", image_url="direct-bucket:vm/disk.vmdk", min_disk=1,
                                   os_version="Ubuntu 18.04 server 64bit"))
     assert job["status"] == "SUCCESS", job
