@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # Multipart uploads and ranged downloads: part size and how many parts move at once. Memory per
     # transfer is about (parallel + 1) x part size.
     s3_part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=5 * GiB)
-    s3_parallel_parts: int = Field(default=3, ge=1, le=64)
+    s3_parallel_parts: int = Field(default=2, ge=1, le=64)
     # Local space for image files downloaded from S3 for qemu-img (which needs random access) and
     # for converted images on their way to an S3 image store. Jobs wait while it is full.
     scratch_dir: Path | None = None
