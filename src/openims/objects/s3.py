@@ -492,7 +492,7 @@ class S3Buckets:
         with translated(what):
             r = self.objects.client.head_object(Bucket=bucket, Key=check_key(key))
         size, etag = int(r["ContentLength"]), r["ETag"]
-        probe = scratch / "probe"
+        probe = scratch / f"probe-{secrets.token_hex(6)}"
         # A sparse file of the object's size with its head and tail in place: the inspection sees the
         # signatures and footers where they are, at the cost of a few MiB.
         with open(probe, "wb") as f:
@@ -517,7 +517,7 @@ class S3Buckets:
         if scratch is None:
             raise ValueError("an S3 object needs a scratch directory to be read locally")
         info = self.stat(bucket, key)
-        dest = scratch / "source"
+        dest = scratch / f"source-{secrets.token_hex(6)}"  # the directory may be shared (export's check)
         self.objects.download(bucket, key, dest, expected_size=info.size)
         try:
             yield dest

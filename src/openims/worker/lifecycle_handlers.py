@@ -102,10 +102,19 @@ def _export_scratch(rt: Runtime, p: ExportPayload) -> int:
         return 0  # the export then reports the image gone
 
 
+def _exists(rt: Runtime, bucket: str, key: str) -> bool:
+    try:
+        rt.buckets.stat(bucket, key)
+    except ObjectNotFound:
+        return False
+    return True
+
+
 def _same_disk(rt: Runtime, bucket: str, key: str, path: Path, fmt: str) -> bool:
     """Whether the object holds the same disk as ``path`` (checked only on a retried export)."""
     try:
-        with rt.buckets.local_copy(bucket, key) as existing:
+        # An S3 object is fetched beside the export's own temp file (the job's scratch is released by then).
+        with rt.buckets.local_copy(bucket, key, path.parent) as existing:
             return qemu_img_same_disk(existing, path, fmt, timeout=rt.settings.convert_timeout)
     except (ObjectNotFound, ImageRejected, OSError):
         return False
@@ -133,13 +142,8 @@ class ExportHandler:
         # A retried job may find the file its previous attempt published just before dying: it is
         # compared after converting, below, rather than refused here.
         retry = ctx.job.attempts > 1
-        if not retry:
-            try:
-                rt.buckets.stat(p.bucket, p.key)
-            except ObjectNotFound:
-                pass
-            else:
-                raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name")
+        if not retry and _exists(rt, p.bucket, p.key):
+            raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name")
         temp = rt.images.temp_path(ctx.job.id, p.image_id)
         fmt: ExportFormat = p.file_format  # type: ignore[assignment]  # checked at submission
         started = time.monotonic()
@@ -166,14 +170,20 @@ class ExportHandler:
                                         f"({info.get('virtual-size')} bytes instead of {p.virtual_size})")
         ctx.check()  # do not publish for a job another worker has taken over
         try:
-            obj = rt.buckets.put_file(p.bucket, p.key, temp)
-        except ObjectExists as exc:
-            if not (retry and _same_disk(rt, p.bucket, p.key, temp, fmt)):
+            # Compared before publishing: the publish consumes the temp file, even when it finds the key taken.
+            published_before = retry and _exists(rt, p.bucket, p.key)
+            if published_before:
+                same = _same_disk(rt, p.bucket, p.key, temp, fmt)
                 temp.unlink(missing_ok=True)
-                raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name") from exc
-            # The previous attempt published this disk, then died before recording success.
+                if not same:
+                    raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name")
+                # The previous attempt published this disk, then died before recording success.
+                obj = rt.buckets.stat(p.bucket, p.key)
+            else:
+                obj = rt.buckets.put_file(p.bucket, p.key, temp)
+        except ObjectExists as exc:
             temp.unlink(missing_ok=True)
-            obj = rt.buckets.stat(p.bucket, p.key)
+            raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name") from exc
         except ObjectNotFound as exc:
             raise JobFailed("IMG.0069", f"the bucket {p.bucket} does not exist or cannot be accessed") from exc
         with ctx.fenced() as (_s, job):
