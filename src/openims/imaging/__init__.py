@@ -1,7 +1,7 @@
 """Import pipeline for untrusted disk image files.
 
 Standard library and oslo.utils only: no HTTP, database or other openims
-modules (but the leaf ``openims.units``), so it can be tested and reused on its own.
+modules (but the leaves ``openims.units`` and ``openims.durable``), so it can be tested and reused on its own.
 """
 
 from openims.imaging.checksums import Digests, SparseWriter, copy_with_digests, digest_file, digest_stream
@@ -13,7 +13,6 @@ from openims.imaging.pipeline import (
     PROBE_HEAD,
     PROBE_TAIL,
     StoredImage,
-    fsync_file,
     import_image,
     quick_import_stream,
 )
@@ -35,7 +34,6 @@ __all__ = [
     "digest_file",
     "digest_stream",
     "format_from_extension",
-    "fsync_file",
     "import_image",
     "inspect_image",
     "qemu_img_convert",

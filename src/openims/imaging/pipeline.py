@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from openims.durable import fsync_path
 from openims.imaging.checksums import copy_with_digests, digest_file, digest_stream
 from openims.imaging.errors import IMG_DISK_SIZE, IMG_FORMAT, IMG_UNSUPPORTED, ConversionFailed, ImageRejected
 from openims.imaging.formats import ImageFormat
@@ -78,15 +79,6 @@ class _Progress:
         return report
 
 
-def fsync_file(path: Path) -> None:
-    """Flush a file's data to disk (the one fsync helper of the import paths)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _Flusher:
     """fsync a file in a background thread for the duration of a ``with`` block.
 
@@ -102,7 +94,7 @@ class _Flusher:
     def _run(self) -> None:
         started = time.monotonic()
         try:
-            fsync_file(self._path)
+            fsync_path(self._path)
         except OSError as exc:
             self._error = exc
         self.seconds = round(time.monotonic() - started, 3)

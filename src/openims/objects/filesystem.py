@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from openims.durable import fsync_path
 from openims.objects.base import (
     ObjectExists,
     ObjectInfo,
@@ -110,8 +111,7 @@ class FilesystemBuckets:
         try:
             with open(tmp, "wb") as out:
                 shutil.copyfileobj(stream, out, CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
+            fsync_path(tmp)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
@@ -131,17 +131,12 @@ class FilesystemBuckets:
                 os.rename(path, tmp)
             except OSError:
                 shutil.copyfile(path, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
+            fsync_path(tmp)
             try:
                 os.link(tmp, final)
             except FileExistsError as exc:
                 raise ObjectExists(f"object {bucket}:{key} already exists") from exc
-            dir_fd = os.open(parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)  # the new name must survive a crash too
-            finally:
-                os.close(dir_fd)
+            fsync_path(parent)  # the new name must survive a crash too
         finally:
             tmp.unlink(missing_ok=True)
         return self.stat(bucket, key)

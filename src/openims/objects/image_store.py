@@ -19,6 +19,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Protocol
 
+from openims.durable import fsync_path
+
 
 class Staging(Protocol):
     """One image's data on its way into the store."""
@@ -133,8 +135,7 @@ class _FileStaging:
         self.tee: Callable[[memoryview], None] | None = None
 
     def seal(self) -> None:
-        with open(self.path, "rb+") as f:
-            os.fsync(f.fileno())
+        fsync_path(self.path)
 
     def publish(self) -> str:
         return self.store.publish(self.path, self.image_id)
@@ -166,15 +167,9 @@ class FileImageStore:
 
     def publish(self, temp: Path, image_id: str) -> str:
         key = self._check(image_id)
-        with open(temp, "rb+") as f:
-            os.fsync(f.fileno())
+        fsync_path(temp)
         os.replace(temp, self.root / key)
-        # The rename itself must survive a crash too.
-        dir_fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_path(self.root)  # the rename itself must survive a crash too
         return key
 
     def staging(self, job_id: str, image_id: str) -> _FileStaging:
@@ -199,7 +194,7 @@ class FileImageStore:
                     fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
                 except OSError:
                     _copy_sparse(fin.fileno(), fout.fileno())
-                os.fsync(fout.fileno())
+            fsync_path(dest)
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
