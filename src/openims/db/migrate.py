@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,7 +24,29 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    """Migrate to ``revision``; processes doing it at once take turns (the later ones find nothing to do).
+
+    PostgreSQL: an advisory lock, taken in the migration environment. SQLite (one host): a file lock
+    beside the database, since SQLite's DDL is not transactional for alembic.
+    """
+    with _sqlite_lock(url):
+        command.upgrade(alembic_config(url), revision)
+
+
+@contextmanager
+def _sqlite_lock(url: str) -> Iterator[None]:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        yield
+        return
+    lock = Path(parsed.database + ".migrate-lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def current(url: str) -> str | None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -103,6 +103,16 @@ def after_commit(session: Session, action: Callable[[], object]) -> None:
     actions: list[Callable[[], object]] = session.info.setdefault("after_commit", [])
     if action not in actions:
         actions.append(action)
+
+
+def serialized(session: Session, name: str) -> None:
+    """Hold a database-wide lock named ``name`` until the session's transaction ends.
+
+    For work that processes started at once must not do twice (first-start bootstrap). SQLite's write
+    transactions are serial already (BEGIN IMMEDIATE); PostgreSQL takes an advisory transaction lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"openims:{name}"})
 
 
 def _sqlite_pragmas(busy_ms: int) -> Any:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from openims.clock import Clock
 from openims.config import Settings
 from openims.db.models import Domain, Grant, Group, GroupMember, Project, Role, User
+from openims.db.session import serialized
 from openims.errors import IamBadRequest, IamNotFound, IamTooManyRequests, IamUnauthorized
 from openims.iam.ids import new_id
 from openims.iam.passwords import PasswordHashing
@@ -239,7 +240,11 @@ def ensure_roles(session: Session) -> None:
 
 
 def bootstrap(session: Session, settings: Settings, hashing: PasswordHashing, clock: Clock) -> BootstrapResult:
-    """Idempotent first start: account ``admin``, project ``<region>``, user ``admin`` administering both."""
+    """Idempotent first start: account ``admin``, project ``<region>``, user ``admin`` administering both.
+
+    Safe when several processes start at once on an empty database: they take turns, and every one
+    after the first finds everything there."""
+    serialized(session, "bootstrap")
     now = clock()
     ensure_roles(session)
     domain = session.scalar(select(Domain).where(Domain.name == ADMIN_NAME))
