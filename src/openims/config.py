@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # PostgreSQL connections kept per process (up to twice as many more under load).
     db_pool_size: int = Field(default=10, ge=1, le=500)
     job_lease_seconds: int = Field(default=60, ge=5)
+    # On SIGTERM/SIGINT a worker claims nothing more and lets its running jobs finish for this long;
+    # the rest are handed back (qemu-img killed, scratch removed, lease released) for another worker.
+    worker_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     # How long a direct upload holds its image in "saving" without receiving data before the
     # worker's sweep gives the image back (queued): the recovery time after a crash mid-upload.
     upload_lease_seconds: int = Field(default=60, ge=2)

@@ -175,11 +175,16 @@ def hand_back(job: Job, now: dt.datetime, *, delay: float, reason: str) -> None:
     job.entities = {**job.entities, WAITING: reason}
 
 
-def release(job: Job, now: dt.datetime, *, delay: float) -> None:
-    """Give up the lease early: the job stays RUNNING and is claimed again (an attempt) after ``delay`` s."""
+def release(job: Job, now: dt.datetime, *, delay: float, counts: bool = True) -> None:
+    """Give up the lease early: the job stays RUNNING and is claimed again after ``delay`` s.
+
+    ``counts``: the attempt counts toward MAX_ATTEMPTS (a failure), or not (a worker shutting down).
+    """
     transition(job, JobStatus.RUNNING)
     job.lease_owner = None
     job.lease_expires_at = now + dt.timedelta(seconds=delay)
+    if not counts:
+        job.attempts = max(0, job.attempts - 1)
 
 
 def finish(job: Job, status: JobStatus, now: dt.datetime, *, error_code: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -60,19 +61,25 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
         worker = Worker(rt, threads=settings.workers)
         worker.start()
         console.print(f"  job worker: {settings.workers} thread(s) in this process")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found:
+    # this one, so that the clean-up below runs instead of the process dying at once.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False)
     finally:
         if worker is not None:
-            worker.stop()
+            worker.stop(grace=settings.worker_grace_seconds)
         rt.close()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
                    threads: Annotated[int, typer.Option(help="job threads")] = 1,
                    once: Annotated[bool, typer.Option("--once", help="run runnable jobs, then exit")] = False) -> None:
     """Run job workers only (scale-out: many of these beside ``serve --no-worker``)."""
-    import signal
     import threading
 
     from openims.runtime import build_runtime
@@ -92,7 +99,8 @@ def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
         worker.start()
         console.print(f"openims worker: {threads} thread(s); Ctrl-C to stop")
         stop.wait()
-        worker.stop()
+        console.print(f"stopping: running jobs get {rt.settings.worker_grace_seconds:g} s to finish")
+        worker.stop(grace=rt.settings.worker_grace_seconds)
     finally:
         rt.close()
 

@@ -15,7 +15,7 @@ from openims.db.models import Job
 from openims.db.session import after_commit
 from openims.objects.scratch import ScratchFull, ScratchTooSmall
 from openims.runtime import Runtime
-from openims.worker.outcomes import JobDeferred, JobFailed
+from openims.worker.outcomes import JobDeferred, JobFailed, WorkerStopping
 
 # A job waiting for scratch space looks again this often.
 SCRATCH_WAIT = 5.0
@@ -27,6 +27,8 @@ class JobContext:
         self.job = job
         self.worker_id = worker_id
         self.lost = threading.Event()
+        # Set when the worker shuts down past its grace period: the work stops at its next progress report.
+        self.stopping = threading.Event()
         # (error_code, fail_reason) once the job has failed: what revert() reports on sub-jobs.
         self.failure: tuple[str, str] | None = None
         self._percent = 0.0
@@ -100,7 +102,10 @@ class JobContext:
         """Record progress in memory (the heartbeat writes it). Raises LeaseLost to abort the work.
 
         Called from the converting/hashing thread: it must stay cheap, so no database write here.
+        Raises WorkerStopping once the worker's shutdown grace is over.
         """
         self.check()
+        if self.stopping.is_set():
+            raise WorkerStopping(self.job.id)
         with self._lock:
             self._percent = max(self._percent, min(100.0, percent))

@@ -20,3 +20,7 @@ class JobDeferred(Exception):
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
+
+
+class WorkerStopping(Exception):
+    """The worker is shutting down and its grace period is over: the job is handed back to run elsewhere."""

@@ -25,7 +25,7 @@ from openims.objects.base import StorageUnavailable
 from openims.runtime import Runtime
 from openims.worker.context import JobContext
 from openims.worker.lease import Heartbeat, log_failure
-from openims.worker.outcomes import JobDeferred, JobFailed
+from openims.worker.outcomes import JobDeferred, JobFailed, WorkerStopping
 from openims.worker.registry import HANDLERS
 
 log = logging.getLogger("openims.worker")
@@ -33,6 +33,9 @@ log = logging.getLogger("openims.worker")
 # The sweep for abandoned uploads runs at most this far apart (and twice per upload lease when shorter).
 MAX_SWEEP_INTERVAL = 30.0
 
+
+# After the grace, how long a shutdown waits for handed-back jobs to unwind (qemu-img killed, files removed).
+HAND_BACK_TIMEOUT = 15.0
 
 # How often the image store is swept for data no image points to.
 ORPHAN_SWEEP_INTERVAL = 600.0
@@ -60,23 +63,38 @@ class Worker:
         self.poll_interval = poll_interval
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._job_threads: list[threading.Thread] = []
+        # The jobs running now, so that a shutdown past its grace can hand them back.
+        self._active: dict[str, JobContext] = {}
+        self._active_lock = threading.Lock()
 
     def start(self) -> None:
         for i in range(self.threads):
             t = threading.Thread(target=self._loop, name=f"openims-worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+            self._job_threads.append(t)
         # One sweeper, not one per job thread: a sweep is one indexed query, and a job thread busy
         # with a long import would delay it.
         sweeper = threading.Thread(target=self._sweep_loop, name="openims-upload-sweep", daemon=True)
         sweeper.start()
         self._threads.append(sweeper)
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, grace: float = 10.0) -> None:
+        """Claim nothing more; let running jobs finish for up to ``grace`` seconds, then hand back the
+        rest (their qemu-img killed, their scratch removed, their lease released for another worker)."""
         self._stop.set()
         self.rt.job_submitted.set()
+        deadline = time.monotonic() + grace
+        for t in self._job_threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with self._active_lock:
+            running = list(self._active.values())
+        for ctx in running:
+            log.warning("job %s: still running after the %.0f s shutdown grace; handing it back", ctx.job.id, grace)
+            ctx.stopping.set()
         for t in self._threads:
-            t.join(timeout)
+            t.join(HAND_BACK_TIMEOUT)
 
     def _loop(self) -> None:
         worker_id = worker_identity()
@@ -154,6 +172,15 @@ class Worker:
 
     def run_one(self, job: Job, worker_id: str) -> None:
         ctx = JobContext(self.rt, job, worker_id)
+        with self._active_lock:
+            self._active[job.id] = ctx
+        try:
+            self._run(ctx, job)
+        finally:
+            with self._active_lock:
+                self._active.pop(job.id, None)
+
+    def _run(self, ctx: JobContext, job: Job) -> None:
         handler = HANDLERS.get(job.job_type)
         log.info("job %s (%s) attempt %d started", job.id, job.job_type, job.attempts)
         # Often enough that pollers see progress move, well within the lease; ctx.renew marks the
@@ -183,6 +210,8 @@ class Worker:
                 self._hand_back(ctx, exc)
             except StorageUnavailable as exc:
                 self._storage_failed(ctx, handler, exc)
+            except WorkerStopping:
+                self._release_on_stop(ctx)
             except CorruptPayload as exc:
                 log.error("job %s failed: %s", job.id, exc)
                 self._fail(ctx, handler, "IMG.0061", f"The job cannot run: {exc}.")
@@ -194,6 +223,14 @@ class Worker:
                     log.exception("job %s crashed", job.id)
                     self._fail(ctx, handler, "IMG.0061",
                                "Unknown system error while running the job; it has been logged.")
+
+    def _release_on_stop(self, ctx: JobContext) -> None:
+        try:
+            with ctx.fenced() as (_s, row):
+                jobs.release(row, self.rt.clock(), delay=0, counts=False)
+            log.info("job %s handed back: another worker takes it up now", ctx.job.id)
+        except (LeaseLost, ServiceUnavailable) as lost:
+            log.warning("job %s: not handed back (%s); it runs again once its lease lapses", ctx.job.id, lost)
 
     def _hand_back(self, ctx: JobContext, exc: JobDeferred) -> None:
         try:
