@@ -36,12 +36,25 @@ class JobContext:
         self._lock = threading.Lock()
 
     @property
+    def attempt_key(self) -> str:
+        """Names this attempt's temp files: a stale attempt (a worker paused past its lease) that wakes up
+        and cleans up after itself can never remove the files of the attempt that took over. ``clear_temp``
+        by job id still finds every attempt's files."""
+        return f"{self.job.id}-{self.job.attempts:x}"
+
+    @property
     def lease_seconds(self) -> int:
         return self.rt.settings.job_lease_seconds
 
     def check(self) -> None:
         if self.lost.is_set():
             raise LeaseLost(self.job.id)
+
+    def confirm_lease(self) -> None:
+        """Ask the database whether this worker still holds the job (LeaseLost if not): right before
+        publishing data, which must never replace the data of an attempt that took over."""
+        with self.fenced():
+            pass
 
     @contextmanager
     def fenced(self) -> Iterator[tuple[Session, Job]]:

@@ -104,7 +104,7 @@ class ImportHandler:
             log.info("job %s: %s:%s (%s, %d bytes) stored as %s in %.2f s (%s)", ctx.job.id, task.bucket,
                      task.key, stored.source_format.value, stored.size, stored.disk_format,
                      time.monotonic() - started, ", ".join(f"{k} {v:.2f} s" for k, v in stored.stages.items()))
-        ctx.check()  # publish nothing for a job another worker has taken over
+        ctx.confirm_lease()  # publish nothing for a job another worker has taken over
         locations = [d.staging.publish() for d in done]
         # One transaction: every image active and the job SUCCESS, or nothing.
         with ctx.fenced() as (s, job):
@@ -145,7 +145,7 @@ def import_disk(ctx: JobContext, domain_id: str, task: DiskTask, index: int, tot
     rt = ctx.rt
     url = f"{task.bucket}:{task.key}"
     which = "the data disk file" if task.data_disk and total > 1 else "the image file"
-    staging = rt.images.staging(ctx.job.id, task.image_id)
+    staging = rt.images.staging(ctx.attempt_key, task.image_id)
     try:
         check_key(task.key)
         with rt.db.session() as s:

@@ -64,7 +64,7 @@ class RegisterHandler:
             raise JobFailed("IMG.0057", f"the image file {task.bucket}:{task.key} is {stored.source_format.value}, "
                                         f"but the image's disk_format is {declared}")
         staging.seal()
-        ctx.check()
+        ctx.confirm_lease()
         location = staging.publish()
         with ctx.fenced() as (s, job):
             now = rt.clock()
@@ -144,7 +144,7 @@ class ExportHandler:
         retry = ctx.job.attempts > 1
         if not retry and _exists(rt, p.bucket, p.key):
             raise JobFailed("IMG.0070", f"the file {url} already exists; export to a new file name")
-        temp = rt.images.temp_path(ctx.job.id, p.image_id)
+        temp = rt.images.temp_path(ctx.attempt_key, p.image_id)
         fmt: ExportFormat = p.file_format  # type: ignore[assignment]  # checked at submission
         started = time.monotonic()
         with ctx.scratch(_export_scratch(rt, p)) as scratch:
@@ -168,7 +168,7 @@ class ExportHandler:
             temp.unlink(missing_ok=True)
             raise JobFailed("IMG.0061", f"the exported {fmt} file does not hold the image's disk "
                                         f"({info.get('virtual-size')} bytes instead of {p.virtual_size})")
-        ctx.check()  # do not publish for a job another worker has taken over
+        ctx.confirm_lease()  # do not publish for a job another worker has taken over
         try:
             # Compared before publishing: the publish consumes the temp file, even when it finds the key taken.
             published_before = retry and _exists(rt, p.bucket, p.key)
@@ -212,7 +212,7 @@ class CopyHandler:
             s.expunge(source)
         ctx.progress(5)
         try:
-            staging = rt.images.copy_staging(source.location, ctx.job.id, p.image_id)
+            staging = rt.images.copy_staging(source.location, ctx.attempt_key, p.image_id)
         except FileNotFoundError as exc:
             raise JobFailed("IMG.0144", f"the source image {p.source_image_id} was deleted") from exc
         try:
@@ -228,7 +228,7 @@ class CopyHandler:
             raise JobFailed("IMG.0061", f"the copy has {copied} bytes, the source image {source.size}")
         ctx.progress(90)
         staging.seal()
-        ctx.check()
+        ctx.confirm_lease()
         location = staging.publish()
         with ctx.fenced() as (s, job):
             now = rt.clock()
