@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     region: str = Field(default="local-1", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     token_ttl: int = Field(default=24 * 3600, gt=0, description="token lifetime in seconds")
+    # How soon a process picks up token keys rotated on disk (by any host sharing the directory).
+    key_refresh_seconds: float = Field(default=30.0, gt=0, le=3600)
     admin_password: str | None = None
     # Public base URL put into the token catalog; derived from host/port when empty.
     public_url: str = ""

@@ -14,7 +14,7 @@ from openims.config import Settings
 from openims.db import migrate
 from openims.db.session import Database
 from openims.iam.access_keys import SecretCipher
-from openims.iam.keys import KeyRepository
+from openims.iam.keys import KeyRepository, KeyRing
 from openims.iam.passwords import PasswordHashing
 from openims.iam.service import Authenticator, BootstrapResult, bootstrap, write_admin_credentials
 from openims.iam.tokens import RevocationList, TokenCodec
@@ -61,7 +61,7 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
     db = Database(settings.database_url_resolved, busy_timeout=settings.db_busy_timeout,
                   pool_size=settings.db_pool_size)
     hashing = PasswordHashing(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
-    codec = TokenCodec(keys.load(), clock)
+    codec = TokenCodec(KeyRing(keys, refresh=settings.key_refresh_seconds), clock)
     credential_keys = KeyRepository(settings.data_dir / "credential-keys")
     credential_keys.ensure()
     buckets, images = build_stores(settings)

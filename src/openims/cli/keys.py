@@ -19,6 +19,7 @@ def keys_rotate(data_dir: DataOpt = None) -> None:
     repo = KeyRepository(settings.key_dir)
     repo.ensure()
     repo.rotate()
-    console.print(f"rotated keys in {settings.key_dir}; restart or reload API processes to pick them up")
+    console.print(f"rotated keys in {settings.key_dir}; every process sharing the directory uses them within "
+                  f"{settings.key_refresh_seconds:g} s (OPENIMS_KEY_REFRESH_SECONDS); tokens already issued stay valid")
 
 

@@ -7,10 +7,16 @@ so processes sharing the directory can pick up keys before they are used to sign
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, MultiFernet
+
+log = logging.getLogger("openims.keys")
 
 
 class KeyRepository:
@@ -59,3 +65,43 @@ class KeyRepository:
         # Primary first: MultiFernet encrypts with the first key and tries all to decrypt.
         order = [*sorted((i for i in files if i != 0), reverse=True), 0]
         return MultiFernet([Fernet(files[i].read_bytes().strip()) for i in order])
+
+    def signature(self) -> tuple[tuple[str, int, int], ...]:
+        """What changes when the keys do (a rotation renames, writes and removes files)."""
+        files = self._key_files()
+        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files.values()))
+
+
+class KeyRing:
+    """A repository's keys as this process uses them, reloaded within ``refresh`` seconds of a change on
+    disk (``openims keys rotate`` on any host sharing the directory): no restart needed. Rotation stages
+    keys before they sign, so a process that has not reloaded yet still verifies new tokens."""
+
+    def __init__(self, repo: KeyRepository, *, refresh: float,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.repo = repo
+        self.refresh = refresh
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._fernet = repo.load()
+        self._signature = repo.signature()
+        self._checked = monotonic()
+
+    def fernet(self) -> MultiFernet:
+        if self._monotonic() - self._checked >= self.refresh:
+            self._reload()
+        return self._fernet
+
+    def _reload(self) -> None:
+        with self._lock:
+            if self._monotonic() - self._checked < self.refresh:
+                return  # another thread just did
+            self._checked = self._monotonic()
+            try:
+                signature = self.repo.signature()
+                if signature != self._signature:
+                    self._fernet, self._signature = self.repo.load(), signature
+                    log.info("token keys reloaded from %s", self.repo.directory)
+            except (OSError, ValueError, RuntimeError) as exc:
+                # Caught mid-rotation (a file renamed or being written): the keys in use stay; next time.
+                log.warning("token keys not reloaded (%s); retrying in %.0f s", exc, self.refresh)

@@ -78,3 +78,53 @@ def test_passwords_are_argon2id_and_checked() -> None:
     assert password_problem("alllowercase") is not None
     assert password_problem("Admin-Pass-1", user_name="admin") is not None
     assert password_problem("Good-Pass-123") is None
+
+
+class _Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_rotation_on_disk_is_picked_up_within_the_refresh(tmp_path: Path) -> None:
+    """Two processes share the key directory; one rotates. Neither restarts, no valid token is refused."""
+    from openims.iam.keys import KeyRing
+
+    repo = KeyRepository(tmp_path / "keys")
+    repo.ensure()
+    clock, ticks = ManualClock(), _Ticks()
+    here = TokenCodec(KeyRing(KeyRepository(tmp_path / "keys"), refresh=30, monotonic=ticks), clock)
+    there = TokenCodec(KeyRing(KeyRepository(tmp_path / "keys"), refresh=30, monotonic=ticks), clock)
+    before = _issue(here)
+
+    repo.rotate()  # on another host, say
+    ticks.now = 29
+    # Not reloaded yet: both still sign with the old primary and verify everything.
+    assert here.verify(_issue(there)) and there.verify(before)
+    ticks.now = 30
+    after = _issue(here)  # reloaded: signed with the promoted key
+    there.verify(after)
+    there.verify(before)  # issued before the rotation: valid until it expires
+
+    # A rotation that drops the oldest key (max 3 active) still leaves tokens of the current primary valid.
+    repo.rotate()
+    repo.rotate()
+    ticks.now = 60
+    there.verify(_issue(here))
+    with pytest.raises(IamUnauthorized):
+        there.verify(before)  # its key was pruned (3 active keys, as Keystone keeps): it is refused now
+
+
+def test_a_half_done_rotation_keeps_the_keys_in_use(tmp_path: Path) -> None:
+    from openims.iam.keys import KeyRing
+
+    repo = KeyRepository(tmp_path / "keys")
+    repo.ensure()
+    ticks = _Ticks()
+    codec = TokenCodec(KeyRing(repo, refresh=1, monotonic=ticks), ManualClock())
+    token = _issue(codec)
+    (tmp_path / "keys" / "0").write_bytes(b"not a key")  # caught mid-write
+    ticks.now = 5
+    assert codec.verify(token)
