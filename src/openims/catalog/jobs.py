@@ -70,7 +70,10 @@ VALID_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.FAIL: frozenset(),
 }
 
-MAX_ATTEMPTS = 3
+# A job whose worker keeps dying under it (lease lapsed, claimed again) is abandoned after this many
+# attempts: high enough that killed or restarted workers never cost a job, low enough to stop one that
+# itself brings its workers down.
+MAX_ATTEMPTS = 10
 # The entity of a job handed back to wait: why it waits (e.g. for scratch space).
 WAITING = "waiting_reason"
 

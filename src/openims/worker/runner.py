@@ -43,7 +43,9 @@ ORPHAN_SWEEP_INTERVAL = 600.0
 # A worker that cannot reach the database retries at most this far apart.
 MAX_DB_BACKOFF = 10.0
 
-# A job that met an unavailable object store runs again after this long, doubling per attempt.
+# A job that met an unavailable object store runs again after this long, doubling per attempt, and
+# fails on its STORAGE_ATTEMPTS-th.
+STORAGE_ATTEMPTS = 3
 STORAGE_RETRY_FIRST = 2.0
 STORAGE_RETRY_CAP = 30.0
 
@@ -242,14 +244,14 @@ class Worker:
     def _storage_failed(self, ctx: JobContext, handler: object, exc: StorageUnavailable) -> None:
         """The object store failed past boto3's own retries: the job is tried again later, a bounded number
         of times (with growing delays), then fails saying so."""
-        if ctx.job.attempts >= MAX_ATTEMPTS:
+        if ctx.job.attempts >= STORAGE_ATTEMPTS:
             log.warning("job %s failed: %s (attempt %d)", ctx.job.id, exc, ctx.job.attempts)
             self._fail(ctx, handler, "IMG.0061", f"The object store could not be used: {exc}; the job was "
                                                   f"tried {ctx.job.attempts} times.")
             return
         delay = min(STORAGE_RETRY_CAP, STORAGE_RETRY_FIRST * 2 ** (ctx.job.attempts - 1))
         log.warning("job %s: %s; attempt %d of %d again in %.0f s", ctx.job.id, exc, ctx.job.attempts + 1,
-                    MAX_ATTEMPTS, delay)
+                    STORAGE_ATTEMPTS, delay)
         try:
             with ctx.fenced() as (_s, row):
                 jobs.release(row, self.rt.clock(), delay=delay)
