@@ -20,11 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from openims.clock import Clock, utcnow
-
-try:  # POSIX only; elsewhere concurrent writers simply race (last one wins).
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
+from openims.durable import exclusive_lock  # POSIX only; elsewhere concurrent writers race (last one wins)
 
 ENV_VAR = "OPENIMS_TOKEN_CACHE"
 DEFAULT_MARGIN = dt.timedelta(minutes=5)
@@ -165,17 +161,9 @@ class TokenCache:
     def _locked(self) -> Iterator[None]:
         """Serialise read-modify-write across processes sharing the file."""
         assert self._path is not None
-        if fcntl is None:
-            yield
-            return
         self._ensure_dir()
-        lock_path = self._path.with_name(self._path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive_lock(self._path.with_name(self._path.name + ".lock")):
             yield
-        finally:
-            os.close(fd)
 
 
 class _MemoryTokenCache(TokenCache):

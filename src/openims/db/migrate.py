@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +9,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
+
+from openims.durable import exclusive_lock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,12 +41,8 @@ def _sqlite_lock(url: str) -> Iterator[None]:
         return
     lock = Path(parsed.database + ".migrate-lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive_lock(lock):
         yield
-    finally:
-        os.close(fd)
 
 
 def current(url: str) -> str | None:

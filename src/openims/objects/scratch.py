@@ -9,16 +9,16 @@ directory, by the next ``sweep()`` (at worker start) or by any reservation that 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from openims.durable import exclusive_lock
 from openims.units import human_size
 
 _OWNER = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -74,14 +74,8 @@ class Scratch:
         self._work.mkdir(exist_ok=True)
         self._started = _my_start_time()
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self) -> AbstractContextManager[None]:
+        return exclusive_lock(self.root / ".lock")
 
     def _entries(self) -> list[tuple[str, dict[str, int | str]]]:
         out = []
