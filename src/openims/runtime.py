@@ -88,7 +88,8 @@ def build_stores(settings: Settings) -> tuple[BucketStore, ImageStore]:
     if settings.buckets == "file" and settings.image_store == "file":
         return FilesystemBuckets(settings.obs_dir), files
     # boto3 is imported only when S3 is configured: the embedded default does not pay for it.
-    from openims.objects.s3 import S3Buckets, S3ImageStore, S3Objects, make_client
+    from openims.objects.s3 import S3Objects, make_client
+    from openims.objects.s3_stores import S3Buckets, S3ImageStore
 
     objects = S3Objects(make_client(settings), settings)
     buckets: BucketStore = (S3Buckets(objects, settings.s3_region) if settings.buckets == "s3"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from openims.catalog import images
 from openims.db.session import after_commit
-from openims.objects.s3 import S3ImageStore
+from openims.objects.s3_stores import S3ImageStore
 from openims.runtime import Runtime
 
 log = logging.getLogger("openims.migrate")
