@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     token_ttl: int = Field(default=24 * 3600, gt=0, description="token lifetime in seconds")
     # How soon a process picks up token keys rotated on disk (by any host sharing the directory).
     key_refresh_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Where the token and credential keys live: directories under the data dir ("file", shared by a
+    # common mount when scaled out) or the database ("database"), sealed under the master key that
+    # every process is given, inline or as a file (Fernet keys, comma-separated; the first seals).
+    key_store: Literal["file", "database"] = "file"
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
     admin_password: str | None = None
     # Public base URL put into the token catalog; derived from host/port when empty.
     public_url: str = ""
@@ -120,3 +126,15 @@ class Settings(BaseSettings):
     @property
     def key_dir(self) -> Path:
         return self.data_dir / "fernet-keys"
+
+    @property
+    def credential_key_dir(self) -> Path:
+        return self.data_dir / "credential-keys"
+
+    def master_key_text(self) -> str | None:
+        """The master key as given (inline wins over the file), or None when neither is set."""
+        if self.master_key is not None:
+            return self.master_key.get_secret_value()
+        if self.master_key_file is not None:
+            return self.master_key_file.expanduser().read_text()
+        return None

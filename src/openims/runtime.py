@@ -14,7 +14,7 @@ from openims.config import Settings
 from openims.db import migrate
 from openims.db.session import Database
 from openims.iam.access_keys import SecretCipher
-from openims.iam.keys import KeyRepository, KeyRing
+from openims.iam.keys import DatabaseKeys, KeyRepository, KeyRing, KeyStore, KeyStoreError, master_keys
 from openims.iam.passwords import PasswordHashing
 from openims.iam.service import Authenticator, BootstrapResult, bootstrap, write_admin_credentials
 from openims.iam.tokens import RevocationList, TokenCodec
@@ -31,7 +31,7 @@ class Runtime:
     settings: Settings
     clock: Clock
     db: Database
-    keys: KeyRepository
+    keys: KeyStore
     hashing: PasswordHashing
     codec: TokenCodec
     revocations: RevocationList
@@ -40,9 +40,9 @@ class Runtime:
     images: ImageStore
     # Local space for S3 objects qemu-img reads and images on their way to S3 (bounded, shared per host).
     scratch: Scratch
-    # Access-key secrets, encrypted under their own key repository (<data>/credential-keys), apart
-    # from the token keys as Keystone keeps them.
-    credential_keys: KeyRepository
+    # Access-key secrets, encrypted under their own keys (<data>/credential-keys, or the database),
+    # apart from the token keys as Keystone keeps them.
+    credential_keys: KeyStore
     credential_cipher: SecretCipher
     # Set when this process submits a job, so its in-process workers start at once instead of at
     # their next poll; workers in other processes find the job by polling.
@@ -56,14 +56,13 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if upgrade:
         migrate.upgrade(settings.database_url_resolved)
-    keys = KeyRepository(settings.key_dir)
-    keys.ensure()
     db = Database(settings.database_url_resolved, busy_timeout=settings.db_busy_timeout,
                   pool_size=settings.db_pool_size)
+    keys, credential_keys = key_stores(settings, db, clock)
+    keys.ensure()
+    credential_keys.ensure()
     hashing = PasswordHashing(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     codec = TokenCodec(KeyRing(keys, refresh=settings.key_refresh_seconds), clock)
-    credential_keys = KeyRepository(settings.data_dir / "credential-keys")
-    credential_keys.ensure()
     buckets, images = build_stores(settings)
     return Runtime(
         settings=settings,
@@ -78,8 +77,20 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
         images=images,
         scratch=Scratch(settings.scratch_path, settings.scratch_limit),
         credential_keys=credential_keys,
-        credential_cipher=SecretCipher(credential_keys.load()),
+        credential_cipher=SecretCipher(KeyRing(credential_keys, refresh=settings.key_refresh_seconds)),
     )
+
+
+def key_stores(settings: Settings, db: Database, clock: Clock = utcnow) -> tuple[KeyStore, KeyStore]:
+    """The token keys and the credential keys, in the configured store."""
+    if settings.key_store == "file":
+        return KeyRepository(settings.key_dir), KeyRepository(settings.credential_key_dir)
+    text = settings.master_key_text()
+    if text is None:
+        raise KeyStoreError("OPENIMS_KEY_STORE=database needs the master key: set OPENIMS_MASTER_KEY or "
+                            "OPENIMS_MASTER_KEY_FILE (the same on every process)")
+    master = master_keys(text)
+    return DatabaseKeys(db, "token", master, clock), DatabaseKeys(db, "credential", master, clock)
 
 
 def build_stores(settings: Settings) -> tuple[BucketStore, ImageStore]:

@@ -211,3 +211,39 @@ class TestSecurityTokens:
         keystone_error(client.post(self.URL, json=self._body(token={"id": "not-a-token"})), 401)
         runtime.clock.advance(24 * 3600 + 1)  # type: ignore[attr-defined]
         keystone_error(client.post(self.URL, json=self._body(token={"id": admin_token})), 401)
+
+
+def test_signed_requests_survive_credential_key_rotations(client: TestClient, runtime: Runtime,
+                                                          admin_headers: dict[str, str], admin_id: str) -> None:
+    """`openims keys rotate --credentials` re-seals every secret: after more rotations than keys are kept
+    (3), the key still signs, and the server (following the rotation without restart) checks it."""
+    from typer.testing import CliRunner
+
+    from openims.cli import app
+
+    cred = create_key(client, admin_headers, admin_id).json()["credential"]
+    signed = Signed(client, runtime, cred["access"], cred["secret"], project_id=runtime_project(runtime))
+    assert signed("GET", "/v2/cloudimages").status_code == 200
+    env = {"OPENIMS_DATA_DIR": str(runtime.settings.data_dir), "OPENIMS_DATABASE_URL": runtime.settings.database_url}
+    with runtime.db.session() as s:
+        before = s.get(AccessKey, cred["access"]).secret_encrypted  # type: ignore[union-attr]
+    for _ in range(4):
+        r = CliRunner().invoke(app, ["keys", "rotate", "--credentials"], env=env)
+        assert r.exit_code == 0, r.output
+        assert "1 secret(s) re-sealed" in r.output
+    key_dir = runtime.settings.data_dir / "credential-keys"
+    assert sorted(int(p.name) for p in key_dir.iterdir()) == [0, 4, 5]  # the first keys are gone
+    with runtime.db.session() as s:
+        after = s.get(AccessKey, cred["access"]).secret_encrypted  # type: ignore[union-attr]
+    assert after != before
+    runtime.credential_cipher._keys.refresh = 0  # type: ignore[union-attr]  # the server's refresh bound, now
+    assert signed("GET", "/v2/cloudimages").status_code == 200
+
+
+def runtime_project(runtime: Runtime) -> str:
+    from sqlalchemy import select
+
+    from openims.db.models import Project
+
+    with runtime.db.session() as s:
+        return s.scalars(select(Project.id).where(Project.name == "local-1")).first() or ""

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from openims.cli.common import err
 from openims.cli.common import out as console
 from openims.config import Settings
 from openims.memory import return_big_buffers
+
+if TYPE_CHECKING:
+    from openims.runtime import Runtime
 
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
@@ -19,6 +25,26 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 def settings_from(**overrides: object) -> Settings:
     clean = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**clean)  # type: ignore[arg-type]
+
+
+@contextmanager
+def local_runtime(data_dir: Path | None, database_url: str | None) -> Iterator[Runtime]:
+    """This machine's runtime for one command; a refusal (bad setting, service rule, unreadable keys) is
+    one line, exit 1."""
+    from openims.errors import ServiceError
+    from openims.iam.keys import KeyStoreError
+    from openims.runtime import build_runtime
+
+    rt: Runtime | None = None
+    try:
+        rt = build_runtime(settings_from(data_dir=data_dir, database_url=database_url))
+        yield rt
+    except (ServiceError, KeyStoreError, ValueError) as exc:
+        err.print(f"[bold red]error:[/bold red] {getattr(exc, 'message', exc)}")
+        raise typer.Exit(1) from None
+    finally:
+        if rt is not None:
+            rt.close()
 
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="listen address [OPENIMS_HOST]")]
@@ -34,13 +60,13 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
     import uvicorn
 
     from openims.api.app import create_app
-    from openims.runtime import bootstrap_runtime, build_runtime
+    from openims.runtime import bootstrap_runtime
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(host=host, port=port, data_dir=data_dir, database_url=database_url,
                          workers=0 if no_worker else workers)
     return_big_buffers()
-    rt = build_runtime(settings)
+    rt = _runtime_or_exit(settings)
     boot = bootstrap_runtime(rt)
     console.print(f"openims listening on [bold]{settings.base_url}[/bold] (region {settings.region})")
     console.print(f"  data: {settings.data_dir}   database: {_redact(settings.database_url_resolved)}")
@@ -72,6 +98,18 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
         rt.close()
 
 
+def _runtime_or_exit(settings: Settings) -> Runtime:
+    """The process's runtime; keys it cannot read (a wrong master key, say) stop it with one line."""
+    from openims.iam.keys import KeyStoreError
+    from openims.runtime import build_runtime
+
+    try:
+        return build_runtime(settings)
+    except KeyStoreError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(1) from None
+
+
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -82,12 +120,11 @@ def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
     """Run job workers only (scale-out: many of these beside ``serve --no-worker``)."""
     import threading
 
-    from openims.runtime import build_runtime
     from openims.worker.runner import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return_big_buffers()
-    rt = build_runtime(settings_from(data_dir=data_dir, database_url=database_url))
+    rt = _runtime_or_exit(settings_from(data_dir=data_dir, database_url=database_url))
     worker = Worker(rt, threads=threads)
     try:
         if once:

@@ -6,37 +6,14 @@ These run beside the server with its settings and direct access to the database 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from openims.cli.common import err
 from openims.cli.common import out as console
-from openims.cli.server import DataOpt, DbOpt, settings_from
-
-if TYPE_CHECKING:
-    from openims.runtime import Runtime
+from openims.cli.server import DataOpt, DbOpt, local_runtime
 
 app = typer.Typer(help="Storage administration on this machine: move data, sweep leftovers.", no_args_is_help=True)
-
-
-@contextmanager
-def _local(data_dir: Path | None, database_url: str | None) -> Iterator[Runtime]:
-    """This machine's runtime for one command; a refusal (bad setting, service rule) is one line, exit 1."""
-    from openims.errors import ServiceError
-    from openims.runtime import build_runtime
-
-    rt = build_runtime(settings_from(data_dir=data_dir, database_url=database_url))
-    try:
-        yield rt
-    except (ServiceError, ValueError) as exc:
-        err.print(f"[bold red]error:[/bold red] {getattr(exc, 'message', exc)}")
-        raise typer.Exit(1) from None
-    finally:
-        rt.close()
 
 
 @app.command("migrate")
@@ -47,7 +24,7 @@ def store_migrate(to: Annotated[str, typer.Option("--to", help="the target store
 
     if to != "s3":
         raise typer.BadParameter("only --to s3 is supported", param_hint="--to")
-    with _local(data_dir, database_url) as rt:
+    with local_runtime(data_dir, database_url) as rt:
         report = migrate_to_s3(rt, on_image=lambda image_id, outcome: console.print(f"{image_id}: {outcome}"))
     console.print(f"moved {report.moved}, changed meanwhile {report.changed}, missing files {report.missing}")
     if report.missing:
@@ -59,7 +36,7 @@ def store_sweep(data_dir: DataOpt = None, database_url: DbOpt = None) -> None:
     """Remove stored data no image points to (older than OPENIMS_ORPHAN_GRACE_SECONDS) now."""
     from openims.worker.runner import Worker
 
-    with _local(data_dir, database_url) as rt:
+    with local_runtime(data_dir, database_url) as rt:
         removed = Worker(rt).sweep_orphans()
     console.print(f"removed {removed} orphaned object(s)")
 
@@ -73,7 +50,7 @@ def obs_adopt(bucket: Annotated[str, typer.Argument(help="a bucket that exists o
     from openims.catalog import buckets
     from openims.db.models import Domain
 
-    with _local(data_dir, database_url) as rt, rt.db.transaction() as s:
+    with local_runtime(data_dir, database_url) as rt, rt.db.transaction() as s:
         domain_id = s.scalar(select(Domain.id).where(Domain.name == account))
         if domain_id is None:
             raise typer.BadParameter(f"no account named {account!r}", param_hint="--account")

@@ -120,6 +120,17 @@ class Revocation(Base):
     expires_at: Mapped[dt.datetime]
 
 
+class KeyMaterial(Base):
+    """A Fernet key of the database key store (``OPENIMS_KEY_STORE=database``), sealed under the master
+    key. ``purpose`` names the set (token or credential keys); ``idx`` follows Keystone's numbering."""
+
+    __tablename__ = "key_material"
+    purpose: Mapped[str] = mapped_column(String(16), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+
 # ---------------------------------------------------------------- objects
 
 

@@ -31,6 +31,7 @@ from openims.db.session import Database
 from openims.errors import ApigError, IamBadRequest, IamForbidden, IamNotFound
 from openims.iam import signing
 from openims.iam.admin import Actor
+from openims.iam.keys import KeyRing, current
 from openims.iam.service import effective_roles
 
 log = logging.getLogger("openims.iam")
@@ -54,16 +55,28 @@ _LAST_USE_RESOLUTION = dt.timedelta(minutes=1)
 
 
 class SecretCipher:
-    """Encrypts secrets with the credential key repository (primary key first, every key decrypts)."""
+    """Encrypts secrets with the credential keys (primary key first, every key decrypts); a ring
+    follows their rotations."""
 
-    def __init__(self, fernet: MultiFernet) -> None:
-        self._fernet = fernet
+    def __init__(self, keys: MultiFernet | KeyRing) -> None:
+        self._keys = keys
 
     def seal(self, secret: str) -> str:
-        return self._fernet.encrypt(secret.encode("utf-8")).decode("ascii")
+        return current(self._keys).encrypt(secret.encode("utf-8")).decode("ascii")
 
     def open(self, sealed: str) -> str:
-        return self._fernet.decrypt(sealed.encode("ascii")).decode("utf-8")
+        return current(self._keys).decrypt(sealed.encode("ascii")).decode("utf-8")
+
+
+def reseal_all(session: Session, keys: MultiFernet) -> int:
+    """Re-encrypt every stored secret under the primary of ``keys`` (a credential key rotation); how many.
+
+    A rotation drops the oldest key: secrets still sealed under it would be lost, so they are moved
+    to the primary first."""
+    rows = session.scalars(select(AccessKey)).all()
+    for row in rows:
+        row.secret_encrypted = keys.rotate(row.secret_encrypted.encode("ascii")).decode("ascii")
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from openims.clock import Clock
 from openims.db.models import Project, Revocation
 from openims.db.session import Database, after_commit
 from openims.errors import IamUnauthorized
-from openims.iam.keys import KeyRing
+from openims.iam.keys import KeyRing, current
 
 TOKEN_VERSION = 1
 # Fernet tokens are url-safe base64 of a multiple of 4 characters; the decoder would tolerate
@@ -61,13 +61,12 @@ def _from_epoch(x: float) -> dt.datetime:
 
 class TokenCodec:
     def __init__(self, keys: MultiFernet | KeyRing, clock: Clock) -> None:
-        # A KeyRing follows rotations on disk; a fixed MultiFernet (tests) does not.
         self._keys = keys
         self._clock = clock
 
     @property
     def _fernet(self) -> MultiFernet:
-        return self._keys.fernet() if isinstance(self._keys, KeyRing) else self._keys
+        return current(self._keys)
 
     def issue(
         self,
