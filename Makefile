@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-s3 test lint typecheck bench-import bench-api bench-load clean setup
+.PHONY: run run-s3 cluster test lint typecheck bench-import bench-api bench-load clean setup
 
 setup: $(STAMP)
 	@./scripts/ensure-system-deps.sh
@@ -24,6 +24,11 @@ run: setup
 # The same service with users' buckets and the image store on a local SeaweedFS (S3) engine.
 run-s3: setup
 	$(BIN)/openims serve-s3
+
+# Scaled out on this machine: PostgreSQL (the local server, else a throw-away one in data/cluster/pg),
+# SeaweedFS, two API processes (8080, 8081) and two workers. Ctrl-C stops them all.
+cluster: setup
+	$(BIN)/openims cluster
 
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

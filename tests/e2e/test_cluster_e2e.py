@@ -18,11 +18,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import PG, PG_ADMIN_URL
-from tests.support.images import make_image
+from tests.support.images import MiB, make_image
 from tests.support.server import Api, ServerProcess
 from tests.support.stores import IMAGE_BUCKET, S3Stores
 
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-cluster"),
               pytest.mark.skipif(not PG, reason="needs PostgreSQL on 127.0.0.1:5432")]
 
 IMPORTS = 30
+UPLOAD_LEASE = 4  # seconds; the workers' sweep runs every 2 s
 
 
 class Cluster:
@@ -42,7 +44,8 @@ class Cluster:
         self.db_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.db_name}"
         self.stores = S3Stores(root / "s3")
         self.data = root / "data"
-        self.env = {**self.stores.env(), "OPENIMS_JOB_LEASE_SECONDS": "10", "OPENIMS_WORKERS": "0"}
+        self.env = {**self.stores.env(), "OPENIMS_JOB_LEASE_SECONDS": "10", "OPENIMS_WORKERS": "0",
+                    "OPENIMS_UPLOAD_LEASE_SECONDS": str(UPLOAD_LEASE)}
         self.apis = [ServerProcess(self.data, database_url=self.db_url, env=self.env) for _ in range(2)]
         self.workers: list[subprocess.Popen[bytes]] = []
 
@@ -184,3 +187,67 @@ def test_workers_killed_mid_import_lose_and_duplicate_nothing(cluster: Cluster, 
     assert set(held) <= live, held
     work = cluster.data / "scratch" / "work"
     assert not work.exists() or len(list(work.iterdir())) <= len(held)
+
+
+def test_api_process_killed_mid_upload_shows_no_partial_image(cluster: Cluster, tmp_path: Path) -> None:
+    """A direct upload (PUT /v2/images/{id}/file) through one API process, which is SIGKILLed in the
+    middle: the other process never shows the image active or serves its data, and the workers give it
+    back (queued) within the upload lease, so the owner uploads again through the other process."""
+    victim, other = cluster.apis
+    api, watcher = Api(victim.url), Api(other.url)
+    image_id = api.http.post("/v2/images", json={"name": "interrupted", "disk_format": "raw",
+                                                  "container_format": "bare"}).raise_for_status().json()["id"]
+    sent = [0]
+
+    def slow_body() -> Iterator[bytes]:
+        chunk = bytes(MiB)
+        for _ in range(400):
+            sent[0] += 1
+            yield chunk
+            time.sleep(0.01)
+
+    outcome: list[object] = []
+
+    def put() -> None:
+        try:
+            outcome.append(httpx.put(f"{victim.url}/v2/images/{image_id}/file", content=slow_body(), timeout=60,
+                                     headers={"X-Auth-Token": api.token, "Content-Type": "application/octet-stream"}))
+        except httpx.TransportError as exc:
+            outcome.append(exc)
+
+    uploader = threading.Thread(target=put, daemon=True)
+    uploader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while sent[0] < 48 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert watcher.http.get(f"/v2/images/{image_id}").json()["status"] == "saving"
+        victim.kill()
+        killed_at = time.monotonic()
+        uploader.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], httpx.TransportError), outcome
+        seen: set[str] = set()
+        while time.monotonic() - killed_at < 4 * UPLOAD_LEASE + 10:
+            image = watcher.http.get(f"/v2/images/{image_id}").json()
+            seen.add(image["status"])
+            if image["status"] == "queued":
+                break
+            # Never a partial image: no data is served while it is being given back.
+            assert watcher.http.get(f"/v2/images/{image_id}/file").status_code != 200
+            time.sleep(0.1)
+        assert image["status"] == "queued" and seen <= {"saving", "queued"}, seen
+        assert image["size"] is None and image["checksum"] is None
+        assert time.monotonic() - killed_at < UPLOAD_LEASE + UPLOAD_LEASE / 2 + 5  # within the lease (+ a sweep)
+        assert watcher.http.get(f"/v2/images/{image_id}/file").status_code == 204  # no data, as Glance
+
+        disk = make_image(tmp_path, "raw", size=8 * MiB, seed=92)
+        with open(disk, "rb") as f:
+            r = watcher.http.put(f"/v2/images/{image_id}/file", content=f,
+                                 headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 204, r.text
+        image = watcher.http.get(f"/v2/images/{image_id}").json()
+        assert image["status"] == "active" and image["virtual_size"] == 8 * MiB
+    finally:
+        victim.start()  # the next tests have both API processes again
+    # The dead process's multipart upload is aborted by the sweep; the image has its one object.
+    assert [k for k in cluster.stores.stored_images(cluster.data) if k == image_id] == [image_id]

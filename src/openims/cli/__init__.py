@@ -1,7 +1,7 @@
 """The ``openims`` command, assembled here in one place from one module per command group.
 
 Server side (this machine): ``serve``, ``worker``, ``db`` (``cli.server``), ``keys`` (``cli.keys``),
-``store`` and ``obs adopt`` (``cli.store``).
+``store`` and ``obs adopt`` (``cli.store``), ``cluster`` (``cli.cluster``).
 Client side, over HTTP through ``openims.client``: ``obs``, ``image`` (with ``image tag`` and the
 sharing commands of ``cli.share``), ``job``, ``quota``, ``iam`` (with ``iam ak``).
 """
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import typer
 
-from openims.cli import ak, iam, image, job, keys, obs, quota, server, share, store
+from openims.cli import ak, cluster, iam, image, job, keys, obs, quota, server, share, store
 
 app = typer.Typer(help="openims: image management service compatible with Huawei Cloud IMS.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.command("serve")(server.serve)
 app.command("serve-s3")(server.serve_s3)
 app.command("worker")(server.worker_command)
+app.command("cluster")(cluster.cluster)
 app.add_typer(server.db_app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(store.app, name="store")

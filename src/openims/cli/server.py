@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,7 +116,8 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
-                   threads: Annotated[int, typer.Option(help="job threads")] = 1,
+                   concurrency: Annotated[int | None, typer.Option(
+                       "--concurrency", "--threads", min=1, help="jobs at once [default: one per two cores]")] = None,
                    once: Annotated[bool, typer.Option("--once", help="run runnable jobs, then exit")] = False) -> None:
     """Run job workers only (scale-out: many of these beside ``serve --no-worker``)."""
     import threading
@@ -125,6 +127,7 @@ def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return_big_buffers()
     rt = _runtime_or_exit(settings_from(data_dir=data_dir, database_url=database_url))
+    threads = concurrency or max(1, (os.cpu_count() or 2) // 2)
     worker = Worker(rt, threads=threads)
     try:
         if once:
@@ -134,7 +137,7 @@ def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         worker.start()
-        console.print(f"openims worker: {threads} thread(s); Ctrl-C to stop")
+        console.print(f"openims worker: {threads} job(s) at once; Ctrl-C to stop")
         stop.wait()
         console.print(f"stopping: running jobs get {rt.settings.worker_grace_seconds:g} s to finish")
         worker.stop(grace=rt.settings.worker_grace_seconds)
@@ -162,53 +165,37 @@ def db_upgrade(database_url: DbOpt = None, data_dir: DataOpt = None,
 
 
 
+def say(text: str) -> None:
+    console.print(text, soft_wrap=True)  # commands to copy: never wrapped
+
+
+def say_user_uploads(endpoint: str, access_key: str, creds_file: Path) -> None:
+    """How a user puts image files into their bucket on the trial engine with the engine's own tools."""
+    say("  make your bucket through the service first (it records you as its owner):")
+    say("    openims obs mb my-images")
+    say("  then upload with the engine's own tools, as user credentials an operator hands out:")
+    say(f"    AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY=<in {creds_file}> \\")
+    say(f"      aws --endpoint-url {endpoint} s3 cp disk.qcow2 s3://my-images/disk.qcow2")
+    say(f"    boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id=..., "
+        "aws_secret_access_key=...).upload_file('disk.qcow2', 'my-images', 'disk.qcow2')")
+
+
 def serve_s3(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None,
              s3_port: Annotated[int, typer.Option("--s3-port", help="the engine's S3 port")] = 8333) -> None:
     """Run the service on a local SeaweedFS engine (users' buckets and the image store on S3): for trials.
 
     The engine keeps its data and its credentials in <data>/seaweedfs; it stops when the server does.
     """
-    import json
-    import os
-    import secrets
-
-    from openims.objects.seaweed import Identity, SeaweedFS
+    from openims.objects.seaweed import service_env, trial_engine
 
     settings = settings_from(data_dir=data_dir)
     root = settings.data_dir / "seaweedfs"
-    root.mkdir(parents=True, exist_ok=True)
-    creds_file = root / "credentials.json"
-    if creds_file.exists():
-        creds = json.loads(creds_file.read_text())
-    else:
-        creds = {name: {"access_key": "AK" + secrets.token_hex(8).upper(), "secret_key": secrets.token_urlsafe(30)}
-                 for name in ("openims", "user")}
-        fd = os.open(creds_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(creds, f)
-    service = Identity("openims", creds["openims"]["access_key"], creds["openims"]["secret_key"],
-                       ("Admin", "Read", "Write", "List", "Tagging"))
-    # The user's own engine credentials, for aws-cli / boto3 / s3cmd: their buckets, not the image store.
-    user = Identity("user", creds["user"]["access_key"], creds["user"]["secret_key"],
-                    tuple(f"{a}:{b}" for b in ("my-images",) for a in ("Read", "Write", "List")))
-    engine = SeaweedFS(root, identities=(service, user), s3_port=s3_port)
+    engine, service, user, creds_file = trial_engine(root, s3_port=s3_port)
     engine.start()
-
-    def say(text: str) -> None:
-        console.print(text, soft_wrap=True)  # commands to copy: never wrapped
-
     try:
-        os.environ.update({"OPENIMS_BUCKETS": "s3", "OPENIMS_IMAGE_STORE": "s3://openims-images/images",
-                           "OPENIMS_S3_ENDPOINT": engine.endpoint, "OPENIMS_S3_ACCESS_KEY_ID": service.access_key,
-                           "OPENIMS_S3_SECRET_ACCESS_KEY": service.secret_key})
+        os.environ.update(service_env(engine, service))
         say(f"SeaweedFS S3 engine on [bold]{engine.endpoint}[/bold] (data in {root})")
-        say("  make your bucket through the service first (it records you as its owner):")
-        say("    openims obs mb my-images")
-        say("  then upload with the engine's own tools, as user credentials an operator hands out:")
-        say(f"    AWS_ACCESS_KEY_ID={user.access_key} AWS_SECRET_ACCESS_KEY=<in {creds_file}> \\")
-        say(f"      aws --endpoint-url {engine.endpoint} s3 cp disk.qcow2 s3://my-images/disk.qcow2")
-        say(f"    boto3.client('s3', endpoint_url='{engine.endpoint}', aws_access_key_id=..., "
-                      "aws_secret_access_key=...).upload_file('disk.qcow2', 'my-images', 'disk.qcow2')")
+        say_user_uploads(engine.endpoint, user.access_key, creds_file)
         serve(host=host, port=port, data_dir=data_dir)
     finally:
         engine.stop()

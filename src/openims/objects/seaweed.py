@@ -210,3 +210,31 @@ class SeaweedFS:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def trial_engine(root: Path, *, s3_port: int | None = None) -> tuple[SeaweedFS, Identity, Identity, Path]:
+    """An engine for trying the service (``serve-s3``, ``make cluster``): the service's identity, and a
+    user's (their own buckets through aws-cli, boto3, s3cmd — ``my-images`` —, not the image store).
+    The keys are made once and kept in ``root/credentials.json`` (mode 0600) with the engine's data."""
+    root.mkdir(parents=True, exist_ok=True)
+    creds_file = root / "credentials.json"
+    if creds_file.exists():
+        creds = json.loads(creds_file.read_text())
+    else:
+        creds = {name: {"access_key": "AK" + secrets.token_hex(8).upper(), "secret_key": secrets.token_urlsafe(30)}
+                 for name in ("openims", "user")}
+        fd = os.open(creds_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(creds, f)
+    service = Identity("openims", creds["openims"]["access_key"], creds["openims"]["secret_key"],
+                       ("Admin", "Read", "Write", "List", "Tagging"))
+    user = Identity("user", creds["user"]["access_key"], creds["user"]["secret_key"],
+                    tuple(f"{a}:my-images" for a in ("Read", "Write", "List")))
+    return SeaweedFS(root, identities=(service, user), s3_port=s3_port), service, user, creds_file
+
+
+def service_env(engine: SeaweedFS, service: Identity) -> dict[str, str]:
+    """The settings that put users' buckets and the image store of a service on ``engine``."""
+    return {"OPENIMS_BUCKETS": "s3", "OPENIMS_IMAGE_STORE": "s3://openims-images/images",
+            "OPENIMS_S3_ENDPOINT": engine.endpoint, "OPENIMS_S3_ACCESS_KEY_ID": service.access_key,
+            "OPENIMS_S3_SECRET_ACCESS_KEY": service.secret_key}
