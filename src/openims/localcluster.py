@@ -93,7 +93,9 @@ class LocalPostgres:
 
     def restart(self) -> None:
         """A real restart (fast shutdown: every connection is cut, running transactions abort)."""
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-m", "fast", "restart")
+        # With the log file again: the new server would otherwise write to (and hold open) our pipe.
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-m", "fast",
+                  "restart")
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():

@@ -113,6 +113,9 @@ class Api:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = self.http.get(f"/v1/{self.project_id}/jobs/{job_id}")
+            if r.status_code == 503:  # the database away for a moment (Retry-After): ask again
+                time.sleep(0.5)
+                continue
             assert r.status_code == 200, r.text
             job: dict[str, Any] = r.json()
             if job["status"] in ("SUCCESS", "FAIL"):
