@@ -48,6 +48,14 @@ MAX_DB_BACKOFF = 10.0
 STORAGE_ATTEMPTS = 3
 STORAGE_RETRY_FIRST = 2.0
 STORAGE_RETRY_CAP = 30.0
+# A job interrupted by the database (connection lost, a restart, a serialisation failure or deadlock)
+# runs again after this long, doubling per attempt; MAX_ATTEMPTS bounds the attempts.
+DATABASE_RETRY_FIRST = 1.0
+DATABASE_RETRY_CAP = 30.0
+
+
+def retry_delay(attempt: int, first: float, cap: float) -> float:
+    return min(cap, first * 2.0 ** max(0, attempt - 1))
 
 
 def sweep_interval(upload_lease_seconds: float) -> float:
@@ -201,9 +209,7 @@ class Worker:
             except LeaseLost:
                 log.warning("job %s: lease lost; another worker takes over", job.id)
             except ServiceUnavailable as exc:
-                # The database could not be had even after waiting out a lease: the failure cannot be
-                # recorded either. The job keeps its state; its lease lapses and it runs again.
-                log.warning("job %s interrupted, to be retried once its lease lapses: %s", job.id, exc.message)
+                self._database_failed(ctx, exc.message)
             except JobFailed as exc:
                 log.info("job %s failed: %s %s", job.id, exc.code, exc.reason)
                 self._fail(ctx, handler, exc.code, exc.reason)
@@ -220,7 +226,7 @@ class Worker:
             except Exception as exc:
                 busy = unavailable(exc)
                 if busy is not None:
-                    log.warning("job %s interrupted, to be retried once its lease lapses: %s", job.id, busy.message)
+                    self._database_failed(ctx, busy.message)
                 else:
                     log.exception("job %s crashed", job.id)
                     self._fail(ctx, handler, "IMG.0061",
@@ -241,6 +247,18 @@ class Worker:
         except (LeaseLost, ServiceUnavailable) as lost:
             log.warning("job %s could not be handed back (%s); it runs again once its lease lapses", ctx.job.id, lost)
 
+    def _database_failed(self, ctx: JobContext, message: str) -> None:
+        """The database failed under the job (a passing condition): it runs again after a delay that grows
+        per attempt. Releasing needs the database too; when it is still away, the lease lapses instead."""
+        delay = retry_delay(ctx.job.attempts, DATABASE_RETRY_FIRST, DATABASE_RETRY_CAP)
+        try:
+            with ctx.fenced() as (_s, row):
+                jobs.release(row, self.rt.clock(), delay=delay)
+            log.warning("job %s interrupted (%s); attempt %d in %.0f s", ctx.job.id, message, ctx.job.attempts + 1,
+                        delay)
+        except (LeaseLost, ServiceUnavailable) as lost:
+            log.warning("job %s interrupted (%s), to be retried once its lease lapses (%s)", ctx.job.id, message, lost)
+
     def _storage_failed(self, ctx: JobContext, handler: object, exc: StorageUnavailable) -> None:
         """The object store failed past boto3's own retries: the job is tried again later, a bounded number
         of times (with growing delays), then fails saying so."""
@@ -249,7 +267,7 @@ class Worker:
             self._fail(ctx, handler, "IMG.0061", f"The object store could not be used: {exc}; the job was "
                                                   f"tried {ctx.job.attempts} times.")
             return
-        delay = min(STORAGE_RETRY_CAP, STORAGE_RETRY_FIRST * 2 ** (ctx.job.attempts - 1))
+        delay = retry_delay(ctx.job.attempts, STORAGE_RETRY_FIRST, STORAGE_RETRY_CAP)
         log.warning("job %s: %s; attempt %d of %d again in %.0f s", ctx.job.id, exc, ctx.job.attempts + 1,
                     STORAGE_ATTEMPTS, delay)
         try:

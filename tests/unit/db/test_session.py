@@ -235,3 +235,51 @@ class TestPostgresWaits:
                 assert time.monotonic() - start < 2  # lock_timeout = the busy timeout
         finally:
             other.dispose()
+
+    def test_serialization_failures_and_deadlocks_are_passing(self, pg_database: str) -> None:
+        """Real aborts from PostgreSQL: a serialization failure and a deadlock are "try again" (503, and
+        retried by workers); a unique violation is not."""
+        one, two = Database(pg_database), Database(pg_database)
+        try:
+            with one.transaction() as s:
+                s.execute(text("CREATE TABLE IF NOT EXISTS t_conflict (id int primary key, v int)"))
+                s.execute(text("DELETE FROM t_conflict"))
+                s.execute(text("INSERT INTO t_conflict VALUES (1, 0), (2, 0)"))
+            a, b = one.new_session(), two.new_session()
+            a.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            a.execute(text("SELECT v FROM t_conflict WHERE id = 1")).all()  # the snapshot is taken
+            b.execute(text("UPDATE t_conflict SET v = 1 WHERE id = 1"))
+            b.commit()
+            with pytest.raises(sa_exc.OperationalError) as serialization:
+                a.execute(text("UPDATE t_conflict SET v = 2 WHERE id = 1"))
+            a.rollback()
+            assert "could not serialize" in str(serialization.value)
+            assert unavailable(serialization.value) is not None
+
+            errors: list[BaseException] = []
+            barrier = threading.Barrier(2)
+
+            def lock(first: int, second: int, db: Database) -> None:
+                try:
+                    with db.transaction() as s:
+                        s.execute(text("UPDATE t_conflict SET v = v + 1 WHERE id = :i"), {"i": first})
+                        barrier.wait(5)
+                        s.execute(text("UPDATE t_conflict SET v = v + 1 WHERE id = :i"), {"i": second})
+                except ServiceUnavailable as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=lock, args=(1, 2, one)), threading.Thread(target=lock, args=(2, 1, two))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert len(errors) == 1 and "unavailable" in errors[0].message  # PostgreSQL broke the deadlock
+
+            with pytest.raises(sa_exc.IntegrityError) as duplicate, one.transaction() as s:
+                s.execute(text("INSERT INTO t_conflict VALUES (1, 0)"))
+            assert unavailable(duplicate.value) is None
+        finally:
+            with one.transaction() as s:
+                s.execute(text("DROP TABLE IF EXISTS t_conflict"))
+            one.dispose()
+            two.dispose()
