@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-s3 cluster test lint typecheck bench-import bench-api bench-load clean setup
+.PHONY: run run-s3 cluster test lint typecheck bench-import bench-api bench-load bench-scale clean setup
 
 setup: $(STAMP)
 	@./scripts/ensure-system-deps.sh
@@ -46,6 +46,11 @@ bench-api: setup
 
 bench-load: setup
 	$(BIN)/python bench/load_bench.py
+
+# Imports/min with 1-3 workers, API req/s with 1 and 2 processes, queue turnover: PostgreSQL + SeaweedFS.
+bench-scale: setup
+	@command -v wrk >/dev/null || ./scripts/ensure-system-deps.sh wrk
+	$(BIN)/python bench/scale_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
