@@ -31,6 +31,7 @@ cluster: setup
 	$(BIN)/openims cluster
 
 test: setup
+	@command -v haproxy >/dev/null || ./scripts/ensure-system-deps.sh haproxy
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: setup

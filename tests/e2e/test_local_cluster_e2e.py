@@ -121,6 +121,38 @@ def test_postgres_restarted_mid_import_loses_nothing(cluster: Running, tmp_path:
     assert caught and "database is unavailable" in logs, logs[-3000:]
 
 
+def test_one_address_in_front_with_the_documented_haproxy_config(cluster: Running, tmp_path: Path) -> None:
+    """deploy/haproxy.cfg, as documented, with this cluster's ports: requests through the balancer reach
+    both processes, and keep working when one API process dies."""
+    lb_port = free_port()
+    config = (Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg").read_text()
+    config = (config.replace("127.0.0.1:8000", f"127.0.0.1:{lb_port}")
+              .replace("127.0.0.1:8080", f"127.0.0.1:{cluster.ports[0]}")
+              .replace("127.0.0.1:8081", f"127.0.0.1:{cluster.ports[1]}"))
+    (tmp_path / "haproxy.cfg").write_text(config)
+    lb = subprocess.Popen(["haproxy", "-db", "-f", str(tmp_path / "haproxy.cfg")], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.STDOUT)
+    try:
+        api = None
+        deadline = time.monotonic() + 20
+        while api is None:
+            try:
+                api = Api(f"http://127.0.0.1:{lb_port}", password=(cluster.root / "admin-password").read_text().strip())
+            except Exception:
+                assert time.monotonic() < deadline and lb.poll() is None
+                time.sleep(0.2)
+        images = api.http.get("/v2/cloudimages").json()["images"]
+        assert any(i["name"] == "seed" for i in images)
+        # One API process dies (SIGKILL): the balancer retries elsewhere, nobody sees an error.
+        victim = cluster.pids()[0]
+        os.killpg(victim, signal.SIGKILL)
+        statuses = [api.http.get("/v2/cloudimages", params={"limit": 1}).status_code for _ in range(40)]
+        assert statuses == [200] * 40, statuses
+    finally:
+        lb.terminate()
+        lb.wait(10)
+
+
 def test_ctrl_c_stops_every_process(cluster: Running) -> None:
     pids = cluster.pids()
     assert len(pids) == 4
