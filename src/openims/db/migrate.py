@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 from openims.durable import exclusive_lock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("openims.db")
 
 
 def alembic_config(url: str) -> Config:
@@ -28,9 +30,34 @@ def upgrade(url: str, revision: str = "head") -> None:
 
     PostgreSQL: an advisory lock, taken in the migration environment. SQLite (one host): a file lock
     beside the database, since SQLite's DDL is not transactional for alembic.
+
+    A schema already migrated by a later release is left as it is: migrations are additive within a
+    release, so during a rolling upgrade the previous version keeps running (and restarting) beside it.
     """
     with _sqlite_lock(url):
-        command.upgrade(alembic_config(url), revision)
+        cfg = alembic_config(url)
+        at = current(url)
+        if revision == "head" and at is not None and not _known(cfg, at):
+            log.warning("the database schema is at revision %s, newer than this version knows (%s): "
+                        "running on it unchanged (a rolling upgrade)", at, _head(cfg))
+            return
+        command.upgrade(cfg, revision)
+
+
+def _known(cfg: Config, revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(cfg).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _head(cfg: Config) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(cfg).get_current_head()
 
 
 @contextmanager
