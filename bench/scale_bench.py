@@ -129,8 +129,8 @@ def bench_api(work: Path, admin_url: str, duration: int) -> None:
     # Separate data dirs, as on separate hosts: the keys live in the database.
     env = {"OPENIMS_WORKERS": "0", "OPENIMS_KEY_STORE": "database",
            "OPENIMS_MASTER_KEY": Fernet.generate_key().decode()}
+    servers = [ServerProcess(work / f"api-{i}", database_url=url, env=env) for i in range(2)]
     try:
-        servers = [ServerProcess(work / f"api-{i}", database_url=url, env=env) for i in range(2)]
         servers[0].start()
         servers[1].start()
         api = Api(servers[0].url)
@@ -146,9 +146,9 @@ def bench_api(work: Path, admin_url: str, duration: int) -> None:
             single = _rps([_wrk(servers[0].url + path, api.token, duration, 4) for _ in range(2)])
             double = _rps([_wrk(s.url + path, api.token, duration, 4) for s in servers])
             print(f"{name:28} {single:10.0f} {double:12.0f} {double / single:6.2f}x", flush=True)
+    finally:
         for s in servers:
             s.stop()
-    finally:
         _drop(admin_url, url)
 
 

@@ -77,7 +77,8 @@ def pg_database() -> Iterator[str | None]:
 
 
 def _truncate(url: str) -> None:
-    engine = create_engine(url)
+    # A test that left a transaction open would make TRUNCATE wait forever: fail it instead.
+    engine = create_engine(url, connect_args={"options": "-c lock_timeout=20000"})
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as c:
         c.execute(text(f"TRUNCATE {names} CASCADE"))

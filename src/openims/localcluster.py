@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from openims.objects.seaweed import SeaweedFS, service_env, trial_engine
+from openims.objects.seaweed import SeaweedFS, die_with_parent, service_env, trial_engine
 
 LOCAL_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -200,8 +200,10 @@ class LocalCluster:
         log = self.root / "logs" / f"{name}.log"
         log.parent.mkdir(exist_ok=True)
         with open(log, "ab") as out:
+            # SIGTERM when the cluster command dies, however it dies: nothing outlives it.
             proc = subprocess.Popen([sys.executable, "-m", "openims.cli", *args], env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=die_with_parent())
         p = Process(name, proc, log, url)
         self.processes.append(p)
         return p

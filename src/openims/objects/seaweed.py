@@ -49,7 +49,7 @@ def weed_binary() -> str:
 _PR_SET_PDEATHSIG = 1
 
 
-def _death_signal() -> Callable[[], None]:
+def die_with_parent() -> Callable[[], None]:
     """For the child, before exec: SIGTERM when the process that started the engine dies, however it
     dies (a server stopped by a signal never runs its clean-up). libc is loaded here, in the parent:
     only the prctl call itself runs between fork and exec."""
@@ -151,7 +151,7 @@ class SeaweedFS:
         try:
             # Its own process group, so stop() takes every weed process with it.
             self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True, preexec_fn=_death_signal())
+                                          start_new_session=True, preexec_fn=die_with_parent())
         finally:
             log.close()
         self._wait_ready()

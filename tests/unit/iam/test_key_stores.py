@@ -93,7 +93,8 @@ def test_a_rotation_by_another_process_is_followed_without_restart(db: Database)
     assert here.verify(_issue(there)) and there.verify(before)  # not reloaded yet: all still valid
     ticks.now = 30
     after = _issue(here)
-    staged = {r.idx: r for r in db.session().scalars(select(KeyMaterial).where(KeyMaterial.purpose == "token"))}
+    with db.transaction(readonly=True) as s:
+        staged = {r.idx: r for r in s.scalars(select(KeyMaterial).where(KeyMaterial.purpose == "token"))}
     primary = master_keys(MASTER).decrypt(staged[max(staged)].sealed.encode())
     Fernet(primary).decrypt(after.encode())  # signed with the promoted key
     assert there.verify(after) and there.verify(before)
