@@ -86,6 +86,8 @@ class LocalPostgres:
         if not (self.data / "PG_VERSION").exists():
             self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                       "--no-sync")
+        if (self.data / "postmaster.pid").exists() and reachable(self.admin_url):
+            return self  # still running from a cluster command that was killed: use it
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", options,
                   "start")
