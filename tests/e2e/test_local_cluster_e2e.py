@@ -150,8 +150,9 @@ def test_one_address_in_front_with_the_documented_haproxy_config(cluster: Runnin
             except Exception:
                 assert time.monotonic() < deadline and lb.poll() is None
                 time.sleep(0.2)
-        images = api.http.get("/v2/cloudimages").json()["images"]
-        assert any(i["name"] == "seed" for i in images)
+        r = api.http.get("/v2/cloudimages", params={"name": "seed"})
+        assert r.status_code == 200 and [i["name"] for i in r.json()["images"]] == ["seed"], (r.status_code, r.text)
+        assert lb.poll() is None
         # One API process dies (SIGKILL): the balancer retries elsewhere, nobody sees an error.
         victim = cluster.pids()[0]
         os.killpg(victim, signal.SIGKILL)
