@@ -9,6 +9,7 @@ restarted.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import secrets
@@ -232,21 +233,27 @@ class LocalCluster:
 
     def stop(self, grace: float = 40) -> None:
         """SIGTERM to every process (workers hand back their jobs), SIGKILL past ``grace``; then the engine
-        and the throw-away PostgreSQL."""
-        for p in self.processes:
-            if p.proc.poll() is None:
-                os.killpg(p.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for p in self.processes:
+        and the throw-away PostgreSQL — those whatever happened before."""
+        try:
+            for p in self.processes:
+                if p.proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            for p in self.processes:
+                try:
+                    p.proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.proc.pid, signal.SIGKILL)
+                    p.proc.wait(10)
+            self.processes.clear()
+        finally:
             try:
-                p.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(p.proc.pid, signal.SIGKILL)
-                p.proc.wait(10)
-        self.processes.clear()
-        if self.engine is not None:
-            self.engine.stop()
-            self.engine = None
-        if self.pg is not None:
-            self.pg.stop()
-            self.pg = None
+                if self.engine is not None:
+                    self.engine.stop()
+                    self.engine = None
+            finally:
+                if self.pg is not None:
+                    self.pg.stop()
+                    self.pg = None

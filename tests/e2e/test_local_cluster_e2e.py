@@ -70,6 +70,7 @@ def cluster() -> Iterator[Running]:
         for pid in running.pids():  # whatever outlived it (nothing should)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+        subprocess.run(["pkill", "-KILL", "-f", f"weed mini -dir={root}"], check=False)
         LocalPostgres(root / "pg", running.pg_port).stop()
         if not os.environ.get("KEEP_CLUSTER"):
             shutil.rmtree(root, ignore_errors=True)
