@@ -2,7 +2,7 @@
 
 Usage: python bench/scale_bench.py [--parts imports api claims] [--imports 24] [--duration 10]
 
-- imports: imports per minute with 1, 2 and 3 worker processes (``openims worker --concurrency 1``),
+- imports: imports per minute with 1, 2 and 3 (``--workers``) worker processes (``openims worker --concurrency 1``),
   the same small images each time (16 MiB of incompressible data, qcow2), submitted at once through one
   API process; ratio against one worker.
 - api: req/s of ``GET /v2/images/{id}`` and a 25-image list with one and with two API processes
@@ -69,7 +69,7 @@ def _worker(data: Path, env: dict[str, str], log: Path) -> subprocess.Popen[byte
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def bench_imports(work: Path, admin_url: str, count: int) -> None:
+def bench_imports(work: Path, admin_url: str, count: int, workers: list[int]) -> None:
     print(f"\nimports per minute: {count} imports of the same 16 MiB qcow2 (incompressible), PostgreSQL + SeaweedFS")
     src = work / "disk.raw"
     with open(src, "wb") as f:
@@ -78,7 +78,7 @@ def bench_imports(work: Path, admin_url: str, count: int) -> None:
     subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(src), str(qcow2)], check=True)
     print(f"{'workers':>8} {'seconds':>9} {'imports/min':>12} {'vs 1 worker':>12}")
     baseline = None
-    for n in (1, 2, 3):
+    for n in workers:
         stores = S3Stores(work / f"s3-{n}")
         url = _database(admin_url)
         data = work / f"imports-{n}"
@@ -105,6 +105,7 @@ def bench_imports(work: Path, admin_url: str, count: int) -> None:
         rate = count / elapsed * 60
         baseline = baseline or rate
         print(f"{n:8d} {elapsed:9.1f} {rate:12.1f} {rate / baseline:11.2f}x", flush=True)
+    print("(the first worker count's rate is the baseline)")
 
 
 def _wrk(url: str, token: str, duration: int, connections: int) -> subprocess.Popen[str]:
@@ -208,6 +209,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", nargs="+", default=["imports", "api", "claims"], choices=["imports", "api", "claims"])
     ap.add_argument("--imports", type=int, default=24)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3], help="worker processes per run")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--postgres", default=LOCAL_PG_ADMIN_URL, help="admin URL of the PostgreSQL server to use")
     args = ap.parse_args()
@@ -219,7 +221,7 @@ def main() -> None:
         if "api" in args.parts:
             bench_api(work, args.postgres, args.duration)
         if "imports" in args.parts:
-            bench_imports(work, args.postgres, args.imports)
+            bench_imports(work, args.postgres, args.imports, args.workers)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
