@@ -85,7 +85,11 @@ def key_stores(settings: Settings, db: Database, clock: Clock = utcnow) -> tuple
     """The token keys and the credential keys, in the configured store."""
     if settings.key_store == "file":
         return KeyRepository(settings.key_dir), KeyRepository(settings.credential_key_dir)
-    text = settings.master_key_text()
+    try:
+        text = settings.master_key_text()
+    except OSError as exc:
+        raise KeyStoreError(f"OPENIMS_MASTER_KEY_FILE cannot be read: {exc.strerror} "
+                            f"({settings.master_key_file})") from None
     if text is None:
         raise KeyStoreError("OPENIMS_KEY_STORE=database needs the master key: set OPENIMS_MASTER_KEY or "
                             "OPENIMS_MASTER_KEY_FILE (the same on every process)")

@@ -141,3 +141,11 @@ def test_processes_without_a_shared_directory_share_the_keys(db_url: str, tmp_pa
         two.close()
     with pytest.raises(KeyStoreError, match="OPENIMS_MASTER_KEY"):
         build_runtime(make_settings(tmp_path / "three", db_url, key_store="database"), upgrade=False)
+    with pytest.raises(KeyStoreError, match="OPENIMS_MASTER_KEY_FILE cannot be read"):
+        build_runtime(make_settings(tmp_path / "four", db_url, key_store="database",
+                                    master_key_file=tmp_path / "missing"), upgrade=False)
+    key_file = tmp_path / "master-key"
+    key_file.write_text(MASTER + "\n")
+    five = build_runtime(make_settings(tmp_path / "five", db_url, key_store="database", master_key_file=key_file),
+                         upgrade=False)
+    five.close()
