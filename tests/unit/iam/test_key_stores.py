@@ -18,6 +18,7 @@ from openims.db.session import Database
 from openims.errors import IamUnauthorized
 from openims.iam.keys import DatabaseKeys, KeyRing, KeyStoreError, master_keys
 from openims.iam.tokens import TokenCodec
+from tests.unit.iam.test_tokens import _Ticks
 
 MASTER = Fernet.generate_key().decode()
 
@@ -72,14 +73,6 @@ def test_processes_starting_at_once_make_one_set(db: Database) -> None:
     assert errors == []
     with db.transaction(readonly=True) as s:
         assert sorted(r.idx for r in s.scalars(select(KeyMaterial))) == [0, 1]
-
-
-class _Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_rotation_by_another_process_is_followed_without_restart(db: Database) -> None:
