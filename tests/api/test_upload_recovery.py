@@ -26,7 +26,7 @@ from openims.api.app import create_app
 from openims.catalog import imports, uploads
 from openims.clock import ManualClock
 from openims.db.models import Image
-from openims.imaging import import_image
+from openims.imaging import keep_image
 from openims.runtime import Runtime
 from openims.worker import uploads as transfer
 from openims.worker.runner import Worker
@@ -174,7 +174,7 @@ class TestLiveUpload:
         # No bytes arrive while qemu-img works: the lease is renewed on a timer (every lease/4 s, real time).
         monkeypatch.setattr(uploads, "MAX_RENEW_INTERVAL", 0.05)
         worker = Worker(runtime)
-        real_import: Callable[..., Any] = import_image
+        real_import: Callable[..., Any] = keep_image
         seen: list[int] = []
 
         def wait_for_renewal() -> None:
@@ -190,7 +190,7 @@ class TestLiveUpload:
             seen.append(worker.sweep_uploads())
             return real_import(*args, **kwargs)
 
-        monkeypatch.setattr(transfer, "import_image", slow_import)
+        monkeypatch.setattr(transfer, "keep_image", slow_import)
         r = put_file(client, admin_headers, image_id, disk)
         assert r.status_code == 204, r.text
         assert seen == [0]
@@ -199,7 +199,7 @@ class TestLiveUpload:
     def test_refused_data_clears_the_lease(self, client: TestClient, admin_headers: dict[str, str],
                                            runtime: Runtime, image_id: str) -> None:
         r = put_file(client, admin_headers, image_id, b"not a disk image" * 100)
-        assert r.status_code == 400, r.text
+        assert r.status_code == 415, r.text
         assert status_of(client, admin_headers, image_id) == "queued"
         assert lease_of(runtime, image_id) == (None, None)
         assert leftovers(runtime, image_id) == []

@@ -152,7 +152,12 @@ def test_one_address_in_front_with_the_documented_haproxy_config(cluster: Runnin
                 assert time.monotonic() < deadline and lb.poll() is None
                 time.sleep(0.2)
         r = api.http.get("/v2/cloudimages", params={"name": "seed"})
-        assert r.status_code == 200 and [i["name"] for i in r.json()["images"]] == ["seed"], (r.status_code, r.text)
+        if r.status_code != 200 or [i["name"] for i in r.json()["images"]] != ["seed"]:
+            direct = [cluster.api(n).http.get("/v2/cloudimages", params={"limit": 100}).text for n in (0, 1)]
+            every = api.http.get("/v2/cloudimages", params={"limit": 100}).text
+            raise AssertionError(f"through the balancer: {r.status_code} {r.text}; all through it: {every}; "
+                                 f"direct: {direct}; token project {api.project_id}; "
+                                 f"cluster log: {cluster.text()[-4000:]}")
         assert lb.poll() is None
         # One API process dies (SIGKILL): the balancer retries elsewhere, nobody sees an error.
         victim = cluster.pids()[0]

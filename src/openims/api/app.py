@@ -34,15 +34,20 @@ def create_app(rt: Runtime) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = rt.settings.api_threads
         yield
 
-    app = FastAPI(title="openims", version=__version__, docs_url="/docs", redoc_url=None,
+    # No redirect for a trailing slash: Glance answers 404 there (GET /v2/images/); the version
+    # documents that clients ask for with a slash have their own routes.
+    app = FastAPI(title="openims", version=__version__, docs_url="/docs", redoc_url=None, redirect_slashes=False,
                   openapi_url="/openapi.json", lifespan=lifespan)
     app.state.runtime = rt
     errors.install(app)
     # Starlette matches routes in order, one by one: the hot read paths go first (a request to a
     # route near the end pays for every route before it).
-    for module in (glance_routes, ims_routes, version_routes, token_routes, ims_lifecycle_routes, tag_routes,
-                   sharing_routes, obs_routes, iam_routes, iam_admin_routes, access_key_routes):
+    modules = (glance_routes, ims_routes, version_routes, token_routes, ims_lifecycle_routes, tag_routes,
+               sharing_routes, obs_routes, iam_routes, iam_admin_routes, access_key_routes)
+    for module in modules:
         app.include_router(module.router)
+    # For the Allow header of a 405 (api.errors), which Starlette fills from one route only.
+    app.state.api_routes = [route for module in modules for route in module.router.routes]
     # Outermost first: ids on every response (errors included), then prefixes, then size limit.
     # Innermost: checks streamed bodies against the hash their signature declared (api.auth).
     app.add_middleware(SignedPayloadMiddleware)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from openims.db.session import unavailable
 from openims.errors import ApigError, IamError, IamUnauthorized, ServiceError, ServiceUnavailable, title_of
@@ -102,6 +103,8 @@ def install(app: FastAPI) -> None:
                           message=message)
         if exc.headers:
             response.headers.update(exc.headers)
+        if status == 405:
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     @app.exception_handler(Exception)
@@ -109,3 +112,13 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return render(request, 500, ims_code="IMG.0061", title="Internal Server Error",
                       message="An unexpected error occurred; it has been logged.")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path: Starlette names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.state.api_routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)

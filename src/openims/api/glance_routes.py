@@ -178,8 +178,8 @@ async def upload_image_data(image_id: str, request: Request, caller: WriterDep, 
     size = _declared_size(request)
     if size > limit:
         raise ImsUploadTooLarge(f"The image data ({size} bytes) exceeds the limit of {limit} bytes.")
-    limits = transfer.UploadLimits(max_file_size=limit, store_format=rt.settings.store_format,
-                                  timeout=rt.settings.convert_timeout, lease_seconds=rt.settings.upload_lease_seconds)
+    limits = transfer.UploadLimits(max_file_size=limit, timeout=rt.settings.convert_timeout,
+                                   lease_seconds=rt.settings.upload_lease_seconds)
     try:
         await transfer.upload(rt.db, rt.images, project_id=caller.project_id, image_id=image_id,
                              stream=request.stream(), limits=limits, clock=rt.clock, upload_id=uuid.uuid4().hex)

@@ -175,11 +175,12 @@ def validate_token(request: Request, caller: CallerDep, session: SessionDep, rt:
     return JSONResponse(body, headers={"X-Subject-Token": request.headers["x-subject-token"]})
 
 
-@router.head("/v3/auth/tokens", status_code=204, summary="Check a token")
+@router.head("/v3/auth/tokens", status_code=200, summary="Check a token")
 def check_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    # 200 as the IAM status table and Keystone's code answer (the prose of both says 204).
     data = _subject(request, rt)
     _may_inspect(session, caller, data)
-    return Response(status_code=204)
+    return Response(status_code=200, headers={"X-Subject-Token": request.headers["x-subject-token"]})
 
 
 @router.delete("/v3/auth/tokens", status_code=204, summary="Revoke a token")

@@ -334,13 +334,13 @@ def move_data(session: Session, image_id: str, old: str, new: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def record_data(image: Image, *, location: str, size: int, virtual_size: int, disk_format: str, checksum: str,
+def record_data(image: Image, *, location: str, size: int, virtual_size: int | None, disk_format: str, checksum: str,
                 os_hash_value: str, os_hash_algo: str = "sha512") -> None:
     """The facts of an image's stored data, as an import and a direct upload both record them."""
     image.location = location
     image.size = size
     image.virtual_size = virtual_size
-    # What is stored (and downloaded) is the store format, whatever the source was.
+    # What is stored (and downloaded): the store format for imports, the format as uploaded otherwise.
     image.disk_format = disk_format
     image.checksum = checksum
     image.os_hash_algo = os_hash_algo

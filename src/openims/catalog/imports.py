@@ -202,7 +202,7 @@ def start_disk(session: Session, image_id: str, now: dt.datetime) -> Image | Non
     return image
 
 
-def finish_disk(session: Session, image_id: str, *, location: str, size: int, virtual_size: int,
+def finish_disk(session: Session, image_id: str, *, location: str, size: int, virtual_size: int | None,
                 disk_format: str, checksum: str, sha512: str, now: dt.datetime) -> bool:
     """Record the stored data and make the image active; False if the image was deleted meanwhile."""
     image = session.get(Image, image_id)

@@ -20,6 +20,7 @@ from openims.catalog.jobs import JobPayload, JobType
 from openims.catalog.patch import Draft, PatchOp, Rule
 from openims.db.models import Image, ImageMember, Job
 from openims.errors import ImsBadRequest
+from openims.imaging import INSPECTABLE
 from openims.objects.base import MAX_KEY_BYTES
 from openims.units import GiB
 
@@ -349,8 +350,12 @@ def submit_export(session: Session, *, project_id: str, domain_id: str, image_id
     bucket, key = export_url(bucket_url)
     image = _exportable(session, project_id, image_id)
     _require_movable(image, "exported")
-    if image.location is None or image.disk_format is None or image.virtual_size is None:
+    if image.location is None or image.disk_format is None:
         raise ImsBadRequest(f"The image cannot be exported: image {image_id} has no stored data.", code="IMG.0071")
+    if image.virtual_size is None or image.disk_format not in INSPECTABLE or image.container_format != "bare":
+        raise ImsBadRequest(f"The image cannot be exported: its data ({image.container_format} container, "
+                            f"{image.disk_format}) is stored as uploaded and cannot be read as a disk.",
+                            code="IMG.0071")
     if (image.size or 0) > max_size:
         raise ImsBadRequest(f"Only images less than {max_size // GiB} GB can be exported (quick export of larger "
                             "images is not supported by this deployment).", code="IMG.0160")

@@ -29,10 +29,14 @@ from openims.catalog.patch import Draft, PatchOp, Rule
 from openims.db.models import Image, ImageMember, ImageTag
 from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden, ImsPayloadTooLarge
 
-# What the import pipeline can read (imaging.ImageFormat); zvhd/zvhd2 are not supported here.
-DISK_FORMATS: tuple[str, ...] = ("qcow2", "raw", "vmdk", "vhd", "vhdx", "vdi", "qed", "qcow", "iso")
-# Plain disk images only: nothing unpacks OVF/OVA containers.
-CONTAINER_FORMATS: tuple[str, ...] = ("bare",)
+# Glance's default lists (glance common/config.py), IMS's zvhd2 and what else the pipeline reads (qed, qcow).
+# Data in a format qemu-img reads (imaging.INSPECTABLE) is inspected on upload; the rest is stored
+# opaque, as its metadata says (imaging.keep_image).
+DISK_FORMATS: tuple[str, ...] = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
+                                 "qed", "qcow", "zvhd2")
+# Glance's defaults: only bare images are inspected (and converted by IMS operations); nothing
+# here unpacks the others.
+CONTAINER_FORMATS: tuple[str, ...] = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 VISIBILITIES: tuple[str, ...] = ("public", "private", "shared")
 
 # Attributes the service computes (Glance's read-only list, plus owner: nobody re-homes images here).

@@ -5,8 +5,8 @@ this module only decides who holds an image and what each step may change.
 
 ``queued → saving`` is one conditional statement, so of two concurrent uploads to an image one wins
 and the other gets 409. The body is spooled to a temp file in the image store's temp directory (a
-bounded buffer, never the whole image in memory), then inspected, converted and checksummed by
-``imaging.import_image`` with the image's ``disk_format`` as the declared format, published, and the
+bounded buffer, never the whole image in memory), then inspected and checksummed by
+``imaging.keep_image`` with the image's ``disk_format`` as the declared format, published verbatim, and the
 image made ``active`` in one transaction. Glance answers 204 only once the data is stored; so do we.
 
 Any failure — refused content, too large, client gone — puts the image back to ``queued`` with no
@@ -63,8 +63,9 @@ SWEEP_BATCH = 100
 @dataclass(frozen=True)
 class UploadTarget:
     image_id: str
-    # The format the image declares its data to be in (checked against the content).
+    # The formats the image declares its data to be in (checked against the content when bare).
     disk_format: str
+    container_format: str
     # GB; 0 means "not set", so only the service-wide virtual size limit applies.
     min_disk: int
     # Who holds the image in saving: the upload's id (it also names the upload's temp files).
@@ -98,7 +99,7 @@ def begin(session: Session, project_id: str, image_id: str, now: dt.datetime, *,
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ImsConflict(f"Image {image_id} is already receiving data.", code="IMG.0035")
-    return UploadTarget(image.id, image.disk_format, image.min_disk, holder)
+    return UploadTarget(image.id, image.disk_format, image.container_format, image.min_disk, holder)
 
 
 def _held(image_id: str, holder: str, *, status: bool = True) -> tuple[ColumnElement[bool], ...]:
@@ -138,7 +139,7 @@ def restore(session: Session, image_id: str, holder: str, now: dt.datetime) -> S
 
 
 def finish(session: Session, image_id: str, holder: str, publish: Callable[[], str], now: dt.datetime, *,
-           size: int, virtual_size: int, disk_format: str, checksum: str, os_hash_value: str,
+           size: int, virtual_size: int | None, disk_format: str, checksum: str, os_hash_value: str,
            os_hash_algo: str) -> None:
     """Publish the stored data and make the image active, both only while the upload still holds the image.
 

@@ -5,25 +5,29 @@ modules (but the leaves ``openims.units`` and ``openims.durable``), so it can be
 """
 
 from openims.imaging.checksums import Digests, SparseWriter, copy_with_digests, digest_file, digest_stream
-from openims.imaging.errors import ConversionFailed, ImageRejected
+from openims.imaging.errors import ConversionFailed, FormatMismatch, ImageRejected
 from openims.imaging.formats import ImageFormat
 from openims.imaging.inspect import Inspection, format_from_extension, inspect_image
 from openims.imaging.pipeline import (
     DEFAULT_MAX_VIRTUAL_SIZE,
+    INSPECTABLE,
     PROBE_HEAD,
     PROBE_TAIL,
     StoredImage,
     import_image,
+    keep_image,
     quick_import_stream,
 )
 from openims.imaging.qemu import StoreFormat, qemu_img_convert, qemu_img_info
 
 __all__ = [
     "DEFAULT_MAX_VIRTUAL_SIZE",
+    "INSPECTABLE",
     "PROBE_HEAD",
     "PROBE_TAIL",
     "ConversionFailed",
     "Digests",
+    "FormatMismatch",
     "ImageFormat",
     "ImageRejected",
     "Inspection",
@@ -36,6 +40,7 @@ __all__ = [
     "format_from_extension",
     "import_image",
     "inspect_image",
+    "keep_image",
     "qemu_img_convert",
     "qemu_img_info",
     "quick_import_stream",

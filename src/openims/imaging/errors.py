@@ -36,3 +36,12 @@ class ConversionFailed(ImageRejected):
 
     def __init__(self, reason: str, code: str = IMG_INTERNAL) -> None:
         super().__init__(code, reason)
+
+
+class FormatMismatch(ImageRejected):
+    """The content is in another format than the one declared (file name or ``disk_format``)."""
+
+    def __init__(self, declared: str, actual: str) -> None:
+        super().__init__(IMG_FORMAT, f"file extension says {declared} but the content is {actual}")
+        self.declared = declared
+        self.actual = actual

@@ -28,6 +28,7 @@ from openims.imaging.errors import (
     IMG_FORMAT,
     IMG_TOO_LARGE,
     IMG_UNSUPPORTED,
+    FormatMismatch,
     ImageRejected,
 )
 from openims.imaging.formats import ImageFormat
@@ -523,9 +524,7 @@ def inspect_image(
     file_size = _check_file(path, max_file_size)
     fmt, inspector = _detect(path, file_size)
     if declared is not None and declared is not fmt:
-        raise ImageRejected(
-            IMG_FORMAT, f"file extension says {declared.value} but the content is {fmt.value}"
-        )
+        raise FormatMismatch(declared.value, fmt.value)
     if inspector is not None:
         _oslo_safety(fmt, path, inspector)
     _own_safety(fmt, path, file_size, inspector)

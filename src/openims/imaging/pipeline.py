@@ -12,7 +12,15 @@ from pathlib import Path
 
 from openims.durable import fsync_path
 from openims.imaging.checksums import copy_with_digests, digest_file, digest_stream
-from openims.imaging.errors import IMG_DISK_SIZE, IMG_FORMAT, IMG_UNSUPPORTED, ConversionFailed, ImageRejected
+from openims.imaging.errors import (
+    IMG_DISK_SIZE,
+    IMG_FORMAT,
+    IMG_TOO_LARGE,
+    IMG_UNSUPPORTED,
+    ConversionFailed,
+    FormatMismatch,
+    ImageRejected,
+)
 from openims.imaging.formats import ImageFormat
 from openims.imaging.inspect import Inspection, inspect_image
 from openims.imaging.qemu import INFO_TIMEOUT, STORE_FORMATS, StoreFormat, qemu_img_convert, qemu_img_info
@@ -21,6 +29,9 @@ from openims.units import GiB, human_size
 # Beyond this no image is accepted even without min_disk: converting to raw
 # and hashing a bigger (mostly empty) disk would tie up a worker for hours.
 DEFAULT_MAX_VIRTUAL_SIZE = 2048 * GiB
+
+# The disk formats qemu-img reads, so an image in one is inspected (and can be converted).
+INSPECTABLE = frozenset(f.value for f in ImageFormat)
 
 # Share of the 0-100 progress scale that each stage ends at.
 _INSPECTED = 5
@@ -32,8 +43,9 @@ class StoredImage:
     # The image file; None when it was only streamed to ``tee`` (quick import into a remote store).
     path: Path | None
     size: int
-    virtual_size: int
-    source_format: ImageFormat
+    # None: a format nothing here can read (stored opaque, as its metadata says).
+    virtual_size: int | None
+    source_format: ImageFormat | None
     disk_format: str
     checksum: str
     os_hash_algo: str = "sha512"
@@ -209,7 +221,15 @@ def _quick_import(
             f"quick import accepts only raw images; this file is {inspection.format.value}",
         )
     # Raw needs no conversion: copy (or stream to the store) and hash in the same read pass.
-    span = report.span(_INSPECTED, 100, inspection.file_size)
+    return _copy_verbatim(source, dest, inspection.file_size, inspection.virtual_size, inspection.format, "raw",
+                          deadline, report, stages, tee)
+
+
+def _copy_verbatim(
+    source: Path, dest: Path, file_size: int, virtual_size: int | None, source_format: ImageFormat | None,
+    disk_format: str, deadline: float, report: _Progress, stages: _Stages, tee: Callable[[memoryview], None] | None,
+) -> StoredImage:
+    span = report.span(_INSPECTED, 100, file_size)
     if tee is None:
         digests = copy_with_digests(source, dest, progress=span, deadline=deadline)
     else:
@@ -218,13 +238,76 @@ def _quick_import(
     return StoredImage(
         path=None if tee is not None else dest,
         size=digests.size,
-        virtual_size=inspection.virtual_size,
-        source_format=inspection.format,
-        disk_format="raw",
+        virtual_size=virtual_size,
+        source_format=source_format,
+        disk_format=disk_format,
         checksum=digests.md5,
         os_hash_value=digests.sha512,
         stages=stages,
     )
+
+
+def keep_image(
+    source: Path,
+    dest: Path,
+    *,
+    disk_format: str,
+    container_format: str,
+    min_disk_gb: int | None,
+    max_file_size: int,
+    timeout: float,
+    progress: Callable[[int], None] | None = None,
+    max_virtual_size: int = DEFAULT_MAX_VIRTUAL_SIZE,
+    tee: Callable[[memoryview], None] | None = None,
+) -> StoredImage:
+    """Store ``source`` byte for byte as ``disk_format`` (Glance's direct upload and unconverted imports).
+
+    A bare image in a format qemu-img reads is inspected as every import is: its content must be
+    that format (raw also takes an ISO, a plain byte disk) and pass every safety check, and
+    its virtual size is read from it. Anything else (ami/aki/ari, ploop, zvhd2, or inside an OVF,
+    OVA or docker container) is opaque here: stored as the metadata says, virtual size unknown.
+    ``dest``, ``tee``, ``progress`` and the errors are as for ``import_image``.
+    """
+    if os.path.abspath(dest) == os.path.abspath(source):
+        raise ValueError("dest must differ from source")
+    deadline = time.monotonic() + timeout
+    report = _Progress(progress)
+    report(0)
+    stages = _Stages()
+    done = False
+    try:
+        fmt = ImageFormat(disk_format) if disk_format in INSPECTABLE and container_format == "bare" else None
+        if fmt is None:
+            inspection = Inspection(format=ImageFormat.RAW, virtual_size=0, file_size=_opaque_size(source,
+                                                                                                max_file_size))
+            virtual_size: int | None = None
+        else:
+            inspection = inspect_image(source, declared=None if fmt is ImageFormat.RAW else fmt,
+                                       max_file_size=max_file_size, timeout=min(INFO_TIMEOUT, _remaining(deadline)))
+            if fmt is ImageFormat.RAW and inspection.format not in (ImageFormat.RAW, ImageFormat.ISO):
+                raise FormatMismatch("raw", inspection.format.value)
+            _check_virtual_size(inspection, min_disk_gb, max_virtual_size)
+            virtual_size = inspection.virtual_size
+        report(_INSPECTED)
+        stages.lap("inspect")
+        stored = _copy_verbatim(source, dest, inspection.file_size, virtual_size, fmt and inspection.format,
+                                disk_format, deadline, report, stages, tee)
+        report(100)
+        done = True
+        return stored
+    except OSError as exc:
+        raise ConversionFailed(f"the server could not process the image file ({exc.strerror or exc})") from exc
+    finally:
+        if not done:
+            dest.unlink(missing_ok=True)
+
+
+def _opaque_size(source: Path, max_file_size: int) -> int:
+    size = os.stat(source).st_size
+    if size > max_file_size:
+        raise ImageRejected(IMG_TOO_LARGE, f"the image file ({human_size(size)}) exceeds the limit of "
+                                           f"{human_size(max_file_size)}")
+    return size
 
 
 def _convert_import(

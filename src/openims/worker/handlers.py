@@ -102,7 +102,7 @@ class ImportHandler:
             done.append(_Done(task, stored, staging))
             staging.seal()
             log.info("job %s: %s:%s (%s, %d bytes) stored as %s in %.2f s (%s)", ctx.job.id, task.bucket,
-                     task.key, stored.source_format.value, stored.size, stored.disk_format,
+                     task.key, stored.source_format or stored.disk_format, stored.size, stored.disk_format,
                      time.monotonic() - started, ", ".join(f"{k} {v:.2f} s" for k, v in stored.stages.items()))
         ctx.confirm_lease()  # publish nothing for a job another worker has taken over
         locations = [d.staging.publish() for d in done]

@@ -60,8 +60,9 @@ class RegisterHandler:
                 staging: Staging) -> None:
         rt = ctx.rt
         known = {f.value for f in ImageFormat}
-        if declared in known and declared != stored.source_format.value:
-            raise JobFailed("IMG.0057", f"the image file {task.bucket}:{task.key} is {stored.source_format.value}, "
+        found = stored.source_format or stored.disk_format
+        if declared in known and declared != found:
+            raise JobFailed("IMG.0057", f"the image file {task.bucket}:{task.key} is {found}, "
                                         f"but the image's disk_format is {declared}")
         staging.seal()
         ctx.confirm_lease()

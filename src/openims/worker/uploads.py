@@ -1,6 +1,6 @@
-"""The transfer of a direct upload (``PUT /v2/images/{id}/file``): spool, import pipeline, publish.
+"""The transfer of a direct upload (``PUT /v2/images/{id}/file``): spool, inspect, publish verbatim.
 
-The same import path as the worker's jobs (``imaging.import_image``, then ``Staging.seal``/``publish``),
+The same inspection as the worker's jobs (``imaging.keep_image``, then ``Staging.seal``/``publish``),
 with the image held under an upload lease (``catalog.uploads`` holds its rules and state): renewed
 as data arrives, and by the shared ``Heartbeat`` while qemu-img works and nothing arrives.
 Any failure puts the image back to ``queued`` with no temp files left; a crash leaves that to the
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,15 @@ from openims.concurrency import transfer_limiter
 from openims.db.session import Database
 from openims.errors import (
     ImsBadRequest,
+    ImsUnsupportedMediaType,
     ImsUploadFailed,
     ImsUploadGone,
     ImsUploadLeaseLost,
     ImsUploadTooLarge,
     ServiceError,
 )
-from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, StoreFormat, import_image
+from openims.imaging import ConversionFailed, FormatMismatch, ImageRejected, keep_image
+from openims.imaging.errors import IMG_DISK_SIZE
 from openims.objects.image_store import ImageStore, Staging
 from openims.worker.lease import Heartbeat
 
@@ -45,7 +46,6 @@ SPOOL_BUFFER = 1024 * 1024
 @dataclass(frozen=True)
 class UploadLimits:
     max_file_size: int
-    store_format: StoreFormat
     timeout: float
     lease_seconds: int = DEFAULT_LEASE_SECONDS
 
@@ -76,20 +76,18 @@ class UploadLease:
                          max_backoff=self.lease_seconds / 4, name=f"openims-upload-lease-{self.target.holder[:8]}")
 
 
-_MISMATCH = re.compile(r"says (\w+) but the content is (\w+)")
-
-
 def _refused(exc: ImageRejected) -> ServiceError:
+    """Glance's answers (image_data.py): a format lie or unsafe content is 415, too big 413."""
     if isinstance(exc, ConversionFailed):
         return ImsUploadFailed(f"The uploaded data could not be processed: {exc.reason}.", code=exc.code)
     if exc.code == ImsUploadTooLarge.code:
         return ImsUploadTooLarge(f"The uploaded data was refused: {exc.reason}.")
-    # The pipeline words a disagreeing declared format for file names; here it is the disk_format.
-    mismatch = _MISMATCH.search(exc.reason)
-    if mismatch:
-        return ImsBadRequest(f"The uploaded data was refused: the image's disk_format is {mismatch.group(1)} but "
-                             f"the data is {mismatch.group(2)}.", code=exc.code)
-    return ImsBadRequest(f"The uploaded data was refused: {exc.reason}.", code=exc.code)
+    if exc.code == IMG_DISK_SIZE:  # the disk does not fit the image's min_disk: the metadata is at fault
+        return ImsBadRequest(f"The uploaded data was refused: {exc.reason}.", code=exc.code)
+    if isinstance(exc, FormatMismatch):
+        return ImsUnsupportedMediaType(f"Image disk_format {exc.declared} does not match stream data {exc.actual}.",
+                                       code=exc.code)
+    return ImsUnsupportedMediaType(f"Image failed safety checks: {exc.reason}.", code=exc.code)
 
 
 async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: UploadLease) -> int:
@@ -118,9 +116,10 @@ def _store(db: Database, staging: Staging, target: UploadTarget, spool: Path, li
     try:
         with lease.heartbeat():
             try:
-                stored = import_image(spool, staging.path, min_disk_gb=target.min_disk or None,
-                                      declared=ImageFormat(target.disk_format), store_format=limits.store_format,
-                                      max_file_size=limits.max_file_size, timeout=limits.timeout, tee=staging.tee)
+                # Stored verbatim, as Glance does: the client's own checksum of the file holds.
+                stored = keep_image(spool, staging.path, disk_format=target.disk_format,
+                                    container_format=target.container_format, min_disk_gb=target.min_disk or None,
+                                    max_file_size=limits.max_file_size, timeout=limits.timeout, tee=staging.tee)
             except ImageRejected as exc:
                 raise _refused(exc) from exc
             finally:
