@@ -107,11 +107,12 @@ class TestUpload:
 
     @pytest.mark.parametrize(("maker", "declared", "code", "words"), [
         (lambda d: make_image(d, "vmdk"), "qcow2", "IMG.0057", "disk_format qcow2 does not match stream data vmdk"),
-        (lambda d: make_image(d, "qcow2"), "raw", "IMG.0057", "Image disk_format raw does not match stream data qcow2"),
         (backing_file_qcow2, "qcow2", "IMG.0057", "Image failed safety checks"),
+        # raw takes any content (as Glance), but never content unsafe as what it really is.
+        (backing_file_qcow2, "raw", "IMG.0057", "Image failed safety checks"),
         (lambda d: (d / "garbage.bin", (d / "garbage.bin").write_bytes(b"\x00junk" * 7))[0], "vmdk", "IMG.0057",
          "does not match stream data raw"),
-    ], ids=["vmdk-declared-qcow2", "qcow2-declared-raw", "backing-file", "garbage"])
+    ], ids=["vmdk-declared-qcow2", "backing-file", "backing-file-declared-raw", "garbage"])
     def test_refused_data_leaves_a_queued_image_and_nothing_else(
             self, client: TestClient, admin_headers: dict[str, str], runtime: Runtime, tmp_path: Path,
             maker: Any, declared: str, code: str, words: str) -> None:
@@ -150,6 +151,15 @@ class TestUpload:
         r = client.post(f"/v1/cloudimages/{image['id']}/file", headers=admin_headers,
                         json={"bucket_url": "exports:opaque.qcow2", "file_format": "qcow2"})
         assert r.status_code == 400 and "stored as uploaded" in r.json()["error"]["message"], r.text
+
+    def test_raw_takes_any_safe_content_as_it_is(self, client: TestClient, admin_headers: dict[str, str],
+                                                 tmp_path: Path) -> None:
+        data = make_image(tmp_path, "qcow2").read_bytes()
+        image = create(client, admin_headers, name="qcow2-as-raw", disk_format="raw")
+        assert put_file(client, admin_headers, image["id"], data).status_code == 204
+        got = client.get(f"/v2/images/{image['id']}", headers=admin_headers).json()
+        assert (got["disk_format"], got["virtual_size"], got["size"]) == ("raw", len(data), len(data))
+        assert client.get(f"/v2/images/{image['id']}/file", headers=admin_headers).content == data
 
     def test_raw_takes_an_iso_and_keeps_it(self, client: TestClient, admin_headers: dict[str, str],
                                            tmp_path: Path) -> None:

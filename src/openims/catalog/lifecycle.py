@@ -20,7 +20,6 @@ from openims.catalog.jobs import JobPayload, JobType
 from openims.catalog.patch import Draft, PatchOp, Rule
 from openims.db.models import Image, ImageMember, Job
 from openims.errors import ImsBadRequest
-from openims.imaging import INSPECTABLE
 from openims.objects.base import MAX_KEY_BYTES
 from openims.units import GiB
 
@@ -352,7 +351,8 @@ def submit_export(session: Session, *, project_id: str, domain_id: str, image_id
     _require_movable(image, "exported")
     if image.location is None or image.disk_format is None:
         raise ImsBadRequest(f"The image cannot be exported: image {image_id} has no stored data.", code="IMG.0071")
-    if image.virtual_size is None or image.disk_format not in INSPECTABLE or image.container_format != "bare":
+    # Only data nothing here could read as a disk (kept opaque at upload) lacks a virtual size.
+    if image.virtual_size is None:
         raise ImsBadRequest(f"The image cannot be exported: its data ({image.container_format} container, "
                             f"{image.disk_format}) is stored as uploaded and cannot be read as a disk.",
                             code="IMG.0071")

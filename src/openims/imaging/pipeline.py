@@ -18,7 +18,6 @@ from openims.imaging.errors import (
     IMG_TOO_LARGE,
     IMG_UNSUPPORTED,
     ConversionFailed,
-    FormatMismatch,
     ImageRejected,
 )
 from openims.imaging.formats import ImageFormat
@@ -263,8 +262,8 @@ def keep_image(
     """Store ``source`` byte for byte as ``disk_format`` (Glance's direct upload and unconverted imports).
 
     A bare image in a format qemu-img reads is inspected as every import is: its content must be
-    that format (raw also takes an ISO, a plain byte disk) and pass every safety check, and
-    its virtual size is read from it. Anything else (ami/aki/ari, ploop, zvhd2, or inside an OVF,
+    that format (raw takes any content) and pass every safety check of the format it really is,
+    and its virtual size is read from it (raw: its size). Anything else (ami/aki/ari, ploop, zvhd2, or inside an OVF,
     OVA or docker container) is opaque here: stored as the metadata says, virtual size unknown.
     ``dest``, ``tee``, ``progress`` and the errors are as for ``import_image``.
     """
@@ -284,8 +283,11 @@ def keep_image(
         else:
             inspection = inspect_image(source, declared=None if fmt is ImageFormat.RAW else fmt,
                                        max_file_size=max_file_size, timeout=min(INFO_TIMEOUT, _remaining(deadline)))
-            if fmt is ImageFormat.RAW and inspection.format not in (ImageFormat.RAW, ImageFormat.ISO):
-                raise FormatMismatch("raw", inspection.format.value)
+            if fmt is ImageFormat.RAW:
+                # As Glance: raw takes any content that passed the checks above, and a raw
+                # disk is as large as its bytes.
+                inspection = Inspection(format=ImageFormat.RAW, virtual_size=inspection.file_size,
+                                        file_size=inspection.file_size)
             _check_virtual_size(inspection, min_disk_gb, max_virtual_size)
             virtual_size = inspection.virtual_size
         report(_INSPECTED)
