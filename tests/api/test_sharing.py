@@ -226,8 +226,9 @@ class TestBatchJobs:
                        )["status"] == "SUCCESS"
         job = run_job(client, admin_headers, runtime, share(client, admin_headers, [limited], [carol]))
         assert job["status"] == "FAIL" and job["error_code"] == "IMG.0088"
+        set_image(runtime, limited, visibility="shared")
         r = client.post(f"/v2/images/{limited}/members", json={"member": carol}, headers=admin_headers)
-        assert r.status_code == 400 and error_code(r) == "IMG.0088"
+        assert r.status_code == 413 and error_code(r) == "IMG.0088"  # Glance's answer on the native route
 
     def test_member_cannot_reshare_or_answer_for_others(self, client: TestClient, admin_headers: H,
                                                         runtime: Runtime, image: str, owner: str, bob: H,
@@ -318,10 +319,25 @@ class TestImsMemberQueries:
         assert client.get(base).status_code == 401
 
 
+def make_shared(client: TestClient, headers: H, image_id: str) -> None:
+    r = client.patch(f"/v2/images/{image_id}", json=[{"op": "replace", "path": "/visibility", "value": "shared"}],
+                     headers={**headers, "Content-Type": "application/openstack-images-v2.1-json-patch"})
+    assert r.status_code == 200, r.text
+
+
 class TestNativeMembers:
+    """Glance's rules (the sheet's §5); the IMS batch routes keep theirs (TestBatchJobs)."""
+
     def test_lifecycle(self, client: TestClient, admin_headers: H, runtime: Runtime, image: str, owner: str,
                        bob: H, bob_pid: str, eve: H) -> None:
         base = f"/v2/images/{image}/members"
+        # Only an image whose visibility is shared has members.
+        r = client.post(base, json={"member": bob_pid}, headers=admin_headers)
+        assert r.status_code == 403 and "Not allowed to create members" in r.text
+        r = client.get(base, headers=admin_headers)
+        assert r.status_code == 403 and "Only shared images have members" in r.text
+        assert client.get(f"{base}/{bob_pid}", headers=admin_headers).status_code == 404
+        make_shared(client, admin_headers, image)
         r = client.post(base, json={"member": bob_pid}, headers=admin_headers)
         assert r.status_code == 200, r.text
         created = r.json()
@@ -334,6 +350,7 @@ class TestNativeMembers:
             r = client.post(base, json={"member": member}, headers=admin_headers)
             assert r.status_code == 400 and error_code(r) == code
         assert client.post(base, json={}, headers=admin_headers).status_code == 400
+        assert client.post(base, json={"member": ""}, headers=admin_headers).status_code == 400
 
         listing = client.get(base, headers=admin_headers).json()
         assert listing["schema"] == "/v2/schemas/members" and [m["member_id"] for m in listing["members"]] == [
@@ -349,11 +366,12 @@ class TestNativeMembers:
         assert r.status_code == 403
         eve_pid = project_of(client, eve)
         assert client.put(f"{base}/{eve_pid}", json={"status": "accepted"}, headers=eve).status_code == 404
-        for bad in ("pending", "maybe"):
-            r = client.put(f"{base}/{bob_pid}", json={"status": bad}, headers=bob)
-            assert r.status_code == 400 and error_code(r) == "IMG.0001"
-        r = client.put(f"{base}/{bob_pid}", json={"status": "accepted"}, headers=bob)
-        assert r.status_code == 200 and r.json()["status"] == "accepted"
+        r = client.put(f"{base}/{bob_pid}", json={"status": "maybe"}, headers=bob)
+        assert r.status_code == 400 and error_code(r) == "IMG.0001"
+        # Any status to any, pending included (as Glance).
+        for status in ("rejected", "pending", "accepted", "pending", "accepted"):
+            r = client.put(f"{base}/{bob_pid}", json={"status": status}, headers=bob)
+            assert r.status_code == 200 and r.json()["status"] == status
         assert r.json()["updated_at"] >= r.json()["created_at"]
         assert client.get(f"/v2/images/{image}", headers=bob).json()["visibility"] == "shared"
         assert listed(client, bob) == [image]
@@ -366,11 +384,22 @@ class TestNativeMembers:
         assert r.status_code == 404 and error_code(r) == "IMG.0113"
         assert client.get(f"/v2/images/{image}", headers=bob).status_code == 404
         assert listed(client, bob) == []
+        # Glance leaves the visibility as it was; the IMS type is no longer "shared".
+        got = client.get(f"/v2/images/{image}", headers=admin_headers).json()
+        assert got["visibility"] == "shared" and got["__imagetype"] == "private"
+
+    def test_any_status_takes_members(self, client: TestClient, admin_headers: H, bob_pid: str) -> None:
+        r = client.post("/v2/images", json={"name": "queued-shared", "visibility": "shared"}, headers=admin_headers)
+        assert r.status_code == 201 and r.json()["status"] == "queued"
+        r = client.post(f"/v2/images/{r.json()['id']}/members", json={"member": bob_pid}, headers=admin_headers)
+        assert r.status_code == 200 and r.json()["status"] == "pending"
 
     def test_shared_image_is_never_writable_by_the_member(self, client: TestClient, admin_headers: H,
                                                           runtime: Runtime, image: str, owner: str, bob: H,
                                                           bob_pid: str, eve: H) -> None:
-        client.post(f"/v2/images/{image}/members", json={"member": bob_pid}, headers=admin_headers)
+        make_shared(client, admin_headers, image)
+        assert client.post(f"/v2/images/{image}/members", json={"member": bob_pid},
+                           headers=admin_headers).status_code == 200
         client.put(f"/v2/images/{image}/members/{bob_pid}", json={"status": "accepted"}, headers=bob)
         eve_pid = project_of(client, eve)
         r = client.post(f"/v2/images/{image}/members", json={"member": eve_pid}, headers=bob)
@@ -388,7 +417,9 @@ class TestNativeMembers:
 
     def test_deleting_the_image_ends_the_sharing(self, client: TestClient, admin_headers: H, runtime: Runtime,
                                                  image: str, bob: H, bob_pid: str) -> None:
-        client.post(f"/v2/images/{image}/members", json={"member": bob_pid}, headers=admin_headers)
+        make_shared(client, admin_headers, image)
+        assert client.post(f"/v2/images/{image}/members", json={"member": bob_pid},
+                           headers=admin_headers).status_code == 200
         client.put(f"/v2/images/{image}/members/{bob_pid}", json={"status": "accepted"}, headers=bob)
         assert client.delete(f"/v2/images/{image}", headers=admin_headers).status_code == 204
         assert listed(client, bob) == []
@@ -407,7 +438,8 @@ class TestNativeMembers:
 def test_member_state_machine() -> None:
     assert members.MemberStatus.PENDING not in members.VALID_TRANSITIONS[members.MemberStatus.ACCEPTED]
     assert members.MemberStatus.ACCEPTED in members.VALID_TRANSITIONS[members.MemberStatus.REJECTED]
-    with pytest.raises(Exception, match="accepted or rejected"):
+    with pytest.raises(Exception, match="use accepted, rejected"):
         members.answer("pending")
+    assert members.answer("pending", glance=True) is members.MemberStatus.PENDING
     assert images.statuses_for_filter(None) == ("accepted",)
     assert set(images.statuses_for_filter("all")) == {"pending", "accepted", "rejected"}

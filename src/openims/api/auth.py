@@ -278,5 +278,10 @@ async def writer(request: Request) -> Caller:
     return await _permitted(request, Permission.WRITE, "change")
 
 
+async def downloader(request: Request) -> Caller:
+    return await _permitted(request, Permission.DOWNLOAD, "download the data of")
+
+
 ReaderDep = Annotated[Caller, Depends(reader)]
 WriterDep = Annotated[Caller, Depends(writer)]
+DownloaderDep = Annotated[Caller, Depends(downloader)]

@@ -35,12 +35,14 @@ from openims.errors import (
     ImsUnsupportedMediaType,
     ImsUploadTooLarge,
 )
+from openims.iam.roles import Permission
 from openims.runtime import Runtime
 from openims.worker import uploads as transfer
 
 router = api_router(tags=["glance"])
 
 _CHUNK = 1024 * 1024
+_WITH_DATA = (ImageStatus.ACTIVE.value, ImageStatus.DEACTIVATED.value)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request (IMS error code in the body)"},
     401: {"description": "Missing or invalid token"},
@@ -154,6 +156,20 @@ def delete_image(image_id: str, caller: WriterDep, session: SessionDep, rt: Runt
     return Response(status_code=204)
 
 
+@router.post("/v2/images/{image_id}/actions/deactivate", status_code=204,
+             summary="Deactivate an image: its data cannot be downloaded (native, v2.3)", responses=_ERRORS)
+def deactivate_image(image_id: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    native.set_deactivated(session, caller.project_id, image_id, True, rt.clock())
+    return Response(status_code=204)
+
+
+@router.post("/v2/images/{image_id}/actions/reactivate", status_code=204,
+             summary="Reactivate a deactivated image (native, v2.3)", responses=_ERRORS)
+def reactivate_image(image_id: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    native.set_deactivated(session, caller.project_id, image_id, False, rt.clock())
+    return Response(status_code=204)
+
+
 # ---------------------------------------------------------------- image data
 
 
@@ -204,8 +220,9 @@ def _stored_data(rt: Runtime, image_id: str, location: str, start: int, length: 
                        416: {"description": "The range is not satisfiable"}, **_ERRORS})
 def download_image_data(image_id: str, request: Request, caller: ReaderDep, session: SessionDep,
                         rt: RuntimeDep) -> Response:
-    image = visible_to(session, caller.project_id, image_id)
-    if image.status != ImageStatus.ACTIVE.value or not image.location or image.size is None:
+    image = native.downloadable(session, caller.project_id, image_id, may_download=caller.can(Permission.DOWNLOAD),
+                                image_admin=caller.can(Permission.IMAGE_ADMIN))
+    if image.status not in _WITH_DATA or not image.location or image.size is None:
         return Response(status_code=204)
     location = image.location
     headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}

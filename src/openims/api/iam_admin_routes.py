@@ -371,77 +371,83 @@ def show_role(role_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep
 # ---------------------------------------------------------------- grants
 
 _GRANT_PATHS = (
-    (admin.PROJECT, "/v3/projects/{target_id}/groups/{group_id}/roles", ""),
-    (admin.DOMAIN, "/v3/domains/{target_id}/groups/{group_id}/roles", ""),
-    (admin.ALL_PROJECTS, "/v3/OS-INHERIT/domains/{target_id}/groups/{group_id}/roles",
+    (admin.PROJECT, "/v3/projects/{target_id}/{holders}/{holder_id}/roles", ""),
+    (admin.DOMAIN, "/v3/domains/{target_id}/{holders}/{holder_id}/roles", ""),
+    (admin.ALL_PROJECTS, "/v3/OS-INHERIT/domains/{target_id}/{holders}/{holder_id}/roles",
      "/inherited_to_projects"),
 )
 
 
-def _grant_routes(target_type: str, base: str, suffix: str) -> None:
-    """Register list/put/head/delete for one kind of grant target; the three differ only in path."""
+def _grant_routes(target_type: str, holder: str, base: str, suffix: str) -> None:
+    """Register list/put/head/delete for one kind of grant target and holder; they differ only in path."""
     word = {admin.PROJECT: "a project", admin.DOMAIN: "the domain", admin.ALL_PROJECTS: "all projects"}
     where = word[target_type]
-    one = f"{base}/{{role_id}}{suffix}"
-    listing = f"{base}{suffix}" if suffix else base
     # FastAPI names path parameters after the path; these keep the documented names in the schema.
     key = "project_id" if target_type == admin.PROJECT else "domain_id"
-    one = one.replace("{target_id}", "{" + key + "}")
-    listing = listing.replace("{target_id}", "{" + key + "}")
+    holder_key = f"{holder}_id"
+    base = base.replace("{target_id}", "{" + key + "}").replace("{holders}", f"{holder}s") \
+        .replace("{holder_id}", "{" + holder_key + "}")
+    one = f"{base}/{{role_id}}{suffix}"
+    listing = f"{base}{suffix}" if suffix else base
 
     def target(request: Request) -> str:
         return str(request.path_params[key])
 
-    def list_grants(request: Request, group_id: str, actor: ActorDep, session: SessionDep,
-                    rt: RuntimeDep) -> dict[str, Any]:
-        roles = grants.grant_roles(session, actor, target_type, target(request), group_id)
+    def holder_id(request: Request) -> str:
+        return str(request.path_params[holder_key])
+
+    def list_grants(request: Request, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
+        roles = grants.grant_roles(session, actor, target_type, target(request), holder, holder_id(request))
         return {"roles": [role_body(r, rt.settings) for r in roles], "links": _links(rt, request)}
 
-    def put_grant(request: Request, group_id: str, role_id: str, actor: ActorDep,
-                  session: SessionDep) -> Response:
-        grants.add_grant(session, actor, target_type, target(request), group_id, role_id)
+    def put_grant(request: Request, role_id: str, actor: ActorDep, session: SessionDep) -> Response:
+        grants.add_grant(session, actor, target_type, target(request), holder, holder_id(request), role_id)
         return _no_content()
 
-    def head_grant(request: Request, group_id: str, role_id: str, actor: ActorDep,
-                   session: SessionDep) -> Response:
-        found = grants.has_grant(session, actor, target_type, target(request), group_id, role_id)
+    def head_grant(request: Request, role_id: str, actor: ActorDep, session: SessionDep) -> Response:
+        found = grants.has_grant(session, actor, target_type, target(request), holder, holder_id(request),
+                                 role_id)
         return _no_content() if found else Response(status_code=404)
 
-    def delete_grant(request: Request, group_id: str, role_id: str, actor: ActorDep, session: SessionDep,
+    def delete_grant(request: Request, role_id: str, actor: ActorDep, session: SessionDep,
                      rt: RuntimeDep) -> Response:
         outcome = grants.remove_grant(session, actor, rt.settings.region, target_type,
-                                     target(request), group_id, role_id)
+                                     target(request), holder, holder_id(request), role_id)
         _revoke(session, rt, outcome)
         return _no_content()
 
-    name = target_type
-    router.add_api_route(listing, list_grants, methods=["GET"], name=f"list_grants_{name}",
-                         summary=f"Roles a group holds on {where}")
-    router.add_api_route(one, put_grant, methods=["PUT"], status_code=204, name=f"put_grant_{name}",
-                         summary=f"Grant a role to a group on {where}")
-    router.add_api_route(one, head_grant, methods=["HEAD"], status_code=204, name=f"head_grant_{name}",
-                         summary=f"Does a group hold a role on {where}")
-    router.add_api_route(one, delete_grant, methods=["DELETE"], status_code=204, name=f"delete_grant_{name}",
-                         summary=f"Revoke a role from a group on {where}")
+    name = f"{target_type}_{holder}"
+    # The two path parameters the handlers read from the request, described for the schema.
+    params = {"parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                             for n in (key, holder_key)]}
+    for path, handler, method, status, summary in (
+            (listing, list_grants, "GET", 200, f"Roles a {holder} holds on {where}"),
+            (one, put_grant, "PUT", 204, f"Grant a role to a {holder} on {where}"),
+            (one, head_grant, "HEAD", 204, f"Does a {holder} hold a role on {where}"),
+            (one, delete_grant, "DELETE", 204, f"Revoke a role from a {holder} on {where}")):
+        verb = {"GET": "list", "PUT": "put", "HEAD": "head", "DELETE": "delete"}[method]
+        router.add_api_route(path, handler, methods=[method], status_code=status, name=f"{verb}_grant_{name}",
+                             summary=summary, openapi_extra=params)
 
 
-for _type, _base, _suffix in _GRANT_PATHS:
-    _grant_routes(_type, _base, _suffix)
+for _holder in (grants.GROUP, grants.USER):
+    for _type, _base, _suffix in _GRANT_PATHS:
+        _grant_routes(_type, _holder, _base, _suffix)
 
 
 def _assignment_body(a: Assignment, rt: Runtime) -> dict[str, Any]:
     base = rt.settings.base_url
+    who = f"{a.holder}s/{a.holder_id}"
     if a.target_type == admin.PROJECT:
         scope: dict[str, Any] = {"project": {"id": a.target_id}}
-        link = f"{base}/v3/projects/{a.target_id}/groups/{a.group_id}/roles/{a.role_id}"
+        link = f"{base}/v3/projects/{a.target_id}/{who}/roles/{a.role_id}"
     elif a.target_type == admin.DOMAIN:
         scope = {"domain": {"id": a.target_id}}
-        link = f"{base}/v3/domains/{a.target_id}/groups/{a.group_id}/roles/{a.role_id}"
+        link = f"{base}/v3/domains/{a.target_id}/{who}/roles/{a.role_id}"
     else:
         scope = {"domain": {"id": a.target_id}, "OS-INHERIT:inherited_to": "projects"}
-        link = (f"{base}/v3/OS-INHERIT/domains/{a.target_id}/groups/{a.group_id}/roles/{a.role_id}"
-                "/inherited_to_projects")
-    return {"scope": scope, "role": {"id": a.role_id}, "group": {"id": a.group_id},
+        link = f"{base}/v3/OS-INHERIT/domains/{a.target_id}/{who}/roles/{a.role_id}/inherited_to_projects"
+    return {"scope": scope, "role": {"id": a.role_id}, a.holder: {"id": a.holder_id},
             "links": {"assignment": link}}
 
 

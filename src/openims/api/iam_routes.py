@@ -10,9 +10,10 @@ from sqlalchemy import select
 from openims.api.auth import Caller, CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import domain_body, project_body, user_body
-from openims.db.models import Domain, Grant, GroupMember, Project, User
+from openims.db.models import Domain, Project, User
 from openims.errors import IamForbidden, IamNotFound
 from openims.iam.admin import actor_for
+from openims.iam.holdings import held
 from openims.iam.roles import Permission
 
 router = api_router(tags=["iam"])
@@ -48,11 +49,8 @@ def list_projects(caller: CallerDep, session: SessionDep, rt: RuntimeDep,
 
 
 def _accessible_project_ids(session: SessionDep, user_id: str, domain_id: str) -> list[str]:
-    grants = session.execute(
-        select(Grant.target_type, Grant.target_id)
-        .join(GroupMember, GroupMember.group_id == Grant.group_id)
-        .where(GroupMember.user_id == user_id)
-    ).all()
+    h = held()
+    grants = session.execute(select(h.c.target_type, h.c.target_id).where(h.c.user_id == user_id)).all()
     if any(t == "all_projects" for t, _ in grants):
         return list(session.scalars(select(Project.id).where(Project.domain_id == domain_id)))
     return [i for t, i in grants if t == "project"]

@@ -34,7 +34,7 @@ class MemberAnswerBatchWire(Wire):
 
 
 class AddMemberWire(Wire):
-    member: str = Field(max_length=64)
+    member: str = Field(min_length=1, max_length=64)
 
 
 class MemberAnswerWire(Wire):
@@ -121,28 +121,28 @@ def ims_show_member(project_id: str, image_id: str, member_id: str, caller: Read
 @router.post("/v2/images/{image_id}/members", responses=IMAGE_ERRORS, summary="Add an image member (native)")
 def native_add_member(image_id: str, body: AddMemberWire, caller: WriterDep, session: SessionDep,
                       rt: RuntimeDep) -> dict[str, Any]:
-    member = members.add_member(session, caller.project_id, image_id, body.member, rt.clock())
+    member = members.add_member(session, caller.project_id, image_id, body.member, rt.clock(), glance=True)
     return member_body(member)
 
 
 @router.get("/v2/images/{image_id}/members", responses=IMAGE_ERRORS, summary="List image members (native)")
 def native_list_members(image_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
-    found = members.list_members(session, caller.project_id, image_id)
+    found = members.list_members(session, caller.project_id, image_id, glance=True)
     return {"members": [member_body(m) for m in found], "schema": "/v2/schemas/members"}
 
 
 @router.get("/v2/images/{image_id}/members/{member_id}",
             responses=IMAGE_ERRORS, summary="Show an image member (native)")
 def native_show_member(image_id: str, member_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
-    return member_body(members.get_member(session, caller.project_id, image_id, member_id))
+    return member_body(members.get_member(session, caller.project_id, image_id, member_id, glance=True))
 
 
 @router.put("/v2/images/{image_id}/members/{member_id}",
             responses=IMAGE_ERRORS, summary="Accept or reject a shared image (native)")
 def native_update_member(image_id: str, member_id: str, body: MemberAnswerWire, caller: WriterDep,
                          session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
-    member = members.set_status(session, caller.project_id, image_id, member_id, members.answer(body.status),
-                                rt.clock())
+    status = members.answer(body.status, glance=True)
+    member = members.set_status(session, caller.project_id, image_id, member_id, status, rt.clock(), glance=True)
     return member_body(member)
 
 
@@ -150,5 +150,5 @@ def native_update_member(image_id: str, member_id: str, body: MemberAnswerWire, 
                responses=IMAGE_ERRORS, summary="Stop sharing an image with a project (native)")
 def native_delete_member(image_id: str, member_id: str, caller: WriterDep, session: SessionDep,
                          rt: RuntimeDep) -> Response:
-    members.remove_member(session, caller.project_id, image_id, member_id, rt.clock())
+    members.remove_member(session, caller.project_id, image_id, member_id, rt.clock(), glance=True)
     return Response(status_code=204)

@@ -22,6 +22,7 @@ class ImageStatus(StrEnum):
     SAVING = "saving"  # data being imported or uploaded
     ACTIVE = "active"  # data stored and checksummed: usable
     KILLED = "killed"  # the import failed
+    DEACTIVATED = "deactivated"  # data kept, but no one except an image administrator may download it
     DELETED = "deleted"  # gone (rows are removed; the value exists for filters)
 
 
@@ -31,7 +32,8 @@ VALID_TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
     # saving → queued: a retried job starts the data over.
     ImageStatus.SAVING: frozenset({ImageStatus.ACTIVE, ImageStatus.KILLED, ImageStatus.QUEUED,
                                    ImageStatus.SAVING, ImageStatus.DELETED}),
-    ImageStatus.ACTIVE: frozenset({ImageStatus.DELETED}),
+    ImageStatus.ACTIVE: frozenset({ImageStatus.DELETED, ImageStatus.DEACTIVATED}),
+    ImageStatus.DEACTIVATED: frozenset({ImageStatus.ACTIVE, ImageStatus.DELETED}),
     ImageStatus.KILLED: frozenset({ImageStatus.DELETED}),
     ImageStatus.DELETED: frozenset(),
 }

@@ -46,10 +46,11 @@ VALID_TRANSITIONS: dict[MemberStatus, frozenset[MemberStatus]] = {
 }
 
 
-def answer(value: object) -> MemberStatus:
-    """The status a member may set: ``accepted`` or ``rejected``."""
-    if value not in (MemberStatus.ACCEPTED.value, MemberStatus.REJECTED.value):
-        raise ImsBadRequest(f"Invalid member status {value!r}: use accepted or rejected.", code="IMG.0001")
+def answer(value: object, *, glance: bool = False) -> MemberStatus:
+    """The status a member may set: ``accepted`` or ``rejected`` (Glance: ``pending`` too)."""
+    allowed = [MemberStatus.ACCEPTED.value, MemberStatus.REJECTED.value] + ([MemberStatus.PENDING.value] * glance)
+    if value not in allowed:
+        raise ImsBadRequest(f"Invalid member status {str(value)[:32]!r}: use {', '.join(allowed)}.", code="IMG.0001")
     return MemberStatus(str(value))
 
 
@@ -76,18 +77,25 @@ def require_owner(session: Session, project_id: str, image_id: str, *, for_updat
     return image
 
 
-def list_members(session: Session, project_id: str, image_id: str) -> list[ImageMember]:
-    """The owner sees every member; a member sees only its own membership (as Glance does)."""
+def list_members(session: Session, project_id: str, image_id: str, *, glance: bool = False) -> list[ImageMember]:
+    """The owner sees every member; a member sees only its own membership (as Glance does).
+
+    ``glance``: an image that is not ``shared`` has no member list (403), as on Glance.
+    """
     image = visible_to(session, project_id, image_id)
+    if glance and image.visibility != "shared":
+        raise ImsForbidden(f"Only shared images have members; image {image_id} is {image.visibility}.",
+                           code="IMG.0089")
     stmt = select(ImageMember).where(ImageMember.image_id == image.id)
     if image.owner != project_id:
         stmt = stmt.where(ImageMember.member_id == project_id)
     return list(session.scalars(stmt.order_by(ImageMember.created_at, ImageMember.member_id)))
 
 
-def get_member(session: Session, project_id: str, image_id: str, member_id: str) -> ImageMember:
+def get_member(session: Session, project_id: str, image_id: str, member_id: str, *,
+               glance: bool = False) -> ImageMember:
     image = visible_to(session, project_id, image_id)
-    if image.owner != project_id and member_id != project_id:
+    if (glance and image.visibility != "shared") or (image.owner != project_id and member_id != project_id):
         # Members do not learn who else the image is shared with.
         raise ImsNotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
     member = session.get(ImageMember, (image.id, member_id))
@@ -112,7 +120,12 @@ def page(members: Sequence[ImageMember], *, limit: int, marker: str | None) -> l
 # ---------------------------------------------------------------- changing
 
 
-def _check_shareable(image: Image) -> None:
+def _check_shareable(image: Image, glance: bool) -> None:
+    """IMS shares active images, turning them shared; Glance (native routes) takes any status, but
+    only an image whose visibility already is ``shared``."""
+    if glance and image.visibility != "shared":
+        raise ImsForbidden(f"Not allowed to create members for image {image.id}: its visibility is "
+                           f"{image.visibility}, not shared.", code="IMG.0089")
     props = image.properties or {}
     if image.visibility == "public" or image.image_type == "gold":
         raise ImsBadRequest(f"Image {image.id} is a public image; public images cannot be shared.", code="IMG.0089")
@@ -120,7 +133,7 @@ def _check_shareable(image: Image) -> None:
         raise ImsBadRequest(f"Image {image.id} is a full-ECS image; it cannot be shared.", code="IMG.0135")
     if props.get("__system__cmkid") or str(props.get("__system_encrypted", "")) == "1":
         raise ImsBadRequest(f"Image {image.id} is encrypted; encrypted images cannot be shared.", code="IMG.0098")
-    if image.status != ImageStatus.ACTIVE.value:
+    if not glance and image.status != ImageStatus.ACTIVE.value:
         raise ImsBadRequest(f"Image {image.id} is {image.status}; only active images can be shared.", code="IMG.0046")
 
 
@@ -136,16 +149,17 @@ def _member_count(session: Session, image_id: str) -> int:
 
 
 def add_member(session: Session, owner_project: str, image_id: str, member_project: str, now: dt.datetime, *,
-               exists_ok: bool = False) -> ImageMember:
+               exists_ok: bool = False, glance: bool = False) -> ImageMember:
     """Share the owner's image with ``member_project`` (status pending).
 
     Every check happens before the first write, so a refused member leaves the transaction as it
     was (the batch job relies on that to go on with the next item). ``exists_ok``: an existing
     membership is returned unchanged (the batch API is idempotent; Glance's POST answers 409).
+    ``glance``: the native route's rules (``_check_shareable``; the member limit is 413).
     """
     # The image row is locked: concurrent adds cannot overshoot the member limit.
     image = require_owner(session, owner_project, image_id, for_update=True)
-    _check_shareable(image)
+    _check_shareable(image, glance)
     if member_project == owner_project:
         raise ImsBadRequest("You cannot share an image with yourself.", code="IMG.0076")
     existing = session.get(ImageMember, (image.id, member_project))
@@ -158,7 +172,7 @@ def add_member(session: Session, owner_project: str, image_id: str, member_proje
         raise ImsBadRequest(f"Project {member_project} does not exist in this region.", code="IMG.0108")
     if _member_count(session, image.id) >= MAX_MEMBERS:
         raise ImsBadRequest(f"Image {image_id} is already shared with the maximum of {MAX_MEMBERS} projects.",
-                            code="IMG.0088")
+                            code="IMG.0088", status=413 if glance else None)
     member = ImageMember(image_id=image.id, member_id=member_project, status=MemberStatus.PENDING.value,
                          created_at=now, updated_at=now)
     session.add(member)
@@ -167,8 +181,10 @@ def add_member(session: Session, owner_project: str, image_id: str, member_proje
     return member
 
 
-def remove_member(session: Session, owner_project: str, image_id: str, member_project: str, now: dt.datetime) -> None:
-    """Stop sharing with one project; the image turns private again when it has no member left."""
+def remove_member(session: Session, owner_project: str, image_id: str, member_project: str, now: dt.datetime, *,
+                  glance: bool = False) -> None:
+    """Stop sharing with one project. With no member left the image is no longer of the shared IMS
+    type, and (IMS rules) private again; Glance leaves its visibility ``shared``."""
     image = require_owner(session, owner_project, image_id, for_update=True)
     member = session.get(ImageMember, (image.id, member_project))
     if member is None:
@@ -177,13 +193,14 @@ def remove_member(session: Session, owner_project: str, image_id: str, member_pr
     session.flush()
     if _member_count(session, image.id) == 0 and image.image_type == "shared":
         image.image_type = "private"
-        image.visibility = "private"
+        if not glance:
+            image.visibility = "private"
         image.updated_at = now
 
 
 def set_status(session: Session, caller_project: str, image_id: str, member_id: str, status: MemberStatus,
-               now: dt.datetime) -> ImageMember:
-    """The member project accepts or rejects an image shared with it."""
+               now: dt.datetime, *, glance: bool = False) -> ImageMember:
+    """The member project accepts or rejects an image shared with it (Glance: any status to any)."""
     image = visible_to(session, caller_project, image_id)
     if member_id != caller_project:
         if image.owner == caller_project:
@@ -195,7 +212,7 @@ def set_status(session: Session, caller_project: str, image_id: str, member_id: 
         # The owner of an image is not one of its members.
         raise ImsNotFound(f"Project {member_id} is not a member of image {image_id}.", code="IMG.0114")
     current = MemberStatus(member.status)
-    if status not in VALID_TRANSITIONS[current]:
+    if not glance and status not in VALID_TRANSITIONS[current]:
         raise ImsBadRequest(f"A member cannot go from {current} to {status}.", code="IMG.0001")
     if member.status != status.value:
         member.status = status.value

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from openims.catalog import patch, quotas, tags, validation
-from openims.catalog.images import ImageStatus, new_image_id
+from openims.catalog.images import ImageStatus, new_image_id, transition
 from openims.catalog.members import require_owner, visible_to
 from openims.catalog.patch import Draft, PatchOp, Rule
 from openims.db.models import Image, ImageMember, ImageTag
@@ -362,3 +362,33 @@ def delete_image(session: Session, project_id: str, image_id: str) -> str:
     key = image.location or image.id
     session.delete(image)
     return key
+
+
+# ---------------------------------------------------------------- data access and deactivation
+
+
+def set_deactivated(session: Session, project_id: str, image_id: str, deactivated: bool,
+                    now: dt.datetime) -> None:
+    """Glance's deactivate / reactivate: the owner's image, active ↔ deactivated; twice is a no-op."""
+    image = require_owner(session, project_id, image_id, for_update=True)
+    source, target = ((ImageStatus.ACTIVE, ImageStatus.DEACTIVATED) if deactivated
+                      else (ImageStatus.DEACTIVATED, ImageStatus.ACTIVE))
+    if image.status == target.value:
+        return
+    if image.status != source.value:
+        verb = "deactivate" if deactivated else "reactivate"
+        raise ImsForbidden(f"Not allowed to {verb} image in status '{image.status}'.", code="IMG.0026")
+    transition(image, target, now)
+
+
+def downloadable(session: Session, project_id: str, image_id: str, *, may_download: bool,
+                 image_admin: bool) -> Image:
+    """The image whose data the caller asks for: unknown → 404 before any refusal (as Glance), a
+    role without downloads → 403, a deactivated image → 403 except for an image administrator."""
+    image = visible_to(session, project_id, image_id)
+    if not may_download:
+        raise ImsForbidden("The role is invalid: no permission to download the data of IMS resources.")
+    if image.status == ImageStatus.DEACTIVATED.value and not image_admin:
+        raise ImsForbidden("The requested image has been deactivated. Image data download is forbidden.")
+    return image
+

@@ -108,6 +108,17 @@ class Grant(Base):
     target_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
+class UserGrant(Base):
+    """A role granted to one user directly (Keystone's user grants), on a project or the domain."""
+
+    __tablename__ = "user_grants"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+    # As ``grants.target_type``.
+    target_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
 class Revocation(Base):
     """A revoked token (by audit id) or all tokens of a user issued before a moment."""
 

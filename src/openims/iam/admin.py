@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from openims.clock import Clock
-from openims.db.models import Domain, Grant, Group, GroupMember, Image, Project, Role, User
+from openims.db.models import Domain, Grant, Group, GroupMember, Image, Project, Role, User, UserGrant
 from openims.errors import IamBadRequest, IamConflict, IamForbidden, IamNotFound, IamUnauthorized
+from openims.iam.holdings import held
 from openims.iam.ids import new_id
 from openims.iam.passwords import NewPassword, PasswordHashing, password_problem
 from openims.iam.roles import BY_NAME, Permission
@@ -121,18 +122,15 @@ def _admin_role_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Role.id).where(Role.name.in_(names))))
 
 
-def _holds_admin_role(user_id: Any, role_ids: list[str], target: ColumnElement[bool]) -> ColumnElement[bool]:
-    """SQL: the user holds an administrator role, through one of its groups, on ``target``."""
-    return (
-        select(Grant.group_id)
-        .join(GroupMember, GroupMember.group_id == Grant.group_id)
-        .where(GroupMember.user_id == user_id, Grant.role_id.in_(role_ids), target)
-        .exists()
-    )
+def _holds_admin_role(user_id: Any, role_ids: list[str], targets: list[tuple[str, str]]) -> ColumnElement[bool]:
+    """SQL: the user holds an administrator role (through a group or directly) on one of ``targets``."""
+    h = held()
+    on = or_(*(and_(h.c.target_type == t, h.c.target_id == i) for t, i in targets))
+    return select(h.c.user_id).where(h.c.user_id == user_id, h.c.role_id.in_(role_ids), on).exists()
 
 
-def _account_wide(domain_id: str) -> ColumnElement[bool]:
-    return and_(Grant.target_type.in_((DOMAIN, ALL_PROJECTS)), Grant.target_id == domain_id)
+def _account_wide(domain_id: str) -> list[tuple[str, str]]:
+    return [(DOMAIN, domain_id), (ALL_PROJECTS, domain_id)]
 
 
 def actor_for(session: Session, user_id: str, domain_id: str, *, token_is_admin: bool) -> Actor:
@@ -163,10 +161,7 @@ def count_admins(session: Session, domain_id: str, region: str) -> int:
     )
     conds = [_holds_admin_role(User.id, role_ids, _account_wide(domain_id))]
     if default_project is not None:
-        on_default = or_(
-            and_(Grant.target_type == PROJECT, Grant.target_id == default_project),
-            and_(Grant.target_type == ALL_PROJECTS, Grant.target_id == domain_id),
-        )
+        on_default = [(PROJECT, default_project), (ALL_PROJECTS, domain_id)]
         conds.append(_holds_admin_role(User.id, role_ids, on_default))
     stmt = select(func.count(User.id)).where(User.domain_id == domain_id, User.enabled.is_(True), *conds)
     return int(session.scalar(stmt) or 0)
@@ -308,6 +303,7 @@ def delete_project(session: Session, actor: Actor, region: str, project_id: str)
         raise IamConflict(f"The project still owns {images} image(s); delete them first.")
     # Grants point at their target by id without a foreign key; remove them with the project.
     session.execute(delete(Grant).where(Grant.target_type == PROJECT, Grant.target_id == project.id))
+    session.execute(delete(UserGrant).where(UserGrant.target_type == PROJECT, UserGrant.target_id == project.id))
     session.delete(project)
     session.flush()
 

@@ -1,4 +1,4 @@
-"""Roles and grants: which roles exist, and which groups hold them on a project, the account or all projects.
+"""Roles and grants: which roles exist, and which groups or users hold them on a project, the account or all projects.
 
 The rules every administrator action follows (confined to the actor's account, the lock-out
 guard) are in ``iam.admin``; this module builds on them.
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openims.db.models import Grant, Group, GroupMember, Role
+from openims.db.models import Grant, Group, GroupMember, Role, User, UserGrant
 from openims.errors import IamBadRequest, IamNotFound
 from openims.iam.admin import (
     ALL_PROJECTS,
@@ -25,6 +25,7 @@ from openims.iam.admin import (
     get_group,
     get_project,
     get_role,
+    get_user,
     insert_if_absent,
     member_ids,
     path_domain,
@@ -75,13 +76,24 @@ def role_policy(role: Role) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- grants
 
+# Who holds a grant: a group (Huawei's only kind) or a user directly (Keystone's too).
+GROUP = "group"
+USER = "user"
+_HOLDER_MODELS: dict[str, type[Grant] | type[UserGrant]] = {GROUP: Grant, USER: UserGrant}
+
 # Huawei role display modes: which kind of target a role may be granted on.
 _ALLOWED_TYPES = {PROJECT: ("XA", "AA"), ALL_PROJECTS: ("XA", "AA"), DOMAIN: ("AX", "AA")}
 _TARGET_WORDS = {PROJECT: "a project", ALL_PROJECTS: "all projects", DOMAIN: "the account (domain)"}
 
 
-def _grant_parts(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
-                 role_id: str) -> tuple[Group, Role]:
+def _holder_column(holder: str) -> Any:
+    model = _HOLDER_MODELS[holder]
+    return model.group_id if model is Grant else model.user_id  # type: ignore[union-attr]
+
+
+def _grant_parts(session: Session, actor: Actor, target_type: str, target_id: str, holder: str,
+                 holder_id: str, role_id: str | None) -> tuple[str, Role | None]:
+    """Check the target, the holder and the role are the actor's account's; the holder's id and the role."""
     require_admin(actor)
     if target_type == PROJECT:
         get_project(session, actor, target_id)
@@ -89,60 +101,69 @@ def _grant_parts(session: Session, actor: Actor, target_type: str, target_id: st
         path_domain(session, actor, target_id)
     else:  # pragma: no cover - routes only pass known types
         raise IamBadRequest(f"Unknown grant target {target_type!r}.")
-    return get_group(session, actor, group_id), get_role(session, role_id)
+    found = get_group(session, actor, holder_id).id if holder == GROUP else get_user(session, actor, holder_id).id
+    return found, None if role_id is None else get_role(session, role_id)
 
 
-def add_grant(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
+def _key(holder_id: str, role: Role, target_type: str, target_id: str) -> tuple[str, str, str, str]:
+    return holder_id, role.id, target_type, target_id
+
+
+def add_grant(session: Session, actor: Actor, target_type: str, target_id: str, holder: str, holder_id: str,
               role_id: str) -> None:
     """Idempotent, as Keystone: granting twice is not an error."""
-    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
+    found, role = _grant_parts(session, actor, target_type, target_id, holder, holder_id, role_id)
+    assert role is not None
     if role.type not in _ALLOWED_TYPES[target_type]:
         level = {"AX": "account-level", "XA": "project-level"}.get(role.type, role.type)
         raise IamBadRequest(f"Role {role.name} is {level} and cannot be granted on "
                             f"{_TARGET_WORDS[target_type]}.")
-    key = (group.id, role.id, target_type, target_id)
-    if session.get(Grant, key) is None:
-        insert_if_absent(session, Grant(group_id=group.id, role_id=role.id, target_type=target_type,
-                                         target_id=target_id))
+    model = _HOLDER_MODELS[holder]
+    key = _key(found, role, target_type, target_id)
+    if session.get(model, key) is None:
+        row = (Grant(group_id=found, role_id=role.id, target_type=target_type, target_id=target_id)
+               if holder == GROUP else
+               UserGrant(user_id=found, role_id=role.id, target_type=target_type, target_id=target_id))
+        insert_if_absent(session, row)
 
 
-def has_grant(session: Session, actor: Actor, target_type: str, target_id: str, group_id: str,
+def has_grant(session: Session, actor: Actor, target_type: str, target_id: str, holder: str, holder_id: str,
               role_id: str) -> bool:
-    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
-    return session.get(Grant, (group.id, role.id, target_type, target_id)) is not None
+    found, role = _grant_parts(session, actor, target_type, target_id, holder, holder_id, role_id)
+    assert role is not None
+    return session.get(_HOLDER_MODELS[holder], _key(found, role, target_type, target_id)) is not None
 
 
 def remove_grant(session: Session, actor: Actor, region: str, target_type: str, target_id: str,
-                 group_id: str, role_id: str) -> Outcome:
-    group, role = _grant_parts(session, actor, target_type, target_id, group_id, role_id)
-    grant = session.get(Grant, (group.id, role.id, target_type, target_id))
+                 holder: str, holder_id: str, role_id: str) -> Outcome:
+    found, role = _grant_parts(session, actor, target_type, target_id, holder, holder_id, role_id)
+    assert role is not None
+    grant = session.get(_HOLDER_MODELS[holder], _key(found, role, target_type, target_id))
     if grant is None:
-        raise IamNotFound(f"Could not find the grant of role {role.name} to group {group_id} on "
+        raise IamNotFound(f"Could not find the grant of role {role.name} to {holder} {holder_id} on "
                           f"{_TARGET_WORDS[target_type]}.")
     guard = LockoutGuard(session, actor.domain_id, region)
     session.delete(grant)
     guard.check()
-    # Members' tokens carry the role; they must log in again to drop it.
-    return Outcome(revoke_users=member_ids(session, group.id))
+    # The holders' tokens carry the role; they must log in again to drop it.
+    return Outcome(revoke_users=member_ids(session, found) if holder == GROUP else {found})
 
 
-def grant_roles(session: Session, actor: Actor, target_type: str, target_id: str,
-                group_id: str) -> Sequence[Role]:
-    require_admin(actor)
-    if target_type == PROJECT:
-        get_project(session, actor, target_id)
-    else:
-        path_domain(session, actor, target_id)
-    group = get_group(session, actor, group_id)
-    stmt = (select(Role).join(Grant, Grant.role_id == Role.id)
-            .where(Grant.group_id == group.id, Grant.target_type == target_type, Grant.target_id == target_id)
+def grant_roles(session: Session, actor: Actor, target_type: str, target_id: str, holder: str,
+                holder_id: str) -> Sequence[Role]:
+    found, _ = _grant_parts(session, actor, target_type, target_id, holder, holder_id, None)
+    model = _HOLDER_MODELS[holder]
+    stmt = (select(Role).join(model, model.role_id == Role.id)
+            .where(_holder_column(holder) == found, model.target_type == target_type,
+                   model.target_id == target_id)
             .order_by(Role.name))
     return session.scalars(stmt).all()
 
 
 @dataclass(frozen=True)
 class Assignment:
-    group_id: str
+    holder: str  # GROUP or USER
+    holder_id: str
     role_id: str
     target_type: str
     target_id: str
@@ -152,27 +173,38 @@ def role_assignments(session: Session, actor: Actor, *, group_id: str | None = N
                      user_id: str | None = None, role_id: str | None = None,
                      project_id: str | None = None, domain_id: str | None = None,
                      inherited_only: bool = False) -> list[Assignment]:
-    """Grants of the actor's account, filtered as Keystone's ``GET /v3/role_assignments``."""
+    """Grants of the actor's account, filtered as Keystone's ``GET /v3/role_assignments``.
+
+    For ``user_id``, the user's own grants and those of its groups (each named by its holder).
+    """
     require_admin(actor)
     if group_id is not None and user_id is not None:
         raise IamBadRequest("Specify group.id or user.id, not both.")
     if project_id is not None and domain_id is not None:
         raise IamBadRequest("Specify scope.project.id or scope.domain.id, not both.")
-    stmt = (select(Grant).join(Group, Group.id == Grant.group_id)
-            .where(Group.domain_id == actor.domain_id)
-            .order_by(Grant.target_type, Grant.target_id, Grant.group_id, Grant.role_id))
-    if group_id is not None:
-        stmt = stmt.where(Grant.group_id == group_id)
-    if user_id is not None:
-        groups_of_user = select(GroupMember.group_id).where(GroupMember.user_id == user_id)
-        stmt = stmt.where(Grant.group_id.in_(groups_of_user))
-    if role_id is not None:
-        stmt = stmt.where(Grant.role_id == role_id)
-    if project_id is not None:
-        stmt = stmt.where(Grant.target_type == PROJECT, Grant.target_id == project_id)
-    if domain_id is not None:
-        types: Iterable[str] = (ALL_PROJECTS,) if inherited_only else (DOMAIN, ALL_PROJECTS)
-        stmt = stmt.where(Grant.target_type.in_(tuple(types)), Grant.target_id == domain_id)
-    elif inherited_only:
-        stmt = stmt.where(Grant.target_type == ALL_PROJECTS)
-    return [Assignment(g.group_id, g.role_id, g.target_type, g.target_id) for g in session.scalars(stmt)]
+    found: list[Assignment] = []
+    for holder, model in _HOLDER_MODELS.items():
+        if holder == USER and group_id is not None:
+            continue
+        column = _holder_column(holder)
+        owner = Group if holder == GROUP else User
+        stmt = select(model).join(owner, owner.id == column).where(owner.domain_id == actor.domain_id)
+        if group_id is not None:
+            stmt = stmt.where(column == group_id)
+        if user_id is not None:
+            stmt = stmt.where(column.in_(select(GroupMember.group_id).where(GroupMember.user_id == user_id))
+                              if holder == GROUP else column == user_id)
+        if role_id is not None:
+            stmt = stmt.where(model.role_id == role_id)
+        if project_id is not None:
+            stmt = stmt.where(model.target_type == PROJECT, model.target_id == project_id)
+        if domain_id is not None:
+            types: Iterable[str] = (ALL_PROJECTS,) if inherited_only else (DOMAIN, ALL_PROJECTS)
+            stmt = stmt.where(model.target_type.in_(tuple(types)), model.target_id == domain_id)
+        elif inherited_only:
+            stmt = stmt.where(model.target_type == ALL_PROJECTS)
+        for g in session.scalars(stmt):
+            assert isinstance(g, Grant | UserGrant)
+            found.append(Assignment(holder, g.group_id if isinstance(g, Grant) else g.user_id, g.role_id,
+                                    g.target_type, g.target_id))
+    return sorted(found, key=lambda a: (a.target_type, a.target_id, a.holder, a.holder_id, a.role_id))

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from openims.clock import Clock
@@ -20,9 +20,10 @@ from openims.config import Settings
 from openims.db.models import Domain, Grant, Group, GroupMember, Project, Role, User
 from openims.db.session import serialized
 from openims.errors import IamBadRequest, IamNotFound, IamTooManyRequests, IamUnauthorized
+from openims.iam.holdings import held
 from openims.iam.ids import new_id
 from openims.iam.passwords import PasswordHashing
-from openims.iam.roles import SYSTEM_ROLES
+from openims.iam.roles import SYSTEM_ROLES, with_implied
 from openims.iam.tokens import TokenCodec, TokenData
 
 ADMIN_NAME = "admin"
@@ -62,7 +63,8 @@ class ScopeRequest:
 
 def effective_roles(session: Session, user_id: str, *, project: Project | None = None,
                     domain_id: str | None = None) -> tuple[str, ...]:
-    """Role names the user holds through its groups on the project or the domain."""
+    """Role names the user holds (through its groups or directly) on the project or the domain,
+    with the roles they imply (Keystone puts those in tokens too)."""
     targets: list[tuple[str, str]] = []
     if project is not None:
         targets = [("project", project.id), ("all_projects", project.domain_id)]
@@ -70,17 +72,10 @@ def effective_roles(session: Session, user_id: str, *, project: Project | None =
         targets = [("domain", domain_id)]
     if not targets:
         return ()
-    from sqlalchemy import and_, or_
-
-    cond = or_(*(and_(Grant.target_type == t, Grant.target_id == i) for t, i in targets))
-    stmt = (
-        select(Role.name)
-        .join(Grant, Grant.role_id == Role.id)
-        .join(GroupMember, GroupMember.group_id == Grant.group_id)
-        .where(GroupMember.user_id == user_id, cond)
-        .distinct()
-    )
-    return tuple(sorted(session.scalars(stmt)))
+    h = held()
+    cond = or_(*(and_(h.c.target_type == t, h.c.target_id == i) for t, i in targets))
+    stmt = select(Role.name).join(h, h.c.role_id == Role.id).where(h.c.user_id == user_id, cond).distinct()
+    return tuple(sorted(with_implied(session.scalars(stmt))))
 
 
 class Authenticator:

@@ -92,13 +92,15 @@ def test_image_transitions_follow_the_table(current: ImageStatus, target: ImageS
 
 
 def test_an_active_image_never_goes_back() -> None:
-    assert images.VALID_TRANSITIONS[ImageStatus.ACTIVE] == {ImageStatus.DELETED}
+    # Its data stays: only deactivation (Glance's, reversible) or deletion.
+    assert images.VALID_TRANSITIONS[ImageStatus.ACTIVE] == {ImageStatus.DELETED, ImageStatus.DEACTIVATED}
+    assert images.VALID_TRANSITIONS[ImageStatus.DEACTIVATED] == {ImageStatus.ACTIVE, ImageStatus.DELETED}
 
 
 def test_bulk_transitions_take_their_sources_from_the_table() -> None:
     stmt = images.transition_where(ImageStatus.ACTIVE, Image.id == "i")
     sql = str(stmt.compile(compile_kwargs={"literal_binds": True}))
-    assert "status IN ('saving')" in sql and "SET status='active'" in sql
+    assert "status IN ('saving', 'deactivated')" in sql and "SET status='active'" in sql
     narrowed = str(images.transition_where(ImageStatus.SAVING, sources=(ImageStatus.QUEUED,))
                    .compile(compile_kwargs={"literal_binds": True}))
     assert "status IN ('queued')" in narrowed
