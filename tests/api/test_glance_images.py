@@ -417,6 +417,17 @@ class TestDelete:
         assert r.status_code == 403 and error_code(r) == "IMG.0094"
         assert client.get(f"/v2/images/{image['id']}", headers=admin_headers).status_code == 200
 
+    def test_hiding_an_image(self, client: TestClient, admin_headers: dict[str, str]) -> None:
+        image = create(client, admin_headers, name="to-hide")
+        got = patch(client, admin_headers, image["id"], [{"op": "replace", "path": "/os_hidden", "value": True}])
+        assert got.status_code == 200 and got.json()["os_hidden"] is True
+        assert _ids(client, admin_headers) == [] and _ids(client, admin_headers, os_hidden="true") == [image["id"]]
+        # Still readable by id, as Glance; hiding only keeps it out of default lists.
+        assert client.get(f"/v2/images/{image['id']}", headers=admin_headers).status_code == 200
+        r = patch(client, admin_headers, image["id"], [{"op": "replace", "path": "/os_hidden", "value": "maybe"}])
+        assert r.status_code == 400
+        assert patch(client, admin_headers, image["id"], [{"op": "remove", "path": "/os_hidden"}]).status_code == 403
+
     def test_collection_methods_and_trailing_slash(self, client: TestClient, admin_headers: dict[str, str]) -> None:
         # As Glance: the collection takes GET and POST only, and a trailing slash is not the collection.
         r = client.delete("/v2/images", headers=admin_headers)
@@ -504,7 +515,7 @@ class TestList:
                                        "sort_dir=asc&sort_dir=desc", "visibility=everyone", "member_status=maybe",
                                        "protected=yes", "size_min=big", "created_at=2020-01-01",
                                        "changes-since=2020-01-01T00:00:00Z", f"marker={UUID1}", "min_disk=x",
-                                       "__imagetype=weird"]
+                                       "__imagetype=weird", "name=gt:x", "status=lte:active", "id=neq:x"]
 
     def test_bad_parameters_are_400(self, client: TestClient, admin_headers: dict[str, str]) -> None:
         for query in self.BAD_QUERIES:
@@ -527,6 +538,9 @@ class TestList:
                    visibility="shared")
         clock.advance(3600)
         c = create(client, admin_headers, name="gamma", disk_format="vmdk", purpose="y")
+        clock.advance(3600)
+        hidden = create(client, admin_headers, name="hidden-one", os_hidden=True)
+        assert hidden["os_hidden"] is True and c["os_hidden"] is False
         set_columns(runtime, a["id"], status="active", size=100)
         set_columns(runtime, b["id"], status="active", size=5000)
         project = project_of(client, admin_headers)
@@ -560,8 +574,13 @@ class TestList:
             ({"purpose": "y"}, [c["id"]]),
             ({"__imagetype": "private"}, [c["id"], b["id"], a["id"]]),
             ({"__platform": "Other"}, [c["id"], b["id"], a["id"]]),
-            ({"os_hidden": "true"}, []),
+            # Hidden images are listed only when asked for; the other filters apply to them as well.
+            ({"os_hidden": "true"}, [hidden["id"]]),
+            ({"os_hidden": "True", "name": "in:hidden-one,alpha"}, [hidden["id"]]),
             ({"os_hidden": "false"}, [c["id"], b["id"], a["id"]]),
+            # A quoted value keeps its comma: "alpha,beta" is one name (which no image has).
+            ({"name": 'in:"alpha,beta",gamma'}, [c["id"]]),
+            ({"name": "eq:beta"}, [b["id"]]),
         ]
         for params, expected in cases:
             assert _ids(client, h, **params) == expected, params

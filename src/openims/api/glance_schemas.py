@@ -32,6 +32,8 @@ def _image_properties() -> dict[str, Any]:
         "status": _read_only("string", "Status of the image", enum=[s.value for s in ImageStatus]),
         "visibility": {"type": "string", "description": "Scope of image accessibility", "enum": list(VISIBILITIES)},
         "protected": {"type": "boolean", "description": "If true, image will not be deletable."},
+        "os_hidden": {"type": "boolean", "description": "If true, image will not appear in default image list "
+                      "response."},
         "checksum": _read_only(["null", "string"], "md5 hash of image contents.", maxLength=32),
         "os_hash_algo": _read_only(["null", "string"], "Algorithm to calculate the os_hash_value", maxLength=64),
         "os_hash_value": _read_only(["null", "string"], "Hexdigest of the image contents using the algorithm "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ PATCH_MEDIA_TYPES = {
 # IMS-only fields of image_body that Glance does not have (and its image schema would refuse).
 _NOT_NATIVE = ("deleted", "deleted_at")
 # Glance's core fields keep their JSON types; everything else is a string property.
-_TYPED = frozenset({"id", "name", "status", "visibility", "protected", "tags", "container_format", "disk_format",
+_TYPED = frozenset({"id", "name", "status", "visibility", "protected", "os_hidden", "tags", "container_format",
+                    "disk_format",
                     "min_disk", "min_ram", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
                     "owner", "created_at", "updated_at", "self", "file", "schema"})
 
@@ -45,6 +47,7 @@ def _as_string(value: Any) -> str:
 def image_view(image: Image, tags: list[str]) -> dict[str, Any]:
     """One image as Glance renders it: core fields typed, every other property a string."""
     body = image_body(image, tags)
+    body["os_hidden"] = image.os_hidden
     for key in _NOT_NATIVE:
         body.pop(key, None)
     for key in [k for k in body if k not in _TYPED]:
@@ -64,8 +67,27 @@ _IN_CAPABLE = ("id", "name", "status", "disk_format", "container_format")
 _EQUAL_COLUMNS = ("owner", "checksum", "os_hash_value", "os_hash_algo")
 _INT_COLUMNS = ("min_disk", "min_ram")
 _VISIBILITIES = ("public", "private", "shared", "community", "all")
+# Glance's filter operators (glance.common.utils.split_filter_op).
+_OPERATORS = ("in", "eq", "neq", "gt", "gte", "lt", "lte")
 
 
+
+
+def _in_capable(q: ImageQuery, name: str, raw: str) -> None:
+    """``in:a,"b,c"`` (quoted values may hold commas), ``eq:a`` or a plain value; other operators 400.
+
+    A prefix that is no operator is part of the value (names may contain colons).
+    """
+    op, sep, rest = raw.partition(":")
+    if not sep or op not in _OPERATORS:
+        q.equals[name] = raw
+    elif op == "in":
+        q.in_filters[name] = [v.strip() for v in next(csv.reader([rest], skipinitialspace=True), []) if v.strip()]
+    elif op == "eq":
+        q.equals[name] = rest
+    else:
+        raise ImsBadRequest(f"Unable to filter {name} with the {op} operator: it takes in: or eq: only.",
+                            code="IMG.0001")
 
 
 def _boolean(name: str, raw: str) -> bool:
@@ -124,6 +146,8 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
     q = ImageQuery(project_id=project_id, limit=limit, marker=single.get("marker") or None,
                    member_status=member_status, sort=_sorting(params))
     q.tags = [tag_spellings(v.strip()) for k, v in params if k == "tag"]
+    # Hidden images only when asked for (os_hidden=true), as Glance lists.
+    q.equals["os_hidden"] = False
     for name, raw in single.items():
         if name in _PAGING:
             continue
@@ -133,10 +157,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
             if raw != "all":
                 q.equals["visibility"] = raw
         elif name in _IN_CAPABLE:
-            if raw.startswith("in:"):
-                q.in_filters[name] = [v.strip() for v in raw[3:].split(",") if v.strip()]
-            else:
-                q.equals[name] = raw
+            _in_capable(q, name, raw)
         elif name in _EQUAL_COLUMNS:
             q.equals[name] = raw
         elif name in _INT_COLUMNS:
@@ -144,9 +165,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
         elif name == "protected":
             q.equals["protected"] = _boolean(name, raw)
         elif name == "os_hidden":
-            # No image is hidden here: os_hidden=true selects nothing.
-            if _boolean(name, raw):
-                q.ids = []
+            q.equals["os_hidden"] = _boolean(name, raw)
         elif name in ("size_min", "size_max"):
             setattr(q, name, parse_int(name, raw, high=INT64_MAX))
         elif name in ("created_at", "updated_at"):

@@ -44,8 +44,8 @@ READ_ONLY = frozenset({"id", "status", "size", "virtual_size", "checksum", "os_h
                        "owner", "created_at", "updated_at", "file", "self", "schema", "direct_url",
                        "locations", "stores"})
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
-CORE = frozenset({"name", "min_disk", "min_ram", "protected", "visibility", "tags", "container_format",
-                  "disk_format"})
+CORE = frozenset({"name", "min_disk", "min_ram", "protected", "os_hidden", "visibility", "tags",
+                  "container_format", "disk_format"})
 # The only "__" system attributes a user sets: the description and the OS version.
 SYSTEM_WRITABLE = frozenset({"__description", "__os_version"})
 # Attributes every IMS image has besides the "__" ones. A ``remove`` of them, or of any "__" one, is
@@ -216,6 +216,7 @@ RULES: dict[str, Rule] = {
     "min_disk": _core("min_disk", lambda n, v: patch.integer(n, v, high=MAX_MIN_DISK)),
     "min_ram": _core("min_ram", lambda n, v: patch.integer(n, v)),
     "protected": _core("protected", patch.boolean),
+    "os_hidden": _core("os_hidden", patch.boolean),
     "visibility": _core("visibility", lambda _n, v: _visibility(v)),
     "tags": Rule(_set_tags, _core("tags", lambda n, v: v).remove),
     "container_format": _format_rule("container_format", CONTAINER_FORMATS),

@@ -48,6 +48,7 @@ class Draft:
     min_disk: int
     min_ram: int
     protected: bool
+    os_hidden: bool
     visibility: str
     container_format: str | None
     disk_format: str | None
@@ -58,7 +59,8 @@ class Draft:
     @classmethod
     def of(cls, image: Image) -> Draft:
         return cls(name=image.name, description=image.description, min_disk=image.min_disk,
-                   min_ram=image.min_ram, protected=image.protected, visibility=image.visibility,
+                   min_ram=image.min_ram, protected=image.protected, os_hidden=image.os_hidden,
+                   visibility=image.visibility,
                    container_format=image.container_format, disk_format=image.disk_format,
                    properties=dict(image.properties))
 
@@ -68,6 +70,7 @@ class Draft:
         image.min_disk = self.min_disk
         image.min_ram = self.min_ram
         image.protected = self.protected
+        image.os_hidden = self.os_hidden
         image.visibility = self.visibility
         image.container_format = self.container_format
         image.disk_format = self.disk_format

@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from openims.db.types import UTCDateTime
 
@@ -172,6 +173,8 @@ class Image(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     image_type: Mapped[str] = mapped_column(String(16), default="private")
     protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Glance's os_hidden: left out of native lists unless asked for (os_hidden=true).
+    os_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     disk_format: Mapped[str | None] = mapped_column(String(16))
     container_format: Mapped[str | None] = mapped_column(String(16))
     size: Mapped[int | None] = mapped_column(BigInteger)
