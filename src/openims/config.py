@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # worker's sweep gives the image back (queued): the recovery time after a crash mid-upload.
     upload_lease_seconds: int = Field(default=60, ge=2)
     store_format: Literal["qcow2", "raw"] = "qcow2"
+    # Glance's interoperable import (glance-direct) converts to this format; empty keeps the data as
+    # it is, as Glance does without its image_conversion plugin.
+    import_convert_to: Literal["", "qcow2", "raw"] = ""
     max_image_file_size: int = 128 * GiB
     max_quick_import_size: int = 1024 * GiB
     convert_timeout: float = Field(default=6 * 3600, gt=0)

@@ -105,9 +105,9 @@ class TestSchemas:
         r = client.get("/v2/schemas/nothing", headers=admin_headers)
         assert r.status_code == 404
 
-    def test_import_info_offers_no_methods(self, client: TestClient, admin_headers: dict[str, str]) -> None:
+    def test_import_info_under_the_image_prefix(self, client: TestClient, admin_headers: dict[str, str]) -> None:
         r = client.get("/image/v2/info/import", headers=admin_headers)
-        assert r.status_code == 200 and r.json()["import-methods"]["value"] == []
+        assert r.status_code == 200 and r.json()["import-methods"]["value"] == ["glance-direct", "copy-image"]
 
 
 # ---------------------------------------------------------------- create

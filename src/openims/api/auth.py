@@ -85,7 +85,7 @@ def _is_signed(request: Request) -> bool:
 
 def _is_streaming(request: Request) -> bool:
     # The uploads BodyLimitMiddleware lets through unbuffered (PUT /obs/{bucket}/{key}, PUT
-    # /v2/images/{id}/file); every other body is read in full like any request.
+    # /v2/images/{id}/file and /stage); every other body is read in full like any request.
     return is_streaming_upload(request.method, request.scope["path"])
 
 

@@ -21,8 +21,8 @@ from openims.api import glance_wire
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
+from openims.catalog import glance_import, native
 from openims.catalog import images as image_rules
-from openims.catalog import native
 from openims.catalog.images import ImageStatus, tags_of
 from openims.catalog.members import visible_to
 from openims.catalog.patch import PatchOp
@@ -30,6 +30,7 @@ from openims.db.models import Image
 from openims.db.session import after_commit
 from openims.errors import (
     ImsBadRequest,
+    ImsForbidden,
     ImsNotFound,
     ImsRangeNotSatisfiable,
     ImsUnsupportedMediaType,
@@ -65,7 +66,7 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def _json_body(request: Request) -> Any:
+async def json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw:
         raise ImsBadRequest("Body expected in request.", code="IMG.0007")
@@ -76,7 +77,7 @@ async def _json_body(request: Request) -> Any:
 
 
 async def _create_body(request: Request) -> dict[str, Any]:
-    body = await _json_body(request)
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise ImsBadRequest("The request body must be a JSON object of image attributes.", code="IMG.0001")
     return body
@@ -88,7 +89,7 @@ async def _patch_ops(request: Request) -> list[PatchOp]:
         raise ImsUnsupportedMediaType("The PATCH body must be a JSON patch: use the media type "
                                         "application/openstack-images-v2.1-json-patch.",
                             headers={"Accept-Patch": ", ".join(sorted(glance_wire.PATCH_MEDIA_TYPES))})
-    return glance_wire.parse_patch(await _json_body(request), draft)
+    return glance_wire.parse_patch(await json_body(request), draft)
 
 
 def _view(session: Session, image: Image) -> dict[str, Any]:
@@ -127,7 +128,8 @@ def create_image(request: Request, caller: WriterDep, body: Annotated[dict[str, 
     image = native.create_queued(session, project_id=caller.project_id, body=body, quota=rt.settings.image_quota,
                                  now=rt.clock())
     location = str(request.base_url).rstrip("/") + f"/v2/images/{image.id}"
-    return JSONResponse(_view(session, image), status_code=201, headers={"Location": location})
+    return JSONResponse(_view(session, image), status_code=201, headers={
+        "Location": location, "OpenStack-image-import-methods": ",".join(glance_import.METHODS)})
 
 
 @router.get("/v2/images/{image_id}", summary="Show image details (native)", responses=_ERRORS)
@@ -180,13 +182,7 @@ def _declared_size(request: Request) -> int:
     return max(sizes, default=0)
 
 
-@router.put("/v2/images/{image_id}/file", status_code=204, summary="Upload image data (native, streamed)",
-            responses={**_ERRORS, 409: {"description": "The image is not queued, is receiving data, "
-                                                 "or the upload stalled past its lease"},
-                       410: {"description": "The image was deleted during the upload"},
-                       413: {"description": "The data exceeds the size limit"},
-                       415: {"description": "Not application/octet-stream"}}, openapi_extra=_DATA_BODY)
-async def upload_image_data(image_id: str, request: Request, caller: WriterDep, rt: RuntimeDep) -> Response:
+async def _receive(image_id: str, request: Request, caller: Any, rt: Runtime, *, stage: bool) -> Response:
     media_type = _media_type(request)
     if media_type not in ("", "application/octet-stream"):
         raise ImsUnsupportedMediaType("Image data must be sent as application/octet-stream.")
@@ -194,14 +190,37 @@ async def upload_image_data(image_id: str, request: Request, caller: WriterDep, 
     size = _declared_size(request)
     if size > limit:
         raise ImsUploadTooLarge(f"The image data ({size} bytes) exceeds the limit of {limit} bytes.")
+    announced = request.headers.get("x-openstack-image-size", "").strip()
     limits = transfer.UploadLimits(max_file_size=limit, timeout=rt.settings.convert_timeout,
-                                   lease_seconds=rt.settings.upload_lease_seconds)
+                                   lease_seconds=rt.settings.upload_lease_seconds,
+                                   expected_size=int(announced) if announced.isdigit() else None)
     try:
         await transfer.upload(rt.db, rt.images, project_id=caller.project_id, image_id=image_id,
-                             stream=request.stream(), limits=limits, clock=rt.clock, upload_id=uuid.uuid4().hex)
+                             stream=request.stream(), limits=limits, clock=rt.clock, upload_id=uuid.uuid4().hex,
+                             stage=stage)
     except ClientDisconnect as exc:
         raise ImsBadRequest("The upload was interrupted before all data arrived.", code="IMG.0057") from exc
     return Response(status_code=204)
+
+
+@router.put("/v2/images/{image_id}/file", status_code=204, summary="Upload image data (native, streamed)",
+            responses={**_ERRORS, 409: {"description": "The image is not queued, is receiving data, "
+                                                 "or the upload stalled past its lease"},
+                       410: {"description": "The image was deleted during the upload"},
+                       413: {"description": "The data exceeds the size limit"},
+                       415: {"description": "Not application/octet-stream"}}, openapi_extra=_DATA_BODY)
+async def upload_image_data(image_id: str, request: Request, caller: WriterDep, rt: RuntimeDep) -> Response:
+    return await _receive(image_id, request, caller, rt, stage=False)
+
+
+@router.put("/v2/images/{image_id}/stage", status_code=204,
+            summary="Stage image data for an interoperable import (native, v2.6, streamed)",
+            responses={**_ERRORS, 409: {"description": "The image is not queued, or is receiving data"},
+                       410: {"description": "The image was deleted while its data was staged"},
+                       413: {"description": "The data exceeds the size limit"},
+                       415: {"description": "Not application/octet-stream"}}, openapi_extra=_DATA_BODY)
+async def stage_image_data(image_id: str, request: Request, caller: WriterDep, rt: RuntimeDep) -> Response:
+    return await _receive(image_id, request, caller, rt, stage=True)
 
 
 def _stored_data(rt: Runtime, image_id: str, location: str, start: int, length: int) -> Iterator[bytes]:
@@ -255,8 +274,26 @@ def show_schema(name: str, caller: ReaderDep) -> dict[str, Any]:
     return SCHEMAS[name]
 
 
-@router.get("/v2/info/import", summary="Interoperable image import methods (native): none here",
+@router.get("/v2/info/import", summary="Interoperable image import methods (native)",
             responses={401: _ERRORS[401]})
 def import_info(caller: ReaderDep) -> dict[str, Any]:
-    # Data arrives by PUT …/file or by IMS imports from buckets; Glance's import workflow is not offered.
-    return {"import-methods": {"description": "Import methods available.", "type": "array", "value": []}}
+    return {"import-methods": {"description": "Import methods available.", "type": "array",
+                               "value": list(glance_import.METHODS)}}
+
+
+_SINGLE_STORE = "Multi backend is not supported at this site."
+
+
+@router.get("/v2/info/stores", summary="Image stores (native): one store here, so 404 as Glance answers",
+            responses={401: _ERRORS[401], 404: {"description": "A single store (Glance without multi-backend)"}})
+def stores_info(caller: ReaderDep) -> dict[str, Any]:
+    raise ImsNotFound(_SINGLE_STORE, code="IMG.0001")
+
+
+@router.get("/v2/info/stores/detail", summary="Image stores in detail (native; image administrators)",
+            responses={401: _ERRORS[401], 403: {"description": "Not an image administrator"},
+                       404: {"description": "A single store (Glance without multi-backend)"}})
+def stores_detail(caller: ReaderDep) -> dict[str, Any]:
+    if not caller.can(Permission.IMAGE_ADMIN):
+        raise ImsForbidden("Only image administrators may read the stores' details.", code="IMG.0026")
+    raise ImsNotFound(_SINGLE_STORE, code="IMG.0001")

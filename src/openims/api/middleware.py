@@ -20,10 +20,10 @@ PREFIXES = ("/identity", "/image")
 ORIGINAL_PATH = "openims.original_path"
 
 # The only requests whose bodies are streamed instead of read in full, as routed (after the prefix):
-# PUT /v2/images/{image_id}/file (image data) and PUT /obs/{bucket}/{key} (an object). Every other
+# PUT /v2/images/{image_id}/file and …/stage (image data) and PUT /obs/{bucket}/{key} (an object). Every other
 # request, including other methods on those paths (POST /v1/cloudimages/{id}/file exports an image
 # and carries JSON), gets the JSON body limit.
-_STREAMING_UPLOADS = (re.compile(r"/v2/images/[^/]+/file"), re.compile(r"/obs/[^/]+/.+"))
+_STREAMING_UPLOADS = (re.compile(r"/v2/images/[^/]+/(?:file|stage)"), re.compile(r"/obs/[^/]+/.+"))
 
 
 def is_streaming_upload(method: str, path: str) -> bool:

@@ -20,6 +20,8 @@ from openims.errors import ImsBadRequest, ImsNotFound
 class ImageStatus(StrEnum):
     QUEUED = "queued"  # metadata exists, no data yet
     SAVING = "saving"  # data being imported or uploaded
+    UPLOADING = "uploading"  # Glance's interoperable import: data being staged, or staged and not yet imported
+    IMPORTING = "importing"  # Glance's interoperable import: its task is checking and storing the data
     ACTIVE = "active"  # data stored and checksummed: usable
     KILLED = "killed"  # the import failed
     DEACTIVATED = "deactivated"  # data kept, but no one except an image administrator may download it
@@ -28,7 +30,11 @@ class ImageStatus(StrEnum):
 
 # Allowed transitions, as glance's domain model: anything else is a bug.
 VALID_TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
-    ImageStatus.QUEUED: frozenset({ImageStatus.SAVING, ImageStatus.KILLED, ImageStatus.DELETED}),
+    ImageStatus.QUEUED: frozenset({ImageStatus.SAVING, ImageStatus.UPLOADING, ImageStatus.IMPORTING,
+                                   ImageStatus.KILLED, ImageStatus.DELETED}),
+    # Back to queued: a failed stage or import (Glance's revert).
+    ImageStatus.UPLOADING: frozenset({ImageStatus.IMPORTING, ImageStatus.QUEUED, ImageStatus.DELETED}),
+    ImageStatus.IMPORTING: frozenset({ImageStatus.ACTIVE, ImageStatus.QUEUED, ImageStatus.DELETED}),
     # saving → queued: a retried job starts the data over.
     ImageStatus.SAVING: frozenset({ImageStatus.ACTIVE, ImageStatus.KILLED, ImageStatus.QUEUED,
                                    ImageStatus.SAVING, ImageStatus.DELETED}),

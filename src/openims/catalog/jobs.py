@@ -59,6 +59,8 @@ class JobType(StrEnum):
     ADD_IMAGE_MEMBERS = "imsAddImageMembersJob"  # share images with projects (batch)
     DEL_IMAGE_MEMBERS = "imsDelImageMembersJob"  # stop sharing images with projects (batch)
     UPDATE_IMAGE_MEMBERS = "imsUpdateImageMembersJob"  # a member accepts or rejects shared images (batch)
+    # Not an IMS job type: Glance's interoperable import (a task there), run by the same workers.
+    GLANCE_IMPORT = "glanceImageImportJob"
 
 
 VALID_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {

@@ -1,4 +1,9 @@
-"""Direct uploads (``PUT /v2/images/{id}/file``): the rules and state of an image receiving data.
+"""Direct uploads (``PUT /v2/images/{id}/file``) and staging (``PUT /v2/images/{id}/stage``): the rules and
+state of an image receiving data.
+
+Staging is the first step of Glance's interoperable import (``catalog.glance_import``): the same
+transfer under the same lease, but the image goes ``queued → uploading`` and stays ``uploading``
+with its data stored as it came (no inspection, no checksums yet: the import does that).
 
 The transfer itself — spooling the body, the import pipeline, the heartbeat — is ``worker.uploads``;
 this module only decides who holds an image and what each step may change.
@@ -70,6 +75,12 @@ class UploadTarget:
     min_disk: int
     # Who holds the image in saving: the upload's id (it also names the upload's temp files).
     holder: str
+    # A stage (``PUT /stage``): kept as it came, the image left ``uploading``.
+    stage: bool = False
+
+
+# The status an image has while it receives data, for an upload and for a stage.
+_RECEIVING = (ImageStatus.SAVING, ImageStatus.UPLOADING)
 
 
 def renew_interval(lease_seconds: float) -> float:
@@ -80,31 +91,35 @@ def renew_interval(lease_seconds: float) -> float:
 
 
 def begin(session: Session, project_id: str, image_id: str, now: dt.datetime, *, holder: str | None = None,
-          lease_seconds: int = DEFAULT_LEASE_SECONDS) -> UploadTarget:
-    """Take the owner's queued image to ``saving`` under a lease; 404 / 403 / 409 / 400 as Glance answers."""
+          lease_seconds: int = DEFAULT_LEASE_SECONDS, stage: bool = False) -> UploadTarget:
+    """Take the owner's queued image to ``saving`` (a stage: ``uploading``) under a lease; 404 / 403 /
+    409 / 400 as Glance answers. A stage needs no formats (Glance checks them at import)."""
     image = require_owner(session, project_id, image_id)
+    target = ImageStatus.UPLOADING if stage else ImageStatus.SAVING
     if image.status != ImageStatus.QUEUED.value:
-        raise ImsConflict(f"Image {image_id} is {image.status}: data can only be uploaded to a queued image.",
-                          code="IMG.0035")
+        raise ImsConflict(f"Image {image_id} is {image.status}: data can only be "
+                          f"{'staged' if stage else 'uploaded'} to a queued image (transition from "
+                          f"{image.status} to {target} is not allowed).", code="IMG.0035")
     if "__data_origin" in image.properties:
         # An import or copy job fills this image; an upload would race with it.
         raise ImsConflict(f"Image {image_id} is being created by an asynchronous job; its data cannot be uploaded.",
                           code="IMG.0035")
-    if not image.disk_format or not image.container_format:
+    if not stage and (not image.disk_format or not image.container_format):
         raise ImsBadRequest("disk_format and container_format must be set before uploading data.", code="IMG.0072")
     holder = holder or uuid.uuid4().hex
     result = session.execute(
-        transition_where(ImageStatus.SAVING, Image.id == image.id, sources=(ImageStatus.QUEUED,))
+        transition_where(target, Image.id == image.id, sources=(ImageStatus.QUEUED,))
         .values(updated_at=now, upload_holder=holder, upload_lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ImsConflict(f"Image {image_id} is already receiving data.", code="IMG.0035")
-    return UploadTarget(image.id, image.disk_format, image.container_format, image.min_disk, holder)
+    return UploadTarget(image.id, image.disk_format or "", image.container_format or "", image.min_disk, holder,
+                        stage)
 
 
 def _held(image_id: str, holder: str, *, status: bool = True) -> tuple[ColumnElement[bool], ...]:
     held = (Image.id == image_id, Image.upload_holder == holder)
-    return (*held, Image.status == ImageStatus.SAVING.value) if status else held
+    return (*held, Image.status.in_([s.value for s in _RECEIVING])) if status else held
 
 
 def _lost(session: Session, image_id: str) -> ServiceError:
@@ -132,7 +147,7 @@ def restore(session: Session, image_id: str, holder: str, now: dt.datetime) -> S
     image is returned (that, not whatever broke afterwards, is what the client should hear).
     """
     result = session.execute(
-        transition_where(ImageStatus.QUEUED, *_held(image_id, holder, status=False), sources=(ImageStatus.SAVING,))
+        transition_where(ImageStatus.QUEUED, *_held(image_id, holder, status=False), sources=_RECEIVING)
         .values(updated_at=now, upload_holder=None, upload_lease_expires_at=None)
     )
     return None if result.rowcount == 1 else _lost(session, image_id)  # type: ignore[attr-defined]
@@ -154,6 +169,20 @@ def finish(session: Session, image_id: str, holder: str, publish: Callable[[], s
     image.upload_holder = None
     image.upload_lease_expires_at = None
     transition(image, ImageStatus.ACTIVE, now)
+
+
+def finish_stage(session: Session, image_id: str, holder: str, publish: Callable[[], str], now: dt.datetime, *,
+                 size: int) -> None:
+    """Publish staged data: the image stays ``uploading`` with ``size`` = the staged bytes (as Glance),
+    its data waiting for ``POST /import``. Only while the stage still holds the image (as ``finish``)."""
+    image = session.scalar(select(Image).where(*_held(image_id, holder)).with_for_update())
+    if image is None:
+        raise _lost(session, image_id)
+    image.location = publish()
+    image.size = size
+    image.upload_holder = None
+    image.upload_lease_expires_at = None
+    image.updated_at = now
 
 
 @dataclass(frozen=True)
@@ -180,8 +209,8 @@ def sweep_expired(session: Session, now: dt.datetime, *, limit: int = SWEEP_BATC
         lapsed = (Image.id == image_id, Image.upload_holder.is_not_distinct_from(holder),
                   Image.upload_lease_expires_at < now)
         cleared = {"upload_holder": None, "upload_lease_expires_at": None}
-        if status == ImageStatus.SAVING.value:
-            stmt = transition_where(ImageStatus.QUEUED, *lapsed, sources=(ImageStatus.SAVING,)).values(
+        if status in _RECEIVING:
+            stmt = transition_where(ImageStatus.QUEUED, *lapsed, sources=_RECEIVING).values(
                 updated_at=now, **cleared)
         else:
             # A lease left on an image in another state (nothing should leave one) is only cleared.

@@ -1,4 +1,5 @@
-"""The transfer of a direct upload (``PUT /v2/images/{id}/file``): spool, inspect, publish verbatim.
+"""The transfer of a direct upload (``PUT /v2/images/{id}/file``) or a stage (``PUT …/stage``): spool,
+inspect, publish verbatim.
 
 The same inspection as the worker's jobs (``imaging.keep_image``, then ``Staging.seal``/``publish``),
 with the image held under an upload lease (``catalog.uploads`` holds its rules and state): renewed
@@ -48,6 +49,8 @@ class UploadLimits:
     max_file_size: int
     timeout: float
     lease_seconds: int = DEFAULT_LEASE_SECONDS
+    # The size the client announced (X-Openstack-Image-Size): other data is refused (400).
+    expected_size: int | None = None
 
 
 class UploadLease:
@@ -116,9 +119,11 @@ def _store(db: Database, staging: Staging, target: UploadTarget, spool: Path, li
     try:
         with lease.heartbeat():
             try:
-                # Stored verbatim, as Glance does: the client's own checksum of the file holds.
-                stored = keep_image(spool, staging.path, disk_format=target.disk_format,
-                                    container_format=target.container_format, min_disk_gb=target.min_disk or None,
+                # Stored verbatim, as Glance does: the client's own checksum of the file holds. A
+                # stage is kept opaque (no formats): its import inspects it.
+                stored = keep_image(spool, staging.path, disk_format="" if target.stage else target.disk_format,
+                                    container_format="" if target.stage else target.container_format,
+                                    min_disk_gb=target.min_disk or None,
                                     max_file_size=limits.max_file_size, timeout=limits.timeout, tee=staging.tee)
             except ImageRejected as exc:
                 raise _refused(exc) from exc
@@ -128,6 +133,9 @@ def _store(db: Database, staging: Staging, target: UploadTarget, spool: Path, li
             # transaction; the publish itself (a rename, or nothing) inside.
             staging.seal()
         with db.transaction() as s:
+            if target.stage:
+                uploads.finish_stage(s, target.image_id, target.holder, staging.publish, clock(), size=stored.size)
+                return
             uploads.finish(s, target.image_id, target.holder, staging.publish, clock(), size=stored.size,
                            virtual_size=stored.virtual_size, disk_format=stored.disk_format,
                            checksum=stored.checksum, os_hash_value=stored.os_hash_value,
@@ -139,13 +147,14 @@ def _store(db: Database, staging: Staging, target: UploadTarget, spool: Path, li
 
 async def upload(db: Database, images: ImageStore, *, project_id: str, image_id: str,
                  stream: AsyncIterator[bytes], limits: UploadLimits, clock: Clock,
-                 upload_id: str) -> None:
-    """Receive, check and store an image's data; the image is active when this returns."""
+                 upload_id: str, stage: bool = False) -> None:
+    """Receive, check and store an image's data; the image is active when this returns (a stage:
+    ``uploading``, its data stored as it came)."""
 
     def start() -> UploadTarget:
         with db.transaction() as s:
             return uploads.begin(s, project_id, image_id, clock(), holder=upload_id,
-                                 lease_seconds=limits.lease_seconds)
+                                 lease_seconds=limits.lease_seconds, stage=stage)
 
     def undo() -> ServiceError | None:
         # Temp files first: if we die in between, the lease is still there for the sweep to finish the job.
@@ -159,7 +168,10 @@ async def upload(db: Database, images: ImageStore, *, project_id: str, image_id:
     staging = images.staging(upload_id, target.image_id)
     spool = images.temp_path(upload_id, target.image_id, ".upload")
     try:
-        await _spool(stream, spool, limits.max_file_size, lease)
+        received = await _spool(stream, spool, limits.max_file_size, lease)
+        if limits.expected_size is not None and received != limits.expected_size:
+            raise ImsBadRequest(f"The data is {received} bytes, not the {limits.expected_size} bytes that "
+                                "X-Openstack-Image-Size announced.", code="IMG.0001")
         await anyio.to_thread.run_sync(_store, db, staging, target, spool, limits, clock, lease,
                                        limiter=transfer_limiter())
     except (ImsUploadGone, ImsUploadLeaseLost):

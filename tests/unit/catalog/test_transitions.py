@@ -100,7 +100,7 @@ def test_an_active_image_never_goes_back() -> None:
 def test_bulk_transitions_take_their_sources_from_the_table() -> None:
     stmt = images.transition_where(ImageStatus.ACTIVE, Image.id == "i")
     sql = str(stmt.compile(compile_kwargs={"literal_binds": True}))
-    assert "status IN ('saving', 'deactivated')" in sql and "SET status='active'" in sql
+    assert "status IN ('saving', 'importing', 'deactivated')" in sql and "SET status='active'" in sql
     narrowed = str(images.transition_where(ImageStatus.SAVING, sources=(ImageStatus.QUEUED,))
                    .compile(compile_kwargs={"literal_binds": True}))
     assert "status IN ('queued')" in narrowed

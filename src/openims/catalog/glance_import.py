@@ -1,0 +1,170 @@
+"""Glance's interoperable image import (``POST /v2/images/{id}/import``) and its tasks: the rules and state.
+
+``glance-direct`` imports the data ``PUT /v2/images/{id}/stage`` stored (``catalog.uploads``): the
+image goes ``uploading → importing`` and a job (``worker.import_handlers``) checks the data as
+every import is checked, stores it (as it is, or converted when ``OPENIMS_IMPORT_CONVERT_TO`` says
+so) and makes the image ``active``; a failure puts it back to ``queued`` without data, as Glance's
+revert does. ``copy-image`` answers as Glance does with a single store. ``web-download`` is not
+offered yet.
+
+While the job runs the image carries Glance's reserved properties: ``os_glance_import_task`` (the
+task id: a second import is refused while it is set), ``os_glance_importing_to_stores`` and
+``os_glance_failed_import`` (both ``""`` here: there is one store, which Glance does not name).
+The job is the task: ``GET /v2/images/{id}/tasks`` renders the image's import jobs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openims.catalog import jobs
+from openims.catalog.images import ImageStatus, transition
+from openims.catalog.jobs import JobPayload, JobStatus, JobType
+from openims.catalog.members import visible_to
+from openims.db.models import Image, Job
+from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden
+
+GLANCE_DIRECT = "glance-direct"
+COPY_IMAGE = "copy-image"
+# What /v2/info/import and the create header advertise: the methods that work here.
+METHODS: tuple[str, ...] = (GLANCE_DIRECT, COPY_IMAGE)
+# Glance knows these too; asked for here they are "unknown" as a disabled method is on Glance.
+_KNOWN = (*METHODS, "web-download", "glance-download")
+
+LOCK = "os_glance_import_task"
+IMPORTING_TO = "os_glance_importing_to_stores"
+FAILED_IMPORT = "os_glance_failed_import"
+TASK_TYPE = "api_image_import"
+# Glance keeps a finished task this long (expires_at).
+TASK_LIFETIME = dt.timedelta(hours=48)
+
+_TASK_STATUS = {JobStatus.INIT.value: "pending", JobStatus.RUNNING.value: "processing",
+                JobStatus.SUCCESS.value: "success", JobStatus.FAIL.value: "failure"}
+
+
+class ImportPayload(JobPayload):
+    """The typed payload of a glance import job (the task's ``input`` and who asked)."""
+
+    image_id: str
+    method: str
+    import_req: dict[str, Any]
+    user_id: str
+    request_id: str
+
+
+def _method(body: object) -> tuple[str, dict[str, Any]]:
+    """The import method of a request body, checked as Glance checks it, before anything else."""
+    if not isinstance(body, dict):
+        raise ImsBadRequest("The import request needs a JSON object body with a method.", code="IMG.0001")
+    method = body.get("method")
+    if not isinstance(method, dict) or not isinstance(method.get("name"), str):
+        raise ImsBadRequest("Import request requires a 'method' field with a 'name'.", code="IMG.0001")
+    for flag in ("all_stores", "all_stores_must_succeed"):
+        if flag in body and not isinstance(body[flag], bool):
+            raise ImsBadRequest(f"{flag} must be a boolean.", code="IMG.0001")
+    name = method["name"]
+    if name not in METHODS:
+        raise ImsBadRequest(f"Unknown import method name '{name[:64]}'.", code="IMG.0001")
+    return name, body
+
+
+def submit(session: Session, *, project_id: str, user_id: str, request_id: str, image_id: str, body: object,
+           may_copy: bool, now: dt.datetime) -> Job | None:
+    """Start an import of the image; the job, or None when nothing is left to do (202 without a task).
+
+    Errors come in Glance's order (images.py ``import_image``): the body, the image (404), its
+    status and formats (409), the policy (403), the import lock (409), the stores (409 / 400).
+    """
+    name, req = _method(body)
+    image = visible_to(session, project_id, image_id, for_update=True)
+    status = image.status
+    if name == COPY_IMAGE:
+        if status != ImageStatus.ACTIVE.value:
+            raise ImsConflict(f"Image {image_id} is {status}: only an active image can be copied.", code="IMG.0035")
+    elif status == ImageStatus.ACTIVE.value:
+        raise ImsConflict(f"Image {image_id} is active: it has its data already.", code="IMG.0035")
+    elif name == GLANCE_DIRECT and (status != ImageStatus.UPLOADING.value or image.upload_holder is not None
+                                    or image.location is None):
+        raise ImsConflict(f"Image needs to be staged before an import can be started (image {image_id} is "
+                          f"{status}{', still receiving data' if image.upload_holder else ''}).", code="IMG.0035")
+    if not image.disk_format or not image.container_format:
+        raise ImsConflict("'disk_format' and 'container_format' must be set prior to importing data.",
+                          code="IMG.0035")
+    if name == COPY_IMAGE and not may_copy:
+        raise ImsForbidden("Only an image administrator may copy an image between stores.", code="IMG.0026")
+    if image.owner != project_id:
+        raise ImsForbidden(f"Image {image_id} is shared with you; only its owner may import data to it.",
+                           code="IMG.0047")
+    if image.properties.get(LOCK):
+        raise ImsConflict(f"Image {image_id} has an import in progress (task {image.properties[LOCK]}).",
+                          code="IMG.0035")
+    stores = req.get("stores")
+    if stores is not None:
+        if not isinstance(stores, list) or not all(isinstance(x, str) for x in stores):
+            raise ImsBadRequest("stores must be a list of store ids.", code="IMG.0001")
+        if req.get("all_stores"):
+            raise ImsBadRequest("all_stores cannot be combined with stores.", code="IMG.0001")
+        if stores:
+            # One store, which has no id: every id named is unknown (Glance's 409).
+            raise ImsConflict(f"Unknown store {stores[0][:64]!r}: this deployment has a single image store.",
+                              code="IMG.0035")
+    if req.get("all_stores_must_succeed") is False:
+        raise ImsBadRequest("all_stores_must_succeed can only be false with several stores.", code="IMG.0001")
+    if name == COPY_IMAGE:
+        if req.get("all_stores"):
+            return None  # the one store already holds the data: nothing to copy
+        raise ImsBadRequest("copy-image needs the stores to copy to (stores or all_stores).", code="IMG.0001")
+    return _start(session, image, project_id=project_id, user_id=user_id, request_id=request_id, method=name,
+                  req=req, now=now)
+
+
+def _start(session: Session, image: Image, *, project_id: str, user_id: str, request_id: str, method: str,
+           req: dict[str, Any], now: dt.datetime) -> Job:
+    job_id = jobs.new_job_id()
+    transition(image, ImageStatus.IMPORTING, now)
+    image.properties = {**image.properties, LOCK: job_id, IMPORTING_TO: "", FAILED_IMPORT: ""}
+    payload = ImportPayload(image_id=image.id, method=method, import_req=req, user_id=user_id,
+                            request_id=request_id)
+    return jobs.submit(session, project_id=project_id, job_type=JobType.GLANCE_IMPORT, payload=payload.to_json(),
+                       entities={"image_id": image.id, "process_percent": 0.0}, now=now, job_id=job_id)
+
+
+def held_by(session: Session, image_id: str, job_id: str) -> Image | None:
+    """The image, locked, while the import ``job_id`` still holds it (importing, its lock set)."""
+    image = session.scalar(select(Image).where(Image.id == image_id).with_for_update())
+    if image is None or image.status != ImageStatus.IMPORTING.value or image.properties.get(LOCK) != job_id:
+        return None
+    return image
+
+
+def release(image: Image, now: dt.datetime, *, failed: bool) -> None:
+    """End the import: the lock goes; a failed import leaves the image queued without data (Glance's revert)."""
+    props = {k: v for k, v in image.properties.items() if k != LOCK}
+    image.properties = {**props, IMPORTING_TO: "", FAILED_IMPORT: ""}
+    if failed:
+        image.location = None
+        image.size = None
+        transition(image, ImageStatus.QUEUED, now)
+    else:
+        transition(image, ImageStatus.ACTIVE, now)
+
+
+def tasks_of(session: Session, project_id: str, image_id: str) -> tuple[Image, list[Job]]:
+    """``GET /v2/images/{id}/tasks``: the image (404 if not visible) and its import jobs, oldest first."""
+    image = visible_to(session, project_id, image_id)
+    found = session.scalars(select(Job).where(Job.project_id == image.owner,
+                                              Job.job_type == JobType.GLANCE_IMPORT.value)
+                            .order_by(Job.created_at, Job.id))
+    return image, [j for j in found if j.payload.get("image_id") == image.id]
+
+
+def task_status(job: Job) -> str:
+    return _TASK_STATUS.get(job.status, "pending")
+
+
+def expires_at(job: Job) -> dt.datetime | None:
+    return job.end_time + TASK_LIFETIME if job.end_time else None

@@ -1,0 +1,112 @@
+"""The handler of Glance's interoperable import (``catalog.glance_import`` submits it)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from openims.catalog import glance_import
+from openims.catalog.glance_import import ImportPayload
+from openims.catalog.images import record_data
+from openims.catalog.jobs import JobStatus, JobType, finish
+from openims.imaging import INSPECTABLE, ImageFormat, ImageRejected, StoredImage, import_image, keep_image
+from openims.objects.image_store import FileImageStore, Staging
+from openims.worker.context import JobContext
+from openims.worker.handlers import Handler
+from openims.worker.outcomes import JobFailed
+
+log = logging.getLogger("openims.worker")
+
+_GONE = "the image was deleted, or its import was cancelled, while the import was running"
+
+
+@dataclass(frozen=True)
+class _Staged:
+    location: str
+    size: int
+    disk_format: str
+    container_format: str
+    min_disk: int
+
+
+class GlanceImportHandler:
+    """glance-direct: the staged data inspected as every import is, stored, and the image made active.
+
+    The staged data is the image's own (Glance keeps it in a staging store): a failure gives the
+    image back as ``queued`` without data, as Glance's revert does.
+    """
+
+    def run(self, ctx: JobContext) -> None:
+        payload = ImportPayload.from_json(ctx.job.payload)
+        rt = ctx.rt
+        rt.images.clear_temp(ctx.job.id)  # leftovers of an interrupted attempt
+        with ctx.fenced() as (s, _job):
+            image = glance_import.held_by(s, payload.image_id, ctx.job.id)
+            if image is None or image.location is None or image.size is None:
+                raise JobFailed("IMG.0144", _GONE)
+            staged = _Staged(image.location, image.size, image.disk_format or "", image.container_format or "",
+                             image.min_disk)
+        # An S3 store: the staged object is downloaded for qemu-img, and the result written locally first.
+        need = 0 if isinstance(rt.images, FileImageStore) else 2 * staged.size
+        started = time.monotonic()
+        with ctx.scratch(need) as scratch:
+            staging = rt.images.staging(ctx.attempt_key, payload.image_id)
+            try:
+                # Without scratch (a file store) the data is read where it is stored.
+                temp_dir = rt.images.temp_path(ctx.job.id, payload.image_id).parent
+                with rt.images.local_path(staged.location, scratch or temp_dir) as src:
+                    stored = self._store(ctx, src, staging, staged)
+                staging.seal()
+                self._record(ctx, payload, stored, staging)
+            except BaseException:
+                staging.discard()
+                raise
+        log.info("job %s: imported the staged data of image %s (%s, %d bytes) in %.2f s", ctx.job.id,
+                 payload.image_id, stored.disk_format, stored.size, time.monotonic() - started)
+
+    def _store(self, ctx: JobContext, src: Path, staging: Staging, staged: _Staged) -> StoredImage:
+        rt = ctx.rt
+        convert_to = rt.settings.import_convert_to
+        try:
+            if convert_to and staged.container_format == "bare" and staged.disk_format in INSPECTABLE:
+                declared = None if staged.disk_format == ImageFormat.RAW.value else ImageFormat(staged.disk_format)
+                return import_image(src, staging.path, min_disk_gb=staged.min_disk or None, declared=declared,
+                                    store_format=convert_to, max_file_size=rt.settings.max_image_file_size,
+                                    timeout=rt.settings.convert_timeout, progress=ctx.progress, tee=staging.tee)
+            return keep_image(src, staging.path, disk_format=staged.disk_format,
+                              container_format=staged.container_format, min_disk_gb=staged.min_disk or None,
+                              max_file_size=rt.settings.max_image_file_size, timeout=rt.settings.convert_timeout,
+                              progress=ctx.progress, tee=staging.tee)
+        except ImageRejected as exc:
+            raise JobFailed(exc.code, f"the staged data was refused: {exc.reason}") from exc
+
+    def _record(self, ctx: JobContext, payload: ImportPayload, stored: StoredImage, staging: Staging) -> None:
+        ctx.confirm_lease()
+        with ctx.fenced() as (s, job):
+            now = ctx.rt.clock()
+            image = glance_import.held_by(s, payload.image_id, ctx.job.id)
+            if image is None:
+                raise JobFailed("IMG.0144", _GONE)
+            # Under the row lock: the data replaces the staged data only while the import holds the image.
+            record_data(image, location=staging.publish(), size=stored.size, virtual_size=stored.virtual_size,
+                        disk_format=stored.disk_format, checksum=stored.checksum,
+                        os_hash_value=stored.os_hash_value)
+            glance_import.release(image, now, failed=False)
+            job.entities = {**job.entities, "process_percent": 100.0}
+            finish(job, JobStatus.SUCCESS, now)
+
+    def revert(self, ctx: JobContext, session: Session) -> None:
+        payload = ImportPayload.from_json(ctx.job.payload)
+        image = glance_import.held_by(session, payload.image_id, ctx.job.id)
+        if image is not None:
+            glance_import.release(image, ctx.rt.clock(), failed=True)
+            ctx.remove_data_after_commit(session, [payload.image_id])
+        else:
+            ctx.remove_data_after_commit(session, [])
+
+
+HANDLERS: dict[str, Handler] = {JobType.GLANCE_IMPORT.value: GlanceImportHandler()}
