@@ -78,6 +78,11 @@ class TestKeystoneRoles:
         assert [(a["user"]["id"], a["scope"]["project"]["id"]) for a in assigned["role_assignments"]] == [
             (user_id, path.split("/")[3])]
         assert assigned["role_assignments"][0]["links"]["assignment"].endswith(path)
+        # openstackclient's --names: Keystone's include_names.
+        named = client.get("/v3/role_assignments", params={"user.id": user_id, "include_names": "1"},
+                           headers=admin_headers).json()["role_assignments"][0]
+        assert named["role"]["name"] == "member" and named["user"]["name"] == "direct1"
+        assert named["scope"]["project"]["name"] == "local-1" and named["user"]["domain"]["name"] == "admin"
         # Revoking it ends the user's tokens at once.
         assert client.delete(path, headers=admin_headers).status_code == 204
         assert client.head(path, headers=admin_headers).status_code == 404

@@ -87,3 +87,15 @@ def test_refused_upload_is_reported(conn: Connection, tmp_path: Path) -> None:
         conn.image.create_image(name="sdk-liar", data=f, disk_format="qcow2", container_format="bare")
     assert "Image disk_format qcow2 does not match stream data vmdk" in str(caught.value)
     assert [i for i in conn.image.images() if i.name == "sdk-liar"] == []
+
+
+def test_create_image_with_import(conn: Connection, tmp_path: Path) -> None:
+    """create_image(use_import=True): stage, glance-direct import, and the SDK waits for active."""
+    source = make_image(tmp_path / "src", "vmdk")
+    image = conn.create_image("sdk-imported", filename=str(source), disk_format="vmdk", container_format="bare",
+                              use_import=True, wait=True, timeout=120)
+    image = conn.image.wait_for_status(conn.image.get_image(image.id), "active", wait=120)
+    assert image.disk_format == "vmdk"
+    assert image.checksum == hashlib.md5(source.read_bytes()).hexdigest()
+    assert conn.image.download_image(image).content == source.read_bytes()
+    assert [t.status for t in conn.image.image_tasks(image)] == ["success"]

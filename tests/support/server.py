@@ -122,3 +122,15 @@ class Api:
                 return job
             time.sleep(0.2)
         raise TimeoutError(f"job {job_id} did not finish")
+
+    def wait_image(self, image_id: str, timeout: float = 120) -> dict[str, Any]:
+        """The native image once it left Glance's transfer statuses (saving, uploading, importing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.http.get(f"/v2/images/{image_id}")
+            assert r.status_code == 200, r.text
+            image: dict[str, Any] = r.json()
+            if image["status"] not in ("saving", "uploading", "importing"):
+                return image
+            time.sleep(0.2)
+        raise TimeoutError(f"image {image_id} is still {image['status']}")

@@ -435,7 +435,8 @@ for _holder in (grants.GROUP, grants.USER):
         _grant_routes(_type, _holder, _base, _suffix)
 
 
-def _assignment_body(a: Assignment, rt: Runtime) -> dict[str, Any]:
+def _assignment_body(a: Assignment, rt: Runtime,
+                     names: dict[tuple[str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
     base = rt.settings.base_url
     who = f"{a.holder}s/{a.holder_id}"
     if a.target_type == admin.PROJECT:
@@ -447,8 +448,14 @@ def _assignment_body(a: Assignment, rt: Runtime) -> dict[str, Any]:
     else:
         scope = {"domain": {"id": a.target_id}, "OS-INHERIT:inherited_to": "projects"}
         link = f"{base}/v3/OS-INHERIT/domains/{a.target_id}/{who}/roles/{a.role_id}/inherited_to_projects"
-    return {"scope": scope, "role": {"id": a.role_id}, a.holder: {"id": a.holder_id},
-            "links": {"assignment": link}}
+    body = {"scope": scope, "role": {"id": a.role_id}, a.holder: {"id": a.holder_id}, "links": {"assignment": link}}
+    if names is not None:
+        body["role"] = names.get(("role", a.role_id), body["role"])
+        body[a.holder] = names.get((a.holder, a.holder_id), body[a.holder])
+        target = "project" if a.target_type == admin.PROJECT else "domain"
+        scope[target] = names.get((admin.PROJECT if target == "project" else admin.DOMAIN, a.target_id),
+                                  scope[target])
+    return body
 
 
 @router.get("/v3/role_assignments", summary="List role assignments (grants) of the account")
@@ -460,10 +467,14 @@ def list_role_assignments(
     project_id: str | None = Query(default=None, alias="scope.project.id", max_length=64),
     domain_id: str | None = Query(default=None, alias="scope.domain.id", max_length=64),
     inherited_to: str | None = Query(default=None, alias="scope.OS-INHERIT:inherited_to", max_length=16),
+    include_names: str | None = Query(default=None, max_length=8),
 ) -> dict[str, Any]:
     if inherited_to is not None and inherited_to != "projects":
         raise IamBadRequest("scope.OS-INHERIT:inherited_to only supports the value 'projects'.")
     found = grants.role_assignments(session, actor, group_id=group_id, user_id=user_id,
                                    role_id=role_id, project_id=project_id, domain_id=domain_id,
                                    inherited_only=inherited_to is not None)
-    return {"role_assignments": [_assignment_body(a, rt) for a in found], "links": _links(rt, request)}
+    # Keystone's flag: present (any value but false/0) adds the names.
+    names = (grants.assignment_names(session, actor, found)
+             if include_names is not None and include_names.lower() not in ("false", "0") else None)
+    return {"role_assignments": [_assignment_body(a, rt, names) for a in found], "links": _links(rt, request)}

@@ -12,8 +12,10 @@ from openims.api.deps import api_router
 router = api_router(tags=["versions"])
 
 _UPDATED = "2024-01-01T00:00:00Z"
-# Glance API minor versions we answer; keystoneauth picks the highest CURRENT one.
-_GLANCE_VERSIONS = ("v2.9", "v2.8", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
+# Glance API minor versions we answer; keystoneauth picks the highest CURRENT one. v2.12 (image
+# tasks) is the newest whose features all exist here (v2.13+ bring the cache API). v2.8 and the
+# other multi-store versions are left out, as a Glance with one store leaves them out.
+_GLANCE_VERSIONS = ("v2.12", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
 
 
 def _ims_version(base: str, vid: str, status: str) -> dict[str, Any]:

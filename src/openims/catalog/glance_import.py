@@ -78,6 +78,7 @@ def submit(session: Session, *, project_id: str, user_id: str, request_id: str, 
 
     Errors come in Glance's order (images.py ``import_image``): the body, the image (404), its
     status and formats (409), the policy (403), the import lock (409), the stores (409 / 400).
+    One difference: ``all_stores_must_succeed: false`` is accepted (see below).
     """
     name, req = _method(body)
     image = visible_to(session, project_id, image_id, for_update=True)
@@ -112,8 +113,8 @@ def submit(session: Session, *, project_id: str, user_id: str, request_id: str, 
             # One store, which has no id: every id named is unknown (Glance's 409).
             raise ImsConflict(f"Unknown store {stores[0][:64]!r}: this deployment has a single image store.",
                               code="IMG.0035")
-    if req.get("all_stores_must_succeed") is False:
-        raise ImsBadRequest("all_stores_must_succeed can only be false with several stores.", code="IMG.0001")
+    # Glance refuses all_stores_must_succeed=false without several stores (400); openstackclient's
+    # `image import` sends it by default, so with one store it is accepted, and means nothing.
     if name == COPY_IMAGE:
         if req.get("all_stores"):
             return None  # the one store already holds the data: nothing to copy

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openims.db.models import Grant, Group, GroupMember, Role, User, UserGrant
+from openims.db.models import Grant, Group, GroupMember, Project, Role, User, UserGrant
 from openims.errors import IamBadRequest, IamNotFound
 from openims.iam.admin import (
     ALL_PROJECTS,
@@ -208,3 +208,28 @@ def role_assignments(session: Session, actor: Actor, *, group_id: str | None = N
             found.append(Assignment(holder, g.group_id if isinstance(g, Grant) else g.user_id, g.role_id,
                                     g.target_type, g.target_id))
     return sorted(found, key=lambda a: (a.target_type, a.target_id, a.holder, a.holder_id, a.role_id))
+
+
+def assignment_names(session: Session, actor: Actor, found: list[Assignment]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Keystone's ``include_names``: (kind, id) → ``{"id", "name"}`` (with the domain for users, groups
+    and projects) of every role, holder and target ``found`` names. All are the actor's account's."""
+    domain = path_domain(session, actor, actor.domain_id)
+    in_domain = {"id": domain.id, "name": domain.name}
+    wanted: dict[str, set[str]] = {"role": set(), GROUP: set(), USER: set(), PROJECT: set()}
+    for a in found:
+        wanted["role"].add(a.role_id)
+        wanted[a.holder].add(a.holder_id)
+        if a.target_type == PROJECT:
+            wanted[PROJECT].add(a.target_id)
+    out: dict[tuple[str, str], dict[str, Any]] = {(DOMAIN, domain.id): in_domain}
+    models: dict[str, type[Role] | type[Group] | type[User] | type[Project]] = {
+        "role": Role, GROUP: Group, USER: User, PROJECT: Project}
+    for kind, model in models.items():
+        if not wanted[kind]:
+            continue
+        for row_id, name in session.execute(select(model.id, model.name).where(model.id.in_(wanted[kind]))):
+            entry: dict[str, Any] = {"id": row_id, "name": name}
+            if kind != "role":
+                entry["domain"] = in_domain
+            out[(kind, row_id)] = entry
+    return out
