@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     # Glance's interoperable import (glance-direct) converts to this format; empty keeps the data as
     # it is, as Glance does without its image_conversion plugin.
     import_convert_to: Literal["", "qcow2", "raw"] = ""
+    # web-download's URI filter, comma-separated lists as Glance's [import_filtering_opts]. Besides
+    # these, hosts that are or resolve to non-public addresses are refused unless listed in
+    # web_download_allowed_hosts (objects.web_download).
+    web_download_schemes: str = "http,https"
+    web_download_allowed_ports: str = "80,443"
+    web_download_disallowed_ports: str = ""
+    web_download_allowed_hosts: str = ""
+    web_download_disallowed_hosts: str = ""
+    web_download_timeout: float = Field(default=3600.0, gt=0)
     max_image_file_size: int = 128 * GiB
     max_quick_import_size: int = 1024 * GiB
     convert_timeout: float = Field(default=6 * 3600, gt=0)

@@ -19,6 +19,7 @@ from openims.catalog import glance_import
 from openims.catalog.jobs import JobStatus
 from openims.db.models import Job
 from openims.iam.roles import Permission
+from openims.objects.web_download import UriFilter
 
 router = api_router(tags=["glance"])
 
@@ -65,7 +66,8 @@ def import_image(image_id: str, request: Request, caller: WriterDep, body: Annot
                  session: SessionDep, rt: RuntimeDep) -> Response:
     glance_import.submit(session, project_id=caller.project_id, user_id=caller.user_id,
                          request_id=f"req-{request.state.request_id}", image_id=image_id, body=body,
-                         may_copy=caller.can(Permission.IMAGE_ADMIN), now=rt.clock())
+                         may_copy=caller.can(Permission.IMAGE_ADMIN),
+                         refused_uri=UriFilter.from_settings(rt.settings).refusal, now=rt.clock())
     return Response(status_code=202)
 
 

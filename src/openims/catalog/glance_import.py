@@ -4,8 +4,9 @@
 image goes ``uploading → importing`` and a job (``worker.import_handlers``) checks the data as
 every import is checked, stores it (as it is, or converted when ``OPENIMS_IMPORT_CONVERT_TO`` says
 so) and makes the image ``active``; a failure puts it back to ``queued`` without data, as Glance's
-revert does. ``copy-image`` answers as Glance does with a single store. ``web-download`` is not
-offered yet.
+revert does. ``web-download`` fetches the data from a URL (``objects.web_download``: filtered,
+every redirect re-checked) into a queued image, then goes on as glance-direct. ``copy-image``
+answers as Glance does with a single store.
 
 While the job runs the image carries Glance's reserved properties: ``os_glance_import_task`` (the
 task id: a second import is refused while it is set), ``os_glance_importing_to_stores`` and
@@ -16,6 +17,7 @@ The job is the task: ``GET /v2/images/{id}/tasks`` renders the image's import jo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -29,11 +31,11 @@ from openims.db.models import Image, Job
 from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden
 
 GLANCE_DIRECT = "glance-direct"
+WEB_DOWNLOAD = "web-download"
 COPY_IMAGE = "copy-image"
-# What /v2/info/import and the create header advertise: the methods that work here.
-METHODS: tuple[str, ...] = (GLANCE_DIRECT, COPY_IMAGE)
-# Glance knows these too; asked for here they are "unknown" as a disabled method is on Glance.
-_KNOWN = (*METHODS, "web-download", "glance-download")
+# What /v2/info/import and the create header advertise: the methods that work here. Glance's
+# glance-download (another region's Glance) is "unknown", as a disabled method is on Glance.
+METHODS: tuple[str, ...] = (GLANCE_DIRECT, WEB_DOWNLOAD, COPY_IMAGE)
 
 LOCK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
@@ -73,14 +75,17 @@ def _method(body: object) -> tuple[str, dict[str, Any]]:
 
 
 def submit(session: Session, *, project_id: str, user_id: str, request_id: str, image_id: str, body: object,
-           may_copy: bool, now: dt.datetime) -> Job | None:
+           may_copy: bool, refused_uri: Callable[[str], str | None], now: dt.datetime) -> Job | None:
     """Start an import of the image; the job, or None when nothing is left to do (202 without a task).
 
     Errors come in Glance's order (images.py ``import_image``): the body, the image (404), its
-    status and formats (409), the policy (403), the import lock (409), the stores (409 / 400).
+    status and formats (409), the policy (403), the import lock (409), the stores (409 / 400), and
+    last web-download's URI (``refused_uri``: why the filter refuses it, or None) 400.
     One difference: ``all_stores_must_succeed: false`` is accepted (see below).
     """
     name, req = _method(body)
+    if name == WEB_DOWNLOAD and not isinstance(req["method"].get("uri"), str):
+        raise ImsBadRequest("web-download needs method.uri, the URL of the image data.", code="IMG.0001")
     image = visible_to(session, project_id, image_id, for_update=True)
     status = image.status
     if name == COPY_IMAGE:
@@ -88,6 +93,8 @@ def submit(session: Session, *, project_id: str, user_id: str, request_id: str, 
             raise ImsConflict(f"Image {image_id} is {status}: only an active image can be copied.", code="IMG.0035")
     elif status == ImageStatus.ACTIVE.value:
         raise ImsConflict(f"Image {image_id} is active: it has its data already.", code="IMG.0035")
+    elif name == WEB_DOWNLOAD and status != ImageStatus.QUEUED.value:
+        raise ImsConflict(f"Image {image_id} is {status}: web-download needs a queued image.", code="IMG.0035")
     elif name == GLANCE_DIRECT and (status != ImageStatus.UPLOADING.value or image.upload_holder is not None
                                     or image.location is None):
         raise ImsConflict(f"Image needs to be staged before an import can be started (image {image_id} is "
@@ -115,6 +122,12 @@ def submit(session: Session, *, project_id: str, user_id: str, request_id: str, 
                               code="IMG.0035")
     # Glance refuses all_stores_must_succeed=false without several stores (400); openstackclient's
     # `image import` sends it by default, so with one store it is accepted, and means nothing.
+    if name == WEB_DOWNLOAD:
+        uri = req["method"]["uri"]
+        why = refused_uri(uri)
+        if why is not None:
+            raise ImsBadRequest(f"URI for web-download does not pass filtering: {uri[:256]} ({why}).",
+                                code="IMG.0001")
     if name == COPY_IMAGE:
         if req.get("all_stores"):
             return None  # the one store already holds the data: nothing to copy

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from openims.catalog.glance_import import ImportPayload
 from openims.catalog.images import record_data
 from openims.catalog.jobs import JobStatus, JobType, finish
 from openims.imaging import INSPECTABLE, ImageFormat, ImageRejected, StoredImage, import_image, keep_image
+from openims.objects import web_download
 from openims.objects.image_store import FileImageStore, Staging
 from openims.worker.context import JobContext
 from openims.worker.handlers import Handler
@@ -34,7 +37,8 @@ class _Staged:
 
 
 class GlanceImportHandler:
-    """glance-direct: the staged data inspected as every import is, stored, and the image made active.
+    """glance-direct / web-download: the staged or downloaded data inspected as every import is,
+    stored, and the image made active.
 
     The staged data is the image's own (Glance keeps it in a staging store): a failure gives the
     image back as ``queued`` without data, as Glance's revert does.
@@ -44,29 +48,53 @@ class GlanceImportHandler:
         payload = ImportPayload.from_json(ctx.job.payload)
         rt = ctx.rt
         rt.images.clear_temp(ctx.job.id)  # leftovers of an interrupted attempt
+        web = payload.method == glance_import.WEB_DOWNLOAD
         with ctx.fenced() as (s, _job):
             image = glance_import.held_by(s, payload.image_id, ctx.job.id)
-            if image is None or image.location is None or image.size is None:
+            if image is None or (not web and (image.location is None or image.size is None)):
                 raise JobFailed("IMG.0144", _GONE)
-            staged = _Staged(image.location, image.size, image.disk_format or "", image.container_format or "",
-                             image.min_disk)
+            staged = _Staged(image.location or "", image.size or 0, image.disk_format or "",
+                             image.container_format or "", image.min_disk)
         # An S3 store: the staged object is downloaded for qemu-img, and the result written locally first.
-        need = 0 if isinstance(rt.images, FileImageStore) else 2 * staged.size
+        need = 0 if isinstance(rt.images, FileImageStore) else (1 if web else 2) * staged.size
         started = time.monotonic()
         with ctx.scratch(need) as scratch:
             staging = rt.images.staging(ctx.attempt_key, payload.image_id)
             try:
-                # Without scratch (a file store) the data is read where it is stored.
-                temp_dir = rt.images.temp_path(ctx.job.id, payload.image_id).parent
-                with rt.images.local_path(staged.location, scratch or temp_dir) as src:
+                with self._source(ctx, payload, staged, scratch) as src:
                     stored = self._store(ctx, src, staging, staged)
                 staging.seal()
                 self._record(ctx, payload, stored, staging)
             except BaseException:
                 staging.discard()
                 raise
-        log.info("job %s: imported the staged data of image %s (%s, %d bytes) in %.2f s", ctx.job.id,
-                 payload.image_id, stored.disk_format, stored.size, time.monotonic() - started)
+            finally:
+                rt.images.clear_temp(ctx.job.id)
+        log.info("job %s: imported image %s by %s (%s, %d bytes) in %.2f s", ctx.job.id, payload.image_id,
+                 payload.method, stored.disk_format, stored.size, time.monotonic() - started)
+
+    @contextmanager
+    def _source(self, ctx: JobContext, payload: ImportPayload, staged: _Staged,
+                scratch: Path | None) -> Iterator[Path]:
+        """A local path to the data to import: the staged data, or web-download's file fetched now."""
+        rt = ctx.rt
+        temp = rt.images.temp_path(ctx.job.id, payload.image_id, ".download")
+        if payload.method != glance_import.WEB_DOWNLOAD:
+            # Without scratch (a file store) the data is read where it is stored.
+            with rt.images.local_path(staged.location, scratch or temp.parent) as src:
+                yield src
+            return
+        uri = str(payload.import_req["method"]["uri"])
+        try:
+            # Progress is unknown until the end; reporting 0 still stops the download on a lost lease.
+            web_download.download(uri, temp, web_download.UriFilter.from_settings(rt.settings),
+                                  max_size=rt.settings.max_image_file_size, timeout=rt.settings.web_download_timeout,
+                                  progress=lambda _n: ctx.progress(0))
+        except web_download.RefusedUri as exc:
+            raise JobFailed("IMG.0057", f"web-download of {uri[:256]} was refused: {exc}") from exc
+        except web_download.DownloadFailed as exc:
+            raise JobFailed("IMG.0057", f"web-download of {uri[:256]} failed: {exc}") from exc
+        yield temp
 
     def _store(self, ctx: JobContext, src: Path, staging: Staging, staged: _Staged) -> StoredImage:
         rt = ctx.rt
