@@ -6,7 +6,6 @@ Staging (``PUT /v2/images/{id}/stage``) streams like the direct upload and lives
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -15,6 +14,7 @@ from fastapi.responses import Response
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_routes import json_body
+from openims.api.glance_wire import naive_time
 from openims.catalog import glance_import
 from openims.catalog.jobs import JobStatus
 from openims.db.models import Job
@@ -38,17 +38,12 @@ _IMPORT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"a
         "all_stores_must_succeed": {"type": "boolean"}}}}}}}
 
 
-def _glance_time(t: dt.datetime | None) -> str | None:
-    # Glance's task times: naive ISO 8601 with microseconds, no zone.
-    return t.replace(tzinfo=None).isoformat(timespec="microseconds") if t else None
-
-
 def task_body(job: Job) -> dict[str, Any]:
     payload = glance_import.ImportPayload.from_json(job.payload)
     return {
         "id": job.id, "type": glance_import.TASK_TYPE, "status": glance_import.task_status(job),
-        "owner": job.project_id, "expires_at": _glance_time(glance_import.expires_at(job)),
-        "created_at": _glance_time(job.created_at), "updated_at": _glance_time(job.end_time or job.begin_time
+        "owner": job.project_id, "expires_at": naive_time(glance_import.expires_at(job)),
+        "created_at": naive_time(job.created_at), "updated_at": naive_time(job.end_time or job.begin_time
                                                                                 or job.created_at),
         "deleted_at": None, "deleted": False, "image_id": payload.image_id, "request_id": payload.request_id,
         "user_id": payload.user_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ _TYPED = frozenset({"id", "name", "status", "visibility", "protected", "os_hidde
                     "disk_format",
                     "min_disk", "min_ram", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
                     "owner", "created_at", "updated_at", "self", "file", "schema"})
+
+
+def naive_time(t: dt.datetime | None) -> str | None:
+    """Glance's task and v1 times: naive ISO 8601 (UTC) with microseconds, no zone."""
+    return t.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") if t else None
 
 
 def _as_string(value: Any) -> str:

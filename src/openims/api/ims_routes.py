@@ -21,15 +21,20 @@ from openims.errors import ImsBadRequest
 router = api_router(tags=["ims"])
 
 
-def _refuse_other_forms(body: CreateImageWire) -> None:
-    if body.instance_id:
+def refuse_cloud_sources(instance_id: str | None, volume_id: str | None, backup_id: str | None) -> None:
+    """Images made from servers, volumes or backups: this deployment has none of them (IMS's errors)."""
+    if instance_id:
         raise ImsBadRequest("The ECS does not exist: this deployment has no servers; create images from "
                             "files with image_url.", code="IMG.0005")
-    if body.volume_id:
+    if volume_id:
         raise ImsBadRequest("The specified data disk is unavailable: this deployment has no volumes; create "
                             "images from files with image_url.", code="IMG.0120")
-    if body.backup_id:
+    if backup_id:
         raise ImsBadRequest("The backup does not exist: this deployment has no backups.", code="IMG.0020")
+
+
+def _refuse_other_forms(body: CreateImageWire) -> None:
+    refuse_cloud_sources(body.instance_id, body.volume_id, body.backup_id)
     if not body.image_url:
         raise ImsBadRequest("image_url is required: <bucket>:<object key> of the image file.", code="IMG.0017")
     if body.min_disk is None:
