@@ -27,6 +27,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-local-cluster")]
 IMPORTS = 8
 
 
+class PortTaken(RuntimeError):
+    pass
+
+
 class Running:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -42,6 +46,10 @@ class Running:
             self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
         while "Ctrl-C stops everything" not in self.text():
+            if self.proc.poll() is not None and "address already in use" in self.text():
+                # Another test took a port between free_port() and the bind: try other ports.
+                LocalPostgres(root / "pg", self.pg_port).stop()
+                raise PortTaken(self.text())
             assert self.proc.poll() is None, self.text()
             assert time.monotonic() < deadline, self.text()
             time.sleep(0.2)
@@ -59,9 +67,22 @@ class Running:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Running]:
     # Not under pytest's temp dir (mode 0700): run as root, the embedded server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="openims-cluster-"))
-    root.chmod(0o755)
-    running = Running(root)
+    for attempt in range(3):
+        root = Path(tempfile.mkdtemp(prefix="openims-cluster-"))
+        root.chmod(0o755)
+        running: Running | None = None
+        try:
+            running = Running(root)
+        except PortTaken:
+            if attempt == 2:
+                raise
+            continue
+        finally:
+            if running is None:
+                subprocess.run(["pkill", "-KILL", "-f", f"weed mini -dir={root}"], check=False)
+                shutil.rmtree(root, ignore_errors=True)
+        break
+    assert running is not None
     try:
         yield running
     finally:
