@@ -15,6 +15,7 @@ from openims.catalog import glance_import
 from openims.catalog.glance_import import ImportPayload
 from openims.catalog.images import record_data
 from openims.catalog.jobs import JobStatus, JobType, finish
+from openims.db.session import after_commit
 from openims.imaging import INSPECTABLE, ImageFormat, ImageRejected, StoredImage, import_image, keep_image
 from openims.objects import web_download
 from openims.objects.image_store import FileImageStore, Staging
@@ -120,9 +121,14 @@ class GlanceImportHandler:
             if image is None:
                 raise JobFailed("IMG.0144", _GONE)
             # Under the row lock: the data replaces the staged data only while the import holds the image.
-            record_data(image, location=staging.publish(), size=stored.size, virtual_size=stored.virtual_size,
+            staged_at = image.location
+            location = staging.publish()
+            record_data(image, location=location, size=stored.size, virtual_size=stored.virtual_size,
                         disk_format=stored.disk_format, checksum=stored.checksum,
                         os_hash_value=stored.os_hash_value)
+            if staged_at is not None and staged_at != location:
+                # A store that keeps each staging apart (S3): the staged object goes once this commits.
+                after_commit(s, lambda: ctx.rt.images.delete(staged_at))
             glance_import.release(image, now, failed=False)
             job.entities = {**job.entities, "process_percent": 100.0}
             finish(job, JobStatus.SUCCESS, now)
