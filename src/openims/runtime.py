@@ -9,6 +9,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from openims.catalog.metadefs import seed as metadefs_seed
 from openims.clock import Clock, utcnow
 from openims.config import Settings
 from openims.db import migrate
@@ -119,9 +120,11 @@ def build_stores(settings: Settings) -> tuple[BucketStore, ImageStore]:
 
 
 def bootstrap_runtime(rt: Runtime) -> BootstrapResult:
-    """First-start bootstrap; writes the generated admin password to the data dir once."""
+    """First-start bootstrap and the shipped metadefs; writes the generated admin password to the data dir once."""
     with rt.db.transaction() as s:
         result = bootstrap(s, rt.settings, rt.hashing, rt.clock)
+        # The shipped metadata definitions, owned by the service's project (loaded once each).
+        metadefs_seed.seed(s, result.project_id, rt.clock())
     if result.password is not None:
         write_admin_credentials(rt.settings.data_dir / "admin-credentials", rt.settings, result.password)
     return result

@@ -1,5 +1,5 @@
 """Processes started at once on an empty database: migrations and the first-start bootstrap take turns,
-every process comes up, and the admin account exists once."""
+every process comes up, and the admin account (and the shipped metadata definitions) exist once."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from openims.db.models import Domain, Role, User
+from openims.catalog.metadefs import seed
+from openims.db.models import Domain, MetadefNamespace, Role, User
 from tests.conftest import DB_KINDS, PG_ADMIN_URL
 from tests.support.server import Api, ServerProcess
 
@@ -62,6 +63,8 @@ def test_servers_started_together_on_an_empty_database(empty_database: str, tmp_
             assert c.scalar(select(func.count()).select_from(User).where(User.name == "admin")) == 1
             roles = list(c.scalars(select(Role.name)))
             assert len(roles) == len(set(roles))
+            # The shipped metadata definitions, loaded once.
+            assert c.scalar(select(func.count()).select_from(MetadefNamespace)) == len(seed.shipped()[1])
         engine.dispose()
     finally:
         for server in servers:

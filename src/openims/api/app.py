@@ -19,6 +19,7 @@ from openims.api import (
     ims_lifecycle_routes,
     ims_routes,
     legacy_routes,
+    metadef_routes,
     obs_routes,
     sharing_routes,
     tag_routes,
@@ -45,8 +46,8 @@ def create_app(rt: Runtime) -> FastAPI:
     # Starlette matches routes in order, one by one: the hot read paths go first (a request to a
     # route near the end pays for every route before it).
     modules = (glance_routes, ims_routes, version_routes, token_routes, ims_lifecycle_routes, tag_routes,
-               sharing_routes, glance_import_routes, obs_routes, iam_routes, iam_admin_routes, access_key_routes,
-               legacy_routes)
+               sharing_routes, glance_import_routes, metadef_routes, obs_routes, iam_routes, iam_admin_routes,
+               access_key_routes, legacy_routes)
     for module in modules:
         app.include_router(module.router)
     # For the Allow header of a 405 (api.errors), which Starlette fills from one route only.

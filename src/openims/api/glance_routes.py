@@ -266,7 +266,8 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
 # ---------------------------------------------------------------- schemas and discovery
 
 
-@router.get("/v2/schemas/{name}", summary="Image, image list, member and member list schemas (native)",
+# {name:path}: the metadefs schemas are named metadefs/namespace, metadefs/objects, …
+@router.get("/v2/schemas/{name:path}", summary="Image, member, task and metadefs schemas (native)",
             responses={401: _ERRORS[401], 404: {"description": "No such schema"}})
 def show_schema(name: str, caller: ReaderDep) -> dict[str, Any]:
     if name not in SCHEMAS:

@@ -6,13 +6,15 @@ formats the import pipeline reads and the statuses and visibilities an image can
 nullable fields are ``["null", …]``. python-glanceclient validates the image it gets back from
 ``POST /v2/images`` and builds its CLI options from these documents, so they must match the wire.
 Every other attribute (the IMS ``__…`` ones, custom properties) is a string:
-``additionalProperties: {"type": "string"}``.
+``additionalProperties: {"type": "string"}``. The task and metadefs documents are in
+``metadef_schemas``; all are served from ``SCHEMAS``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from openims.api.metadef_schemas import METADEF_SCHEMAS, TASK_SCHEMA, TASKS_SCHEMA
 from openims.catalog.images import ALL_STATUSES, ImageStatus
 from openims.catalog.native import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 from openims.catalog.tags import NATIVE_TAG_MAX
@@ -102,9 +104,13 @@ MEMBERS_SCHEMA: dict[str, Any] = {
     "links": _links(describedby="schema"),
 }
 
+# Served by ``GET /v2/schemas/{name}``; the metadefs ones are named by their path ("metadefs/namespace").
 SCHEMAS: dict[str, dict[str, Any]] = {
     "image": IMAGE_SCHEMA,
     "images": IMAGES_SCHEMA,
     "member": MEMBER_SCHEMA,
     "members": MEMBERS_SCHEMA,
+    "task": TASK_SCHEMA,
+    "tasks": TASKS_SCHEMA,
+    **METADEF_SCHEMAS,
 }

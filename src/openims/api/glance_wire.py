@@ -186,14 +186,16 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
     return q
 
 
-def list_links(params: Sequence[tuple[str, str]], *, limit: int, last_id: str | None) -> tuple[str, str | None]:
-    """``first`` (this query without its marker) and ``next`` (continuing after ``last_id``)."""
+def list_links(params: Sequence[tuple[str, str]], *, limit: int, last_id: str | None,
+               path: str = "/v2/images") -> tuple[str, str | None]:
+    """``first`` (this query without its marker) and ``next`` (continuing after ``last_id``) of the
+    collection at ``path`` (images; metadefs namespaces page the same way)."""
     kept = [(k, v) for k, v in params if k != "marker"]
-    first = "/v2/images" + (f"?{urlencode(kept)}" if kept else "")
+    first = path + (f"?{urlencode(kept)}" if kept else "")
     if last_id is None:
         return first, None
     following = [(k, v) for k, v in kept if k != "limit"] + [("marker", last_id), ("limit", str(limit))]
-    return first, f"/v2/images?{urlencode(following)}"
+    return first, f"{path}?{urlencode(following)}"
 
 
 # ---------------------------------------------------------------- PATCH /v2/images/{id}

@@ -265,3 +265,96 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---------------------------------------------------------------- metadata definitions (Glance metadefs)
+
+
+class MetadefNamespace(Base):
+    """A catalogue of metadata definitions (Glance's metadef namespace), addressed by its name."""
+
+    __tablename__ = "metadef_namespaces"
+    __table_args__ = (Index("ix_metadef_namespaces_owner", "owner"),
+                      Index("ix_metadef_namespaces_visibility", "visibility"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    # "public" or "private" (only the owner project sees a private one).
+    visibility: Mapped[str] = mapped_column(String(32), default="private")
+    # While true, neither the namespace nor anything in it can be deleted.
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class MetadefObject(Base):
+    __tablename__ = "metadef_objects"
+    __table_args__ = (UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    # Names of the object's properties that must be given.
+    required: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Property name -> its definition (as MetadefProperty.definition).
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class MetadefProperty(Base):
+    __tablename__ = "metadef_properties"
+    __table_args__ = (UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    # The JSON-schema-like definition (type, title, enum, default, …), validated by catalog.metadefs.
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class MetadefTag(Base):
+    __tablename__ = "metadef_tags"
+    __table_args__ = (UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class MetadefResourceType(Base):
+    """A kind of resource definitions apply to (OS::Glance::Image, OS::Nova::Flavor, …); global."""
+
+    __tablename__ = "metadef_resource_types"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    # The seeded ones; a type created by an association is not.
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class MetadefAssociation(Base):
+    """A namespace applies to a resource type, its property names carrying ``prefix`` there."""
+
+    __tablename__ = "metadef_namespace_resource_types"
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+                                              primary_key=True)
+    resource_type_id: Mapped[int] = mapped_column(ForeignKey("metadef_resource_types.id", ondelete="CASCADE"),
+                                                  primary_key=True, index=True)
+    prefix: Mapped[str | None] = mapped_column(String(80))
+    properties_target: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class MetadefSeed(Base):
+    """A shipped namespace loaded once: one deleted by an administrator does not come back at the next start."""
+
+    __tablename__ = "metadef_seeds"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    loaded_at: Mapped[dt.datetime]

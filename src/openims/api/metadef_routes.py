@@ -1,0 +1,270 @@
+"""The metadata definitions catalogue of the native image API (Glance v2 metadefs).
+
+Namespaces, the objects, properties and tags they hold, resource types and associations, under
+``/v2/metadefs``. Handlers translate: bodies go to ``catalog.metadefs`` as they came (its
+``definitions`` checks them), results come back through ``api.metadef_wire``. Reads need the
+reader role; every change is checked by the catalogue (image administrators of the owner project).
+A method a path does not take is 405 with ``Allow`` (``api.errors``); the schemas are served by
+``glance_routes.show_schema``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from openims.api import metadef_wire as wire
+from openims.api.auth import Caller, ReaderDep, RuntimeDep
+from openims.api.deps import SessionDep, api_router
+from openims.api.glance_routes import json_body
+from openims.catalog.metadefs import contents, definitions, namespaces, resource_types
+from openims.catalog.metadefs.access import Actor
+from openims.iam.roles import Permission
+
+router = api_router(tags=["glance metadefs"])
+
+_NS = "/v2/metadefs/namespaces/{namespace}"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request (IMS error code in the body)"},
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Not an image administrator of the owner project, a read-only attribute, or a "
+                         "protected namespace"},
+    404: {"description": "No such namespace visible to the project, or nothing of that name in it"},
+}
+_WRITE_ERRORS = {**_ERRORS, 409: {"description": "The name is taken"}}
+JsonBody = Annotated[Any, Depends(json_body)]
+
+
+def _body(description: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "description": description}}}}}
+
+
+def _actor(caller: Caller) -> Actor:
+    return Actor(project_id=caller.project_id, admin=caller.can(Permission.IMAGE_ADMIN))
+
+
+def _no_content() -> Response:
+    return Response(status_code=204)
+
+
+def _namespace(session: Session, row: Any) -> dict[str, Any]:
+    return wire.namespace_view(row, resource_types.associations_of(session, [row.id])[row.id])
+
+
+# ---------------------------------------------------------------- namespaces
+
+
+@router.get("/v2/metadefs/namespaces", summary="List metadata definition namespaces",
+            responses={k: _ERRORS[k] for k in (400, 401)})
+def list_namespaces(request: Request, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    params = request.query_params.multi_items()
+    q = wire.namespace_query(params)
+    rows = namespaces.list_namespaces(session, _actor(caller), q)
+    return wire.namespace_list(params, q, rows, resource_types.associations_of(session, [r.id for r in rows]))
+
+
+@router.post("/v2/metadefs/namespaces", status_code=201, summary="Create a namespace (with any contents)",
+             responses=_WRITE_ERRORS, openapi_extra=_body("namespace, display_name, description, visibility, "
+                                                          "protected, owner, resource_type_associations, properties, "
+                                                          "objects, tags (GET /v2/schemas/metadefs/namespace)"))
+def create_namespace(request: Request, caller: ReaderDep, body: JsonBody, session: SessionDep,
+                     rt: RuntimeDep) -> JSONResponse:
+    row = namespaces.create(session, _actor(caller), definitions.namespace_spec(body), rt.clock())
+    location = str(request.base_url).rstrip("/") + wire.location(row.namespace)
+    return JSONResponse(wire.namespace_detail_view(namespaces.detail(session, row)), status_code=201,
+                        headers={"Location": location})
+
+
+@router.get(_NS, summary="Show a namespace with its contents", responses=_ERRORS)
+def show_namespace(namespace: str, caller: ReaderDep, session: SessionDep,
+                   resource_type: str | None = None) -> dict[str, Any]:
+    return wire.namespace_detail_view(namespaces.show(session, _actor(caller), namespace, resource_type))
+
+
+@router.put(_NS, summary="Replace a namespace's attributes (its contents stay)", responses=_WRITE_ERRORS,
+            openapi_extra=_body("the namespace's attributes, as in POST"))
+def update_namespace(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
+                     rt: RuntimeDep) -> dict[str, Any]:
+    row = namespaces.update(session, _actor(caller), namespace, definitions.namespace_spec(body, contents=False),
+                            rt.clock())
+    return _namespace(session, row)
+
+
+@router.delete(_NS, status_code=204, summary="Delete a namespace and everything in it", responses=_ERRORS)
+def delete_namespace(namespace: str, caller: ReaderDep, session: SessionDep) -> Response:
+    namespaces.delete_namespace(session, _actor(caller), namespace)
+    return _no_content()
+
+
+# ---------------------------------------------------------------- objects
+
+
+@router.get(_NS + "/objects", summary="List a namespace's objects", responses=_ERRORS)
+def list_objects(namespace: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    row, found = contents.list_objects(session, _actor(caller), namespace)
+    return {"objects": [wire.object_view(row, o) for o in found], "schema": f"{wire.SCHEMAS}/objects"}
+
+
+@router.post(_NS + "/objects", status_code=201, summary="Create an object", responses=_WRITE_ERRORS,
+             openapi_extra=_body("name, description, required, properties (GET /v2/schemas/metadefs/object)"))
+def create_object(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
+                  rt: RuntimeDep) -> JSONResponse:
+    row, obj = contents.create_object(session, _actor(caller), namespace, definitions.object_spec(body), rt.clock())
+    return JSONResponse(wire.object_view(row, obj), status_code=201)
+
+
+@router.delete(_NS + "/objects", status_code=204, summary="Delete all objects of a namespace", responses=_ERRORS)
+def delete_objects(namespace: str, caller: ReaderDep, session: SessionDep) -> Response:
+    contents.delete_objects(session, _actor(caller), namespace)
+    return _no_content()
+
+
+@router.get(_NS + "/objects/{object_name}", summary="Show an object", responses=_ERRORS)
+def show_object(namespace: str, object_name: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    row, obj = contents.get_object(session, _actor(caller), namespace, object_name)
+    return wire.object_view(row, obj)
+
+
+@router.put(_NS + "/objects/{object_name}", summary="Replace (or rename) an object", responses=_WRITE_ERRORS,
+            openapi_extra=_body("the whole object, as in POST"))
+def update_object(namespace: str, object_name: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
+                  rt: RuntimeDep) -> dict[str, Any]:
+    row, obj = contents.update_object(session, _actor(caller), namespace, object_name, definitions.object_spec(body),
+                                      rt.clock())
+    return wire.object_view(row, obj)
+
+
+@router.delete(_NS + "/objects/{object_name}", status_code=204, summary="Delete an object", responses=_ERRORS)
+def delete_object(namespace: str, object_name: str, caller: ReaderDep, session: SessionDep) -> Response:
+    contents.delete_object(session, _actor(caller), namespace, object_name)
+    return _no_content()
+
+
+# ---------------------------------------------------------------- properties
+
+
+@router.get(_NS + "/properties", summary="List a namespace's property definitions", responses=_ERRORS)
+def list_properties(namespace: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    return wire.properties_view(contents.list_properties(session, _actor(caller), namespace))
+
+
+@router.post(_NS + "/properties", status_code=201, summary="Create a property definition", responses=_WRITE_ERRORS,
+             openapi_extra=_body("name, title, type and the JSON-schema keywords of "
+                                 "GET /v2/schemas/metadefs/property"))
+def create_property(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
+                    rt: RuntimeDep) -> JSONResponse:
+    prop = contents.create_property(session, _actor(caller), namespace, definitions.property_spec(body), rt.clock())
+    return JSONResponse(wire.property_view(prop), status_code=201)
+
+
+@router.delete(_NS + "/properties", status_code=204, summary="Delete all property definitions of a namespace",
+               responses=_ERRORS)
+def delete_properties(namespace: str, caller: ReaderDep, session: SessionDep) -> Response:
+    contents.delete_properties(session, _actor(caller), namespace)
+    return _no_content()
+
+
+@router.get(_NS + "/properties/{property_name}", summary="Show a property definition", responses=_ERRORS)
+def show_property(namespace: str, property_name: str, caller: ReaderDep, session: SessionDep,
+                  resource_type: str | None = None) -> dict[str, Any]:
+    prop = contents.get_property(session, _actor(caller), namespace, property_name, resource_type)
+    return wire.property_view(prop)
+
+
+@router.put(_NS + "/properties/{property_name}", summary="Replace (or rename) a property definition",
+            responses=_WRITE_ERRORS, openapi_extra=_body("the whole definition with its name, as in POST"))
+def update_property(namespace: str, property_name: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
+                    rt: RuntimeDep) -> dict[str, Any]:
+    prop = contents.update_property(session, _actor(caller), namespace, property_name,
+                                    definitions.property_spec(body), rt.clock())
+    return wire.property_view(prop)
+
+
+@router.delete(_NS + "/properties/{property_name}", status_code=204, summary="Delete a property definition",
+               responses=_ERRORS)
+def delete_property(namespace: str, property_name: str, caller: ReaderDep, session: SessionDep) -> Response:
+    contents.delete_property(session, _actor(caller), namespace, property_name)
+    return _no_content()
+
+
+# ---------------------------------------------------------------- tags
+
+
+@router.get(_NS + "/tags", summary="List a namespace's tags", responses=_ERRORS)
+def list_tags(namespace: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    return {"tags": [wire.tag_view(t) for t in contents.list_tags(session, _actor(caller), namespace)]}
+
+
+@router.post(_NS + "/tags", status_code=201, summary="Create tags: they replace the namespace's tags unless "
+                                                    "X-Openstack-Append: True", responses=_WRITE_ERRORS,
+             openapi_extra=_body('{"tags": [{"name": …}, …]}'))
+def create_tags(namespace: str, request: Request, caller: ReaderDep, body: JsonBody, session: SessionDep,
+                rt: RuntimeDep) -> JSONResponse:
+    created = contents.create_tags(session, _actor(caller), namespace, definitions.tag_names(body), rt.clock(),
+                                   append=wire.appends(request.headers.get("x-openstack-append")))
+    return JSONResponse({"tags": [{"name": t.name} for t in created]}, status_code=201)
+
+
+@router.delete(_NS + "/tags", status_code=204, summary="Delete all tags of a namespace", responses=_ERRORS)
+def delete_tags(namespace: str, caller: ReaderDep, session: SessionDep) -> Response:
+    contents.delete_tags(session, _actor(caller), namespace)
+    return _no_content()
+
+
+@router.get(_NS + "/tags/{tag_name}", summary="Show a tag", responses=_ERRORS)
+def show_tag(namespace: str, tag_name: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    return wire.tag_view(contents.get_tag(session, _actor(caller), namespace, tag_name))
+
+
+@router.post(_NS + "/tags/{tag_name}", status_code=201, summary="Create a tag", responses=_WRITE_ERRORS)
+def create_tag(namespace: str, tag_name: str, caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> JSONResponse:
+    tag = contents.create_tag(session, _actor(caller), namespace, tag_name, rt.clock())
+    return JSONResponse(wire.tag_view(tag), status_code=201)
+
+
+@router.put(_NS + "/tags/{tag_name}", summary="Rename a tag", responses=_WRITE_ERRORS,
+            openapi_extra=_body('{"name": …}'))
+def update_tag(namespace: str, tag_name: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
+               rt: RuntimeDep) -> dict[str, Any]:
+    tag = contents.update_tag(session, _actor(caller), namespace, tag_name, definitions.tag_name(body), rt.clock())
+    return wire.tag_view(tag)
+
+
+@router.delete(_NS + "/tags/{tag_name}", status_code=204, summary="Delete a tag", responses=_ERRORS)
+def delete_tag(namespace: str, tag_name: str, caller: ReaderDep, session: SessionDep) -> Response:
+    contents.delete_tag(session, _actor(caller), namespace, tag_name)
+    return _no_content()
+
+
+# ---------------------------------------------------------------- resource types and associations
+
+
+@router.get("/v2/metadefs/resource_types", summary="List resource types", responses={401: _ERRORS[401]})
+def list_resource_types(caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    return {"resource_types": [wire.resource_type_view(r) for r in resource_types.list_resource_types(session)]}
+
+
+@router.get(_NS + "/resource_types", summary="List a namespace's resource type associations", responses=_ERRORS)
+def list_associations(namespace: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    found = resource_types.list_associations(session, _actor(caller), namespace)
+    return {"resource_type_associations": [wire.association_view(a) for a in found]}
+
+
+@router.post(_NS + "/resource_types", status_code=201, summary="Associate a resource type with a namespace",
+             responses=_WRITE_ERRORS, openapi_extra=_body("name, prefix, properties_target"))
+def create_association(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
+                       rt: RuntimeDep) -> JSONResponse:
+    assoc = resource_types.create_association(session, _actor(caller), namespace,
+                                              definitions.association_spec(body), rt.clock())
+    return JSONResponse(wire.association_view(assoc), status_code=201)
+
+
+@router.delete(_NS + "/resource_types/{resource_type}", status_code=204,
+               summary="Remove a resource type association", responses=_ERRORS)
+def delete_association(namespace: str, resource_type: str, caller: ReaderDep, session: SessionDep) -> Response:
+    resource_types.delete_association(session, _actor(caller), namespace, resource_type)
+    return _no_content()
