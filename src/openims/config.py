@@ -6,13 +6,92 @@ environment at import time.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openims.units import GiB, MiB
+
+_S3_URL = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?"
+# A store id: a short name safe in paths, locations and headers (Glance's are names like "fast", "ceph1").
+_STORE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Glance's own stores (os_glance_staging_store, os_glance_tasks_store) use this prefix; no store of ours may.
+RESERVED_STORE_PREFIX = "os_glance_"
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """One named image store of ``OPENIMS_STORES``."""
+
+    id: str
+    kind: Literal["file", "s3"]
+    # file: the store's directory; s3: its "s3://<bucket>/<prefix>".
+    target: str
+
+
+def parse_stores(text: str, default: str, data_dir: Path, image_dir: Path) -> tuple[list[StoreSpec], str]:
+    """``OPENIMS_STORES`` (``id:file``, ``id:file:/dir``, ``id:s3://bucket/prefix``, comma-separated) and
+    ``OPENIMS_DEFAULT_STORE`` → the stores in order and the default's id; ValueError says what is wrong.
+
+    ``id:file`` keeps its data in ``<data>/images/<id>/``; ``<data>/images`` itself holds the data of
+    before several stores, which belongs to the default store.
+    """
+    specs: list[StoreSpec] = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        store_id, sep, rest = entry.partition(":")
+        if not sep or not rest:
+            raise ValueError(f"OPENIMS_STORES: {entry!r} is not <id>:file, <id>:file:/dir or <id>:s3://bucket/prefix")
+        if store_id.startswith(RESERVED_STORE_PREFIX):
+            raise ValueError(f"OPENIMS_STORES: the store id {store_id!r} is reserved (the {RESERVED_STORE_PREFIX} "
+                             "prefix is Glance's own)")
+        if not _STORE_ID.match(store_id):
+            raise ValueError(f"OPENIMS_STORES: the store id {store_id!r} is not 1-64 letters, digits, _ or - "
+                             "(starting with a letter or digit)")
+        if any(s.id == store_id for s in specs):
+            raise ValueError(f"OPENIMS_STORES: the store id {store_id!r} is given twice")
+        if rest == "file" or rest.startswith("file:"):
+            raw = rest.removeprefix("file").removeprefix(":")
+            if raw and not raw.startswith("/"):
+                raise ValueError(f"OPENIMS_STORES: the directory of store {store_id!r} must be absolute ({raw!r})")
+            path = Path(raw).resolve() if raw else image_dir / store_id
+            if path in (image_dir, data_dir):
+                raise ValueError(f"OPENIMS_STORES: store {store_id!r} cannot use {path} itself; give it a "
+                                 "directory of its own")
+            specs.append(StoreSpec(store_id, "file", str(path)))
+        elif re.fullmatch(_S3_URL, rest):
+            specs.append(StoreSpec(store_id, "s3", rest))
+        else:
+            raise ValueError(f"OPENIMS_STORES: store {store_id!r} is {rest!r}; use file, file:/dir or "
+                             "s3://bucket/prefix")
+    for i, a in enumerate(specs):
+        for b in specs[i + 1:]:
+            if a.kind == b.kind == "file" and a.target == b.target:
+                raise ValueError(f"OPENIMS_STORES: stores {a.id!r} and {b.id!r} share the directory {a.target}")
+            if a.kind == b.kind == "s3" and _overlap(a.target, b.target):
+                raise ValueError(f"OPENIMS_STORES: stores {a.id!r} and {b.id!r} overlap ({a.target}, {b.target}); "
+                                 "give each a bucket or prefix of its own")
+    if not specs:
+        if default:
+            raise ValueError("OPENIMS_DEFAULT_STORE is set but OPENIMS_STORES names no store")
+        return [], ""
+    if default and all(s.id != default for s in specs):
+        raise ValueError(f"OPENIMS_DEFAULT_STORE: {default!r} is not one of OPENIMS_STORES "
+                         f"({', '.join(s.id for s in specs)})")
+    return specs, default or specs[0].id
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether two S3 stores' key spaces overlap (same bucket, one prefix starting the other)."""
+    bucket_a, _, prefix_a = a.removeprefix("s3://").partition("/")
+    bucket_b, _, prefix_b = b.removeprefix("s3://").partition("/")
+    pa, pb = prefix_a.strip("/") + "/", prefix_b.strip("/") + "/"
+    return bucket_a == bucket_b and (pa.startswith(pb) or pb.startswith(pa) or pa == "/" or pb == "/")
 
 
 class Settings(BaseSettings):
@@ -81,7 +160,13 @@ class Settings(BaseSettings):
     # Where users' buckets live: directories under <data>/obs ("file") or an S3 engine ("s3").
     buckets: Literal["file", "s3"] = "file"
     # Where stored images live: <data>/images ("file") or "s3://<bucket>/<prefix>" on the engine.
-    image_store: str = Field(default="file", pattern=r"^(file|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?)$")
+    image_store: str = Field(default="file", pattern=rf"^(file|{_S3_URL})$")
+    # Several named image stores instead (Glance's enabled_backends): "id:file", "id:file:/dir" or
+    # "id:s3://bucket/prefix", comma-separated (see parse_stores). Empty: the one store of image_store,
+    # with no store ids anywhere (Glance without multi-backend).
+    stores: str = ""
+    # Where new data goes and downloads read first; the first of ``stores`` when empty.
+    default_store: str = ""
     # The S3 engine (SeaweedFS, MinIO, Ceph RGW, OBS, AWS S3). Without keys, boto3's own credential
     # chain applies (environment, shared files, instance metadata).
     s3_endpoint: str | None = None
@@ -109,6 +194,19 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _stores_valid(self) -> Self:
+        # At start, with one line naming the setting, not at the first import.
+        if self.stores.strip() and self.image_store != "file":
+            raise ValueError("OPENIMS_STORES and OPENIMS_IMAGE_STORE=s3://… cannot be combined: name the S3 "
+                             "store in OPENIMS_STORES (id:s3://bucket/prefix)")
+        self.store_specs()
+        return self
+
+    def store_specs(self) -> tuple[list[StoreSpec], str]:
+        """The named stores and the default's id; ([], "") with a single store."""
+        return parse_stores(self.stores, self.default_store.strip(), self.data_dir, self.image_dir)
 
     @property
     def database_url_resolved(self) -> str:

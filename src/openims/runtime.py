@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openims.catalog.metadefs import seed as metadefs_seed
 from openims.clock import Clock, utcnow
@@ -22,7 +24,11 @@ from openims.iam.tokens import RevocationList, TokenCodec
 from openims.objects.base import BucketStore
 from openims.objects.filesystem import FilesystemBuckets
 from openims.objects.image_store import FileImageStore, ImageStore
+from openims.objects.image_stores import ImageStores, StoreInfo
 from openims.objects.scratch import Scratch
+
+if TYPE_CHECKING:
+    from openims.objects.s3 import S3Objects
 
 log = logging.getLogger("openims")
 
@@ -48,6 +54,11 @@ class Runtime:
     # Set when this process submits a job, so its in-process workers start at once instead of at
     # their next poll; workers in other processes find the job by polling.
     job_submitted: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def stores(self) -> ImageStores | None:
+        """The named image stores (``OPENIMS_STORES``); None with the single store of ``OPENIMS_IMAGE_STORE``."""
+        return self.images if isinstance(self.images, ImageStores) else None
 
     def close(self) -> None:
         self.db.dispose()
@@ -99,17 +110,22 @@ def key_stores(settings: Settings, db: Database, clock: Clock = utcnow) -> tuple
 
 
 def build_stores(settings: Settings) -> tuple[BucketStore, ImageStore]:
-    """Users' buckets and the image store, each on files or on the S3 engine, as configured."""
+    """Users' buckets and the image store(s), each on files or on the S3 engine, as configured."""
     files = FileImageStore(settings.image_dir)
-    if settings.buckets == "file" and settings.image_store == "file":
-        return FilesystemBuckets(settings.obs_dir), files
+    specs, _default = settings.store_specs()
+    s3_images = settings.image_store != "file" or any(spec.kind == "s3" for spec in specs)
+    if settings.buckets == "file" and not s3_images:
+        buckets: BucketStore = FilesystemBuckets(settings.obs_dir)
+        return buckets, (_named_stores(settings, None, files) if specs else files)
     # boto3 is imported only when S3 is configured: the embedded default does not pay for it.
     from openims.objects.s3 import S3Objects, make_client
     from openims.objects.s3_stores import S3Buckets, S3ImageStore
 
     objects = S3Objects(make_client(settings), settings)
-    buckets: BucketStore = (S3Buckets(objects, settings.s3_region) if settings.buckets == "s3"
-                            else FilesystemBuckets(settings.obs_dir))
+    buckets = (S3Buckets(objects, settings.s3_region) if settings.buckets == "s3"
+               else FilesystemBuckets(settings.obs_dir))
+    if specs:
+        return buckets, _named_stores(settings, objects, files)
     images: ImageStore = files
     if settings.image_store != "file":
         store = S3ImageStore(objects, settings.image_store, settings.scratch_path / "store", files,
@@ -117,6 +133,31 @@ def build_stores(settings: Settings) -> tuple[BucketStore, ImageStore]:
         store.ensure_bucket()
         images = store
     return buckets, images
+
+
+def _named_stores(settings: Settings, objects: S3Objects | None, legacy: FileImageStore) -> ImageStores:
+    """``OPENIMS_STORES``: each file store in its own directory, each S3 store in its bucket and prefix;
+    ``legacy`` (<data>/images) keeps serving data from before, as the default store's."""
+    specs, default = settings.store_specs()
+    stores: dict[str, ImageStore] = {}
+    infos: list[StoreInfo] = []
+    for spec in specs:
+        if spec.kind == "file":
+            stores[spec.id] = FileImageStore(Path(spec.target), name=spec.id)
+            # Glance's file driver's properties (chunk_size: what a read hands over at once).
+            props: dict[str, object] = {"data_dir": spec.target, "chunk_size": 1 << 20, "thin_provisioning": False}
+        else:
+            from openims.objects.s3_stores import S3ImageStore, parse_store_url
+
+            assert objects is not None  # built whenever an S3 store is configured
+            s3 = S3ImageStore(objects, spec.target, settings.scratch_path / "store" / spec.id, legacy,
+                              settings.s3_region)
+            s3.ensure_bucket()
+            stores[spec.id] = s3
+            bucket, prefix = parse_store_url(spec.target)
+            props = {"bucket": bucket, "prefix": prefix}
+        infos.append(StoreInfo(spec.id, spec.kind, dict(props)))
+    return ImageStores(stores, infos, default, legacy)
 
 
 def bootstrap_runtime(rt: Runtime) -> BootstrapResult:

@@ -24,11 +24,13 @@ from openims.objects.web_download import UriFilter
 router = api_router(tags=["glance"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid import request (method unknown, malformed body, stores)"},
+    400: {"description": "Invalid import request (method unknown, malformed body, all_stores with stores, "
+                         "copy to a store that holds the data)"},
     401: {"description": "Missing or invalid token"},
     403: {"description": "Not permitted (another project's image; copy-image without the administrator role)"},
     404: {"description": "No such image visible to the project"},
-    409: {"description": "The image's status does not allow this import, or an import is in progress"},
+    409: {"description": "The image's status does not allow this import, an import is in progress, or an "
+                         "unknown store"},
 }
 _IMPORT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["method"], "properties": {
@@ -47,14 +49,15 @@ def task_body(job: Job) -> dict[str, Any]:
                                                                                 or job.created_at),
         "deleted_at": None, "deleted": False, "image_id": payload.image_id, "request_id": payload.request_id,
         "user_id": payload.user_id,
-        "input": {"image_id": payload.image_id, "import_req": payload.import_req, "backend": []},
+        "input": {"image_id": payload.image_id, "import_req": payload.import_req, "backend": payload.stores},
         "result": {"image_id": payload.image_id} if job.status == JobStatus.SUCCESS.value else None,
         "message": job.fail_reason or "",
     }
 
 
 @router.post("/v2/images/{image_id}/import", status_code=202,
-             summary="Import the image's data (native, interoperable import: glance-direct)",
+             summary="Import the image's data (native, interoperable import: glance-direct, web-download, "
+                     "copy-image between stores)",
              responses={202: {"description": "The import task was started (empty body)"}, **_ERRORS},
              openapi_extra=_IMPORT_BODY)
 def import_image(image_id: str, request: Request, caller: WriterDep, body: Annotated[Any, Depends(json_body)],
@@ -62,7 +65,8 @@ def import_image(image_id: str, request: Request, caller: WriterDep, body: Annot
     glance_import.submit(session, project_id=caller.project_id, user_id=caller.user_id,
                          request_id=f"req-{request.state.request_id}", image_id=image_id, body=body,
                          may_copy=caller.can(Permission.IMAGE_ADMIN),
-                         refused_uri=UriFilter.from_settings(rt.settings).refusal, now=rt.clock())
+                         refused_uri=UriFilter.from_settings(rt.settings).refusal, now=rt.clock(),
+                         stores=rt.stores)
     return Response(status_code=202)
 
 

@@ -1,12 +1,14 @@
 """The native OpenStack image API (Glance v2) that IMS also serves.
 
 Images (list, create, show, JSON-patch update, delete), their data (streamed upload through the
-import pipeline, streamed download with ranges), the schemas and the import-methods discovery.
+import pipeline, streamed download with ranges), the schemas, the import-methods and stores discovery,
+and the deletion of an image's copy in one store.
 Tags and members of this API live in ``tag_routes`` and ``sharing_routes``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterator
@@ -23,9 +25,11 @@ from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
 from openims.catalog import glance_import, native
 from openims.catalog import images as image_rules
+from openims.catalog import stores as image_stores
 from openims.catalog.images import ImageStatus, tags_of
 from openims.catalog.members import visible_to
 from openims.catalog.patch import PatchOp
+from openims.catalog.stores import copies_of, locations_of, stores_field
 from openims.db.models import Image
 from openims.db.session import after_commit
 from openims.errors import (
@@ -37,6 +41,7 @@ from openims.errors import (
     ImsUploadTooLarge,
 )
 from openims.iam.roles import Permission
+from openims.objects.image_stores import ImageStores, StoreInfo
 from openims.runtime import Runtime
 from openims.worker import uploads as transfer
 
@@ -92,29 +97,34 @@ async def _patch_ops(request: Request) -> list[PatchOp]:
     return glance_wire.parse_patch(await json_body(request), draft)
 
 
-def _view(session: Session, image: Image) -> dict[str, Any]:
-    return glance_wire.image_view(image, tags_of(session, [image.id])[image.id])
+def views(session: Session, rt: Runtime, images: list[Image]) -> list[dict[str, Any]]:
+    """Images as Glance renders them, with their tags, and their stores when there are several."""
+    tags = tags_of(session, [i.id for i in images])
+    held = stores_field(session, rt.stores, images) if rt.stores is not None else {}
+    return [glance_wire.image_view(i, tags[i.id], held.get(i.id)) for i in images]
+
+
+def _view(session: Session, rt: Runtime, image: Image) -> dict[str, Any]:
+    return views(session, rt, [image])[0]
 
 
 # ---------------------------------------------------------------- images
 
 
 @router.get("/v2/images", summary="List images (native)", responses=_ERRORS)
-async def list_images(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
+async def list_images(request: Request, caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> JSONResponse:
     # The hot reads return a JSONResponse: FastAPI then skips its response-model pass.
-    return JSONResponse(await run_read(request, session, _list_images, request, caller.project_id, session))
+    return JSONResponse(await run_read(request, session, _list_images, request, caller.project_id, session, rt))
 
 
-def _list_images(request: Request, project_id: str, session: Session) -> dict[str, Any]:
+def _list_images(request: Request, project_id: str, session: Session, rt: Runtime) -> dict[str, Any]:
     params = request.query_params.multi_items()
     q = glance_wire.list_query(params, project_id)
     found = image_rules.list_images(session, q)
-    tags = tags_of(session, [i.id for i in found])
     # As Glance: a full page may be followed by more, so it links the next one.
     last = found[-1].id if found and len(found) == q.limit else None
     first, following = glance_wire.list_links(params, limit=q.limit, last_id=last)
-    body: dict[str, Any] = {"images": [glance_wire.image_view(i, tags[i.id]) for i in found],
-                            "first": first, "schema": "/v2/schemas/images"}
+    body: dict[str, Any] = {"images": views(session, rt, found), "first": first, "schema": "/v2/schemas/images"}
     if following is not None:
         body["next"] = following
     return body
@@ -128,15 +138,19 @@ def create_image(request: Request, caller: WriterDep, body: Annotated[dict[str, 
     image = native.create_queued(session, project_id=caller.project_id, body=body, quota=rt.settings.image_quota,
                                  now=rt.clock())
     location = str(request.base_url).rstrip("/") + f"/v2/images/{image.id}"
-    return JSONResponse(_view(session, image), status_code=201, headers={
-        "Location": location, "OpenStack-image-import-methods": ",".join(glance_import.METHODS)})
+    headers = {"Location": location, "OpenStack-image-import-methods": ",".join(glance_import.METHODS)}
+    if rt.stores is not None:
+        # Only with several stores, as Glance (which also lists its reserved os_glance_* stores here).
+        headers["OpenStack-image-store-ids"] = ",".join(rt.stores.ids)
+    return JSONResponse(_view(session, rt, image), status_code=201, headers=headers)
 
 
 @router.get("/v2/images/{image_id}", summary="Show image details (native)", responses=_ERRORS)
-async def show_image(request: Request, image_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
+async def show_image(request: Request, image_id: str, caller: ReaderDep, session: SessionDep,
+                     rt: RuntimeDep) -> JSONResponse:
     # Members who have not answered yet may look at what they are offered, as in Glance.
     def show() -> dict[str, Any]:
-        return _view(session, visible_to(session, caller.project_id, image_id))
+        return _view(session, rt, visible_to(session, caller.project_id, image_id))
 
     return JSONResponse(await run_read(request, session, show))
 
@@ -146,15 +160,16 @@ async def show_image(request: Request, image_id: str, caller: ReaderDep, session
                          415: {"description": "Not a JSON-patch media type"}}, openapi_extra=_PATCH_BODY)
 def update_image(image_id: str, caller: WriterDep, ops: Annotated[list[PatchOp], Depends(_patch_ops)],
                  session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
-    return _view(session, native.update(session, caller.project_id, image_id, ops, rt.clock()))
+    return _view(session, rt, native.update(session, caller.project_id, image_id, ops, rt.clock()))
 
 
 @router.delete("/v2/images/{image_id}", status_code=204, summary="Delete an image and its data (native)",
                responses=_ERRORS)
 def delete_image(image_id: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
-    key = native.delete_image(session, caller.project_id, image_id)
+    keys = native.delete_image(session, caller.project_id, image_id)
     # The row is gone in this transaction; the data follows once it commits.
-    after_commit(session, lambda: rt.images.delete(key))
+    for key in keys:
+        after_commit(session, functools.partial(rt.images.delete, key))
     return Response(status_code=204)
 
 
@@ -223,12 +238,15 @@ async def stage_image_data(image_id: str, request: Request, caller: WriterDep, r
     return await _receive(image_id, request, caller, rt, stage=True)
 
 
-def _stored_data(rt: Runtime, image_id: str, location: str, start: int, length: int) -> Iterator[bytes]:
-    """The stored bytes, opened before the response starts: data missing from the store is a 404."""
-    try:
-        return rt.images.read(location, start, length)
-    except FileNotFoundError as exc:
-        raise ImsNotFound(f"The data of image {image_id} is missing from the store.", code="IMG.0046") from exc
+def _stored_data(rt: Runtime, image_id: str, locations: list[str], start: int, length: int) -> Iterator[bytes]:
+    """The stored bytes, opened before the response starts, from the first copy that can be read; data
+    missing from every store is a 404."""
+    for location in locations:
+        try:
+            return rt.images.read(location, start, length)
+        except FileNotFoundError:
+            continue
+    raise ImsNotFound(f"The data of image {image_id} is missing from the store.", code="IMG.0046")
 
 
 @router.get("/v2/images/{image_id}/file", summary="Download image data (native, streamed, ranges)",
@@ -243,7 +261,10 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
                                 image_admin=caller.can(Permission.IMAGE_ADMIN))
     if image.status not in _WITH_DATA or not image.location or image.size is None:
         return Response(status_code=204)
-    location = image.location
+    locations = [image.location]
+    if rt.stores is not None:
+        # The default store's copy first, then the others (a copy may be gone; the next one serves).
+        locations = rt.stores.preferred(locations_of(image, copies_of(session, [image.id])[image.id]))
     headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
     if image.checksum:
         # Glance sends the hex md5 here (not RFC 1864's base64); glanceclient compares it as hex.
@@ -251,7 +272,7 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
     range_header = request.headers.get("range")
     if range_header is None:
         headers["Content-Length"] = str(image.size)
-        return StreamingResponse(_stored_data(rt, image_id, location, 0, image.size), headers=headers)
+        return StreamingResponse(_stored_data(rt, image_id, locations, 0, image.size), headers=headers)
     try:
         wanted = glance_wire.parse_range(range_header, image.size)
     except glance_wire.RangeNotSatisfiable:
@@ -259,7 +280,7 @@ def download_image_data(image_id: str, request: Request, caller: ReaderDep, sess
                                      headers={"Content-Range": f"bytes */{image.size}"}) from None
     headers["Content-Length"] = str(wanted.length)
     headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{image.size}"
-    return StreamingResponse(_stored_data(rt, image_id, location, wanted.start, wanted.length), status_code=206,
+    return StreamingResponse(_stored_data(rt, image_id, locations, wanted.start, wanted.length), status_code=206,
                              headers=headers)
 
 
@@ -285,16 +306,49 @@ def import_info(caller: ReaderDep) -> dict[str, Any]:
 _SINGLE_STORE = "Multi backend is not supported at this site."
 
 
-@router.get("/v2/info/stores", summary="Image stores (native): one store here, so 404 as Glance answers",
+@router.get("/v2/info/stores", summary="Image stores (native, v2.7): their ids, and which is the default",
             responses={401: _ERRORS[401], 404: {"description": "A single store (Glance without multi-backend)"}})
-def stores_info(caller: ReaderDep) -> dict[str, Any]:
-    raise ImsNotFound(_SINGLE_STORE, code="IMG.0001")
+def stores_info(caller: ReaderDep, rt: RuntimeDep) -> dict[str, Any]:
+    if rt.stores is None:
+        raise ImsNotFound(_SINGLE_STORE, code="IMG.0001")
+    return {"stores": [_store_entry(rt.stores, info) for info in rt.stores.infos]}
 
 
-@router.get("/v2/info/stores/detail", summary="Image stores in detail (native; image administrators)",
+@router.get("/v2/info/stores/detail", summary="Image stores in detail (native, v2.15; image administrators)",
             responses={401: _ERRORS[401], 403: {"description": "Not an image administrator"},
                        404: {"description": "A single store (Glance without multi-backend)"}})
-def stores_detail(caller: ReaderDep) -> dict[str, Any]:
+def stores_detail(caller: ReaderDep, rt: RuntimeDep) -> dict[str, Any]:
     if not caller.can(Permission.IMAGE_ADMIN):
         raise ImsForbidden("Only image administrators may read the stores' details.", code="IMG.0026")
-    raise ImsNotFound(_SINGLE_STORE, code="IMG.0001")
+    if rt.stores is None:
+        raise ImsNotFound(_SINGLE_STORE, code="IMG.0001")
+    return {"stores": [{**_store_entry(rt.stores, info), "type": info.kind, "weight": info.weight,
+                        "properties": info.properties} for info in rt.stores.infos]}
+
+
+def _store_entry(stores: ImageStores, info: StoreInfo) -> dict[str, Any]:
+    # Glance's flags are the string "true", present only when true.
+    entry: dict[str, Any] = {"id": info.id}
+    if info.description:
+        entry["description"] = info.description
+    if info.id == stores.default_id:
+        entry["default"] = "true"
+    return entry
+
+
+@router.delete("/v2/stores/{store_id}/{image_id}", status_code=204,
+               summary="Delete an image's data from one store (native, v2.10; image administrators)",
+               responses={**_ERRORS, 403: {"description": "Not an image administrator, or the store holds the "
+                                                         "image's only copy"},
+                          404: {"description": "No such image, no copy in that store, or a single store"},
+                          409: {"description": "Unknown store, or the image is not active"}})
+def delete_from_store(store_id: str, image_id: str, caller: WriterDep, session: SessionDep,
+                      rt: RuntimeDep) -> Response:
+    if rt.stores is None:
+        raise ImsNotFound(_SINGLE_STORE, code="IMG.0001")
+    if not caller.can(Permission.IMAGE_ADMIN):
+        visible_to(session, caller.project_id, image_id)  # an image the caller cannot see is 404, not 403
+        raise ImsForbidden("Only image administrators may delete an image's data from a store.", code="IMG.0026")
+    location = image_stores.remove_copy(session, rt.stores, caller.project_id, store_id, image_id, rt.clock())
+    after_commit(session, functools.partial(rt.images.delete, location))
+    return Response(status_code=204)

@@ -50,9 +50,15 @@ def _as_string(value: Any) -> str:
     return str(value)
 
 
-def image_view(image: Image, tags: list[str]) -> dict[str, Any]:
-    """One image as Glance renders it: core fields typed, every other property a string."""
+def image_view(image: Image, tags: list[str], stores: str | None = None) -> dict[str, Any]:
+    """One image as Glance renders it: core fields typed, every other property a string.
+
+    ``stores``: with several stores, the comma-joined ids of those holding the image's data (Glance
+    leaves the field out when there are none, and without several stores).
+    """
     body = image_body(image, tags)
+    if stores:
+        body["stores"] = stores
     body["os_hidden"] = image.os_hidden
     for key in _NOT_NATIVE:
         body.pop(key, None)

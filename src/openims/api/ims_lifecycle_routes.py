@@ -12,10 +12,9 @@ from pydantic import Field, StrictBool, TypeAdapter, ValidationError
 
 from openims.api.auth import CallerDep, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
-from openims.api.glance_wire import image_view
+from openims.api.glance_routes import views
 from openims.api.ims_wire import ImageTagWire, Wire, job_started
 from openims.catalog import lifecycle, quotas
-from openims.catalog.images import tags_of
 from openims.catalog.imports import DiskSource, FileImportRequest, submit_file_import
 from openims.catalog.os_versions import all_versions
 from openims.errors import ImsBadRequest, ImsForbidden
@@ -118,7 +117,7 @@ def update_image(image_id: str, body: Annotated[list[PatchOpWire], Depends(_patc
     ops = lifecycle.parse_patch([item.model_dump(exclude_unset=True) for item in body])
     image = lifecycle.update_image(session, caller.project_id, image_id, ops, rt.clock())
     # As GET /v2/images/{id} shows it: the reference's example (and the SDK's model) is that view.
-    return image_view(image, tags_of(session, [image.id])[image.id])
+    return views(session, rt, [image])[0]
 
 
 # ---------------------------------------------------------------- quick import

@@ -9,6 +9,7 @@ deployment has none of: it answers IMS's errors for them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 from urllib.parse import quote
 
@@ -99,8 +100,9 @@ def v1_head(image_id: str, caller: ReaderDep, session: SessionDep) -> Response:
 @router.delete("/v1.1/images/{image_id}", status_code=204, summary="Delete an image (Glance v1.1, deprecated)",
                responses=_ERRORS, deprecated=True)
 def v1_delete(image_id: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
-    key = native.delete_image(session, caller.project_id, image_id)
-    after_commit(session, lambda: rt.images.delete(key))
+    keys = native.delete_image(session, caller.project_id, image_id)
+    for key in keys:
+        after_commit(session, functools.partial(rt.images.delete, key))
     return Response(status_code=204)
 
 

@@ -1,25 +1,35 @@
-"""Glance's interoperable image import (``POST /v2/images/{id}/import``) and its tasks: the rules and state.
+"""Glance's interoperable import (``POST /v2/images/{id}/import``) and its tasks: the rules and state.
 
 ``glance-direct`` imports the data ``PUT /v2/images/{id}/stage`` stored (``catalog.uploads``): the
 image goes ``uploading → importing`` and a job (``worker.import_handlers``) checks the data as
 every import is checked, stores it (as it is, or converted when ``OPENIMS_IMPORT_CONVERT_TO`` says
 so) and makes the image ``active``; a failure puts it back to ``queued`` without data, as Glance's
 revert does. ``web-download`` fetches the data from a URL (``objects.web_download``: filtered,
-every redirect re-checked) into a queued image, then goes on as glance-direct. ``copy-image``
-answers as Glance does with a single store.
+every redirect re-checked) into a queued image, then goes on as glance-direct.
+
+With several stores (``OPENIMS_STORES``) an import goes to the stores named by ``stores`` /
+``all_stores`` (the default store otherwise): the first gets the import, the others a copy of it,
+and the image is ``active`` once all are done. ``copy-image`` (image administrators) copies an
+active image's data into further stores while the image stays ``active``. Both are the same job:
+stores still to do are the job's stores minus those holding the data (``catalog.stores``) minus
+those that failed, so a job taken over after a crash goes on where it was. A store that fails is
+listed in ``os_glance_failed_import``; with ``all_stores_must_succeed`` (the default) it fails the
+job — an import then goes back to ``queued`` without data, a copy-image keeps the copies made. With a
+single store there are no store ids: ``stores`` naming any is an unknown store, and copy-image has
+nothing to copy.
 
 While the job runs the image carries Glance's reserved properties: ``os_glance_import_task`` (the
-task id: a second import is refused while it is set), ``os_glance_importing_to_stores`` and
-``os_glance_failed_import`` (both ``""`` here: there is one store, which Glance does not name).
+task id: a second import is refused while it is set), ``os_glance_importing_to_stores`` (the stores
+still to do) and ``os_glance_failed_import`` (sorted, comma-separated; ``""`` with one store).
 The job is the task: ``GET /v2/images/{id}/tasks`` renders the image's import jobs.
 """
-
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,8 +37,10 @@ from openims.catalog import jobs
 from openims.catalog.images import ImageStatus, transition
 from openims.catalog.jobs import JobPayload, JobStatus, JobType
 from openims.catalog.members import visible_to
+from openims.catalog.stores import copies_of, drop_copies, held_by
 from openims.db.models import Image, Job
 from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden
+from openims.objects.image_stores import ImageStores
 
 GLANCE_DIRECT = "glance-direct"
 WEB_DOWNLOAD = "web-download"
@@ -44,6 +56,7 @@ TASK_TYPE = "api_image_import"
 # Glance keeps a finished task this long (expires_at).
 TASK_LIFETIME = dt.timedelta(hours=48)
 
+_HELD = (ImageStatus.IMPORTING.value, ImageStatus.ACTIVE.value, ImageStatus.DEACTIVATED.value)
 _TASK_STATUS = {JobStatus.INIT.value: "pending", JobStatus.RUNNING.value: "processing",
                 JobStatus.SUCCESS.value: "success", JobStatus.FAIL.value: "failure"}
 
@@ -56,6 +69,11 @@ class ImportPayload(JobPayload):
     import_req: dict[str, Any]
     user_id: str
     request_id: str
+    # Several stores: where the data goes, in order (an import's first store gets the import, every other
+    # a copy). Empty with a single store.
+    stores: list[str] = Field(default_factory=list)
+    # False: a store that fails is recorded in os_glance_failed_import and the others go on.
+    all_stores_must_succeed: bool = True
 
 
 def _method(body: object) -> tuple[str, dict[str, Any]]:
@@ -75,13 +93,15 @@ def _method(body: object) -> tuple[str, dict[str, Any]]:
 
 
 def submit(session: Session, *, project_id: str, user_id: str, request_id: str, image_id: str, body: object,
-           may_copy: bool, refused_uri: Callable[[str], str | None], now: dt.datetime) -> Job | None:
+           may_copy: bool, refused_uri: Callable[[str], str | None], now: dt.datetime,
+           stores: ImageStores | None = None) -> Job | None:
     """Start an import of the image; the job, or None when nothing is left to do (202 without a task).
 
     Errors come in Glance's order (images.py ``import_image``): the body, the image (404), its
     status and formats (409), the policy (403), the import lock (409), the stores (409 / 400), and
     last web-download's URI (``refused_uri``: why the filter refuses it, or None) 400.
-    One difference: ``all_stores_must_succeed: false`` is accepted (see below).
+    ``stores``: the named stores, None with a single store.
+    One difference: ``all_stores_must_succeed: false`` is accepted with a single store (see below).
     """
     name, req = _method(body)
     if name == WEB_DOWNLOAD and not isinstance(req["method"].get("uri"), str):
@@ -110,16 +130,7 @@ def submit(session: Session, *, project_id: str, user_id: str, request_id: str, 
     if image.properties.get(LOCK):
         raise ImsConflict(f"Image {image_id} has an import in progress (task {image.properties[LOCK]}).",
                           code="IMG.0035")
-    stores = req.get("stores")
-    if stores is not None:
-        if not isinstance(stores, list) or not all(isinstance(x, str) for x in stores):
-            raise ImsBadRequest("stores must be a list of store ids.", code="IMG.0001")
-        if req.get("all_stores"):
-            raise ImsBadRequest("all_stores cannot be combined with stores.", code="IMG.0001")
-        if stores:
-            # One store, which has no id: every id named is unknown (Glance's 409).
-            raise ImsConflict(f"Unknown store {stores[0][:64]!r}: this deployment has a single image store.",
-                              code="IMG.0035")
+    targets = _targets(session, stores, image, name, req)
     # Glance refuses all_stores_must_succeed=false without several stores (400); openstackclient's
     # `image import` sends it by default, so with one store it is accepted, and means nothing.
     if name == WEB_DOWNLOAD:
@@ -128,40 +139,114 @@ def submit(session: Session, *, project_id: str, user_id: str, request_id: str, 
         if why is not None:
             raise ImsBadRequest(f"URI for web-download does not pass filtering: {uri[:256]} ({why}).",
                                 code="IMG.0001")
-    if name == COPY_IMAGE:
+    if name == COPY_IMAGE and not targets:
         if req.get("all_stores"):
-            return None  # the one store already holds the data: nothing to copy
+            return None  # every store holds the data already: nothing to copy, no task (as Glance)
         raise ImsBadRequest("copy-image needs the stores to copy to (stores or all_stores).", code="IMG.0001")
     return _start(session, image, project_id=project_id, user_id=user_id, request_id=request_id, method=name,
-                  req=req, now=now)
+                  req=req, targets=targets, now=now)
+
+
+def _targets(session: Session, stores: ImageStores | None, image: Image, method: str,
+             req: dict[str, Any]) -> list[str]:
+    """The stores the data goes to, in order: checked as Glance checks ``stores`` and ``all_stores``."""
+    named = req.get("stores")
+    if named is not None:
+        if not isinstance(named, list) or not all(isinstance(x, str) for x in named):
+            raise ImsBadRequest("stores must be a list of store ids.", code="IMG.0001")
+        if req.get("all_stores"):
+            raise ImsBadRequest("all_stores cannot be combined with stores.", code="IMG.0001")
+    wanted = list(dict.fromkeys(named or []))
+    if stores is None:
+        if wanted:
+            # One store, which has no id: every id named is unknown (Glance's 409).
+            raise ImsConflict(f"Unknown store {wanted[0][:64]!r}: this deployment has a single image store.",
+                              code="IMG.0035")
+        return []
+    unknown = [x for x in wanted if x not in stores.ids]
+    if unknown:
+        raise ImsConflict(f"Unknown store {unknown[0][:64]!r}: the stores are {', '.join(stores.ids)}.",
+                          code="IMG.0035")
+    if method != COPY_IMAGE:
+        return wanted or (list(stores.ids) if req.get("all_stores") else [stores.default_id])
+    held = held_by(stores, image, copies_of(session, [image.id])[image.id])
+    already = [x for x in wanted if x in held]
+    if already:
+        raise ImsBadRequest(f"Image {image.id} is already present in store {already[0]!r}.", code="IMG.0001")
+    if req.get("all_stores"):
+        return [x for x in stores.ids if x not in held]
+    return wanted
 
 
 def _start(session: Session, image: Image, *, project_id: str, user_id: str, request_id: str, method: str,
-           req: dict[str, Any], now: dt.datetime) -> Job:
+           req: dict[str, Any], targets: list[str], now: dt.datetime) -> Job:
     job_id = jobs.new_job_id()
-    transition(image, ImageStatus.IMPORTING, now)
-    image.properties = {**image.properties, LOCK: job_id, IMPORTING_TO: "", FAILED_IMPORT: ""}
+    if method != COPY_IMAGE:
+        transition(image, ImageStatus.IMPORTING, now)  # a copy-image leaves the image active
+    image.properties = {**image.properties, LOCK: job_id, IMPORTING_TO: ",".join(sorted(targets)),
+                        FAILED_IMPORT: ""}
     payload = ImportPayload(image_id=image.id, method=method, import_req=req, user_id=user_id,
-                            request_id=request_id)
+                            request_id=request_id, stores=targets,
+                            all_stores_must_succeed=req.get("all_stores_must_succeed", True))
     return jobs.submit(session, project_id=project_id, job_type=JobType.GLANCE_IMPORT, payload=payload.to_json(),
                        entities={"image_id": image.id, "process_percent": 0.0}, now=now, job_id=job_id)
 
 
-def held_by(session: Session, image_id: str, job_id: str) -> Image | None:
-    """The image, locked, while the import ``job_id`` still holds it (importing, its lock set)."""
+def held(session: Session, image_id: str, job_id: str) -> Image | None:
+    """The image, locked, while the job ``job_id`` still holds it (its lock set): ``importing`` for an
+    import, ``active`` or ``deactivated`` for a copy-image."""
     image = session.scalar(select(Image).where(Image.id == image_id).with_for_update())
-    if image is None or image.status != ImageStatus.IMPORTING.value or image.properties.get(LOCK) != job_id:
+    if image is None or image.properties.get(LOCK) != job_id or image.status not in _HELD:
         return None
     return image
 
 
-def release(image: Image, now: dt.datetime, *, failed: bool) -> None:
-    """End the import: the lock goes; a failed import leaves the image queued without data (Glance's revert)."""
+def imported(image: Image) -> bool:
+    """Whether an import's data is recorded (checksums set): the import step is done and only copies are
+    left. (The staged data has no checksums; the same location may hold it, a file store renames in place.)"""
+    return image.checksum is not None
+
+
+def failed_stores(image: Image) -> list[str]:
+    return [x for x in str(image.properties.get(FAILED_IMPORT, "")).split(",") if x]
+
+
+def pending(image: Image, payload: ImportPayload, held_stores: list[str]) -> list[str]:
+    """The job's stores still to do, in the job's order: not holding the data, not failed."""
+    failed = failed_stores(image)
+    return [x for x in payload.stores if x not in held_stores and x not in failed]
+
+
+def show_pending(image: Image, stores: list[str]) -> None:
+    image.properties = {**image.properties, IMPORTING_TO: ",".join(sorted(stores))}
+
+
+def store_failed(image: Image, store_id: str, still: list[str]) -> None:
+    """``store_id`` failed: listed in os_glance_failed_import, ``still`` left to do."""
+    failed = sorted({*failed_stores(image), store_id})
+    image.properties = {**image.properties, FAILED_IMPORT: ",".join(failed), IMPORTING_TO: ",".join(sorted(still))}
+
+
+def release(session: Session, image: Image, method: str, now: dt.datetime, *, failed: bool) -> None:
+    """End the job: the lock goes, nothing is pending; the failed stores stay listed.
+
+    A failed import leaves the image queued without data (Glance's revert; the caller removes the data);
+    a copy-image, failed or not, leaves the image as it was, with the copies made.
+    """
     props = {k: v for k, v in image.properties.items() if k != LOCK}
-    image.properties = {**props, IMPORTING_TO: "", FAILED_IMPORT: ""}
+    image.properties = {**props, IMPORTING_TO: "", FAILED_IMPORT: props.get(FAILED_IMPORT, "")}
+    if method == COPY_IMAGE:
+        image.updated_at = now
+        return
     if failed:
+        drop_copies(session, image.id)
         image.location = None
         image.size = None
+        image.virtual_size = None
+        image.checksum = None
+        image.os_hash_algo = None
+        image.os_hash_value = None
+        image.properties = {k: v for k, v in image.properties.items() if k != "__image_size"}
         transition(image, ImageStatus.QUEUED, now)
     else:
         transition(image, ImageStatus.ACTIVE, now)

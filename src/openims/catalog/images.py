@@ -13,7 +13,7 @@ from sqlalchemy import Select, Update, and_, bindparam, exists, func, or_, selec
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from openims.db.models import Image, ImageMember, ImageTag
+from openims.db.models import Image, ImageCopy, ImageMember, ImageTag
 from openims.errors import ImsBadRequest, ImsNotFound
 
 
@@ -324,8 +324,10 @@ def count_owned(session: Session, project_id: str) -> int:
 
 
 def stored_locations(session: Session) -> set[str]:
-    """Every location an image row points to: what the orphan sweep of the image store must keep."""
-    return {loc for loc in session.scalars(select(Image.location).where(Image.location.is_not(None))) if loc}
+    """Every location an image row points to (its data and its copies in further stores): what the orphan
+    sweep of the image store must keep."""
+    found = {loc for loc in session.scalars(select(Image.location).where(Image.location.is_not(None))) if loc}
+    return found | set(session.scalars(select(ImageCopy.location)))
 
 
 def images_stored_at(session: Session, *, bare: bool, limit: int) -> list[tuple[str, str]]:

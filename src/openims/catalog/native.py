@@ -26,7 +26,7 @@ from openims.catalog import patch, quotas, tags, validation
 from openims.catalog.images import ImageStatus, new_image_id, transition
 from openims.catalog.members import require_owner, visible_to
 from openims.catalog.patch import Draft, PatchOp, Rule
-from openims.db.models import Image, ImageMember, ImageTag
+from openims.db.models import Image, ImageCopy, ImageMember, ImageTag
 from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden, ImsPayloadTooLarge
 
 # Glance's default lists (glance common/config.py), IMS's zvhd2 and what else the pipeline reads (qed, qcow).
@@ -344,8 +344,9 @@ def update(session: Session, project_id: str, image_id: str, ops: list[PatchOp],
 # ---------------------------------------------------------------- delete
 
 
-def delete_image(session: Session, project_id: str, image_id: str) -> str:
-    """``DELETE /v2/images/{id}``; returns the image-store key to remove once the deletion commits.
+def delete_image(session: Session, project_id: str, image_id: str) -> list[str]:
+    """``DELETE /v2/images/{id}``; returns the image-store keys to remove once the deletion commits: the
+    image's data (or its id) and its copies in further stores.
 
     The store keys data by image id (ImageStore.publish), so the key is returned even when no data
     is recorded yet: an upload or import publishing meanwhile finds the row gone and removes its own
@@ -360,9 +361,10 @@ def delete_image(session: Session, project_id: str, image_id: str) -> str:
         raise ImsForbidden(f"Image {image_id} is protected and cannot be deleted.", code="IMG.0028")
     session.execute(delete(ImageTag).where(ImageTag.image_id == image.id))
     session.execute(delete(ImageMember).where(ImageMember.image_id == image.id))
-    key = image.location or image.id
+    keys = [image.location or image.id, *session.scalars(select(ImageCopy.location)
+                                                          .where(ImageCopy.image_id == image.id))]
     session.delete(image)
-    return key
+    return keys
 
 
 # ---------------------------------------------------------------- data access and deactivation

@@ -25,7 +25,18 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
 def settings_from(**overrides: object) -> Settings:
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    """The settings of this process; a setting that cannot be used stops it with one line per problem."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for problem in exc.errors():
+            where = "_".join(str(part) for part in problem["loc"]).upper()
+            message = problem["msg"].removeprefix("Value error, ")
+            err.print(f"[bold red]error:[/bold red] {f'OPENIMS_{where}: ' if where else ''}{message}",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @contextmanager

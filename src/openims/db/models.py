@@ -215,6 +215,17 @@ class ImageMember(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class ImageCopy(Base):
+    """A copy of an image's data in a further store (``OPENIMS_STORES``): made by copy-image, or by an
+    import into several stores. ``images.location`` is the first copy; each location names its store."""
+
+    __tablename__ = "image_copies"
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime]
+
+
 class ProjectQuota(Base):
     """Per-project overrides of the default quotas (Settings.image_quota)."""
 

@@ -54,6 +54,10 @@ class ImageStore(Protocol):
 
     def staging(self, job_id: str, image_id: str) -> Staging: ...
 
+    def owns(self, location: str) -> bool:
+        """Whether ``location`` names data of this store (several stores: each location says which)."""
+        ...
+
     def temp_path(self, job_id: str, image_id: str, suffix: str = "") -> Path:
         """A local work file of the job (removed by ``clear_temp``), e.g. an export on its way out."""
         ...
@@ -148,10 +152,17 @@ class _FileStaging:
 
 
 class FileImageStore:
-    """Stored images as files ``<root>/<image id>``; locations are the bare ids."""
+    """Stored images as files ``<root>/<image id>``.
 
-    def __init__(self, root: Path) -> None:
+    Locations are the bare ids, or ``file://<name>/<image id>`` for a named store of several
+    (``OPENIMS_STORES``), so that a location says which store holds it. A named store also takes the
+    bare id as "this image's file here" (``delete`` by id removes the image's data from every store).
+    """
+
+    def __init__(self, root: Path, name: str | None = None) -> None:
         self.root = root
+        self.name = name
+        self.prefix = f"file://{name}/" if name else ""
         self.tmp = root / ".tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
 
@@ -160,6 +171,19 @@ class FileImageStore:
         if not _KEY.match(key):
             raise ValueError(f"invalid image store key {key!r}")
         return key
+
+    def _key(self, location: str) -> str:
+        """The file name of one of this store's locations."""
+        return self._check(location.removeprefix(self.prefix) if self.prefix else location)
+
+    def owns(self, location: str) -> bool:
+        """Whether ``location`` names data of this store (a named store: its own prefix only)."""
+        if self.prefix:
+            return location.startswith(self.prefix) and bool(_KEY.match(location.removeprefix(self.prefix)))
+        return bool(_KEY.match(location))
+
+    def location(self, image_id: str) -> str:
+        return f"{self.prefix}{self._check(image_id)}"
 
     def temp_path(self, job_id: str, image_id: str, suffix: str = "") -> Path:
         """Deterministic per job and image, so a retried job finds and removes its leftovers."""
@@ -170,7 +194,7 @@ class FileImageStore:
         fsync_path(temp)
         os.replace(temp, self.root / key)
         fsync_path(self.root)  # the rename itself must survive a crash too
-        return key
+        return self.location(key)
 
     def staging(self, job_id: str, image_id: str) -> _FileStaging:
         return _FileStaging(self, self.temp_path(job_id, image_id), image_id)
@@ -178,14 +202,14 @@ class FileImageStore:
     def copy_staging(self, location: str, job_id: str, image_id: str) -> _FileStaging:
         return _FileStaging(self, self.copy_to_temp(location, job_id, image_id), image_id)
 
-    def copy_to_temp(self, key: str, job_id: str, image_id: str) -> Path:
+    def copy_to_temp(self, location: str, job_id: str, image_id: str) -> Path:
         """A private copy of stored data at the job's temp path, sharing blocks where the filesystem can.
 
         A reflink (FICLONE: btrfs, XFS) costs no space or time; elsewhere the kernel copies
         (copy_file_range via shutil). The copy is a new file either way, so later changes to one
         image's data can never show through in the other.
         """
-        src = self.path(key)
+        src = self.path(location)
         dest = self.temp_path(job_id, image_id)
         dest.unlink(missing_ok=True)
         try:
@@ -200,17 +224,17 @@ class FileImageStore:
             raise
         return dest
 
-    def path(self, key: str) -> Path:
-        return self.root / self._check(key)
+    def path(self, location: str) -> Path:
+        return self.root / self._key(location)
 
-    def exists(self, key: str) -> bool:
-        return self.path(key).is_file()
+    def exists(self, location: str) -> bool:
+        return self.path(location).is_file()
 
     def size(self, location: str) -> int:
         return self.path(location).stat().st_size
 
-    def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+    def delete(self, location: str) -> None:
+        self.path(location).unlink(missing_ok=True)
 
     def read(self, location: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         f = open(self.path(location), "rb")  # noqa: SIM115 - FileNotFoundError now, not at the first next()
@@ -226,7 +250,7 @@ class FileImageStore:
     def orphans(self, known: Callable[[str], bool], older_than: dt.datetime) -> int:
         removed = 0
         for p in self.root.iterdir():
-            if not _KEY.match(p.name) or not p.is_file() or known(p.name):
+            if not _KEY.match(p.name) or not p.is_file() or known(self.location(p.name)):
                 continue
             if dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC) < older_than:
                 p.unlink(missing_ok=True)

@@ -349,12 +349,14 @@ class S3Objects:
         finally:
             body.close()
 
-    def copy(self, bucket: str, src_key: str, dest_key: str, size: int) -> None:
-        """Server-side copy within a bucket (multipart copy beyond 5 GiB); no data through this process."""
+    def copy(self, bucket: str, src_key: str, dest_key: str, size: int, *, source_bucket: str | None = None) -> None:
+        """Server-side copy into ``bucket`` from ``source_bucket`` (the same bucket by default), multipart
+        beyond 5 GiB; no data through this process."""
         what = f"object {bucket}:{dest_key}"
+        source = {"Bucket": source_bucket or bucket, "Key": src_key}
         if size <= 5 << 30:
             with translated(what):
-                self.client.copy_object(Bucket=bucket, Key=dest_key, CopySource={"Bucket": bucket, "Key": src_key})
+                self.client.copy_object(Bucket=bucket, Key=dest_key, CopySource=source)
             return
         part = part_size_for(max(self.part_size, 1 << 30), size)
         with translated(what):
@@ -366,7 +368,7 @@ class S3Objects:
                 with translated(what):
                     r = self.client.upload_part_copy(Bucket=bucket, Key=dest_key, UploadId=upload_id,
                                                      PartNumber=number, CopySourceRange=f"bytes={offset}-{last}",
-                                                     CopySource={"Bucket": bucket, "Key": src_key})
+                                                     CopySource=source)
                 parts.append({"PartNumber": number, "ETag": r["CopyPartResult"]["ETag"]})
             with translated(what):
                 self.client.complete_multipart_upload(Bucket=bucket, Key=dest_key, UploadId=upload_id,

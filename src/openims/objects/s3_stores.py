@@ -197,6 +197,10 @@ class S3ImageStore:
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    def owns(self, location: str) -> bool:
+        """Whether ``location`` is an object of this store (bare ids are the fallback's, not this store's)."""
+        return location.startswith(f"s3://{self.bucket}/{self.prefix}")
+
     def _key(self, location: str) -> str | None:
         """The object key of one of this store's locations; None for a bare id (the fallback's)."""
         if not location.startswith("s3://"):
@@ -225,6 +229,20 @@ class S3ImageStore:
         except ObjectNotFound as exc:
             raise FileNotFoundError(location) from exc
         self.objects.copy(self.bucket, key, target.key, size)
+        return target
+
+    def server_copy(self, source: S3ImageStore, location: str, job_id: str, image_id: str) -> _S3Staging:
+        """A sealed staging holding a copy of ``source``'s object at ``location``, copied by the engine
+        (both stores on the same engine): no data through this process (FileNotFoundError if gone)."""
+        key = source._key(location)
+        if key is None:
+            return self.copy_staging(location, job_id, image_id)
+        try:
+            size = source.objects.head(source.bucket, key).size
+        except ObjectNotFound as exc:
+            raise FileNotFoundError(location) from exc
+        target = _SealedCopy(self, self.temp_path(job_id, image_id), image_id)
+        self.objects.copy(self.bucket, key, target.key, size, source_bucket=source.bucket)
         return target
 
     def clear_temp(self, job_id: str) -> None:

@@ -27,7 +27,8 @@ from openims.imaging import (
     quick_import_stream,
 )
 from openims.objects.base import InvalidObjectName, ObjectNotFound, check_key
-from openims.objects.image_store import FileImageStore, Staging
+from openims.objects.image_store import Staging
+from openims.objects.image_stores import is_local
 from openims.worker.context import JobContext
 from openims.worker.outcomes import JobFailed
 
@@ -54,7 +55,7 @@ def scratch_needed(ctx: JobContext, domain_id: str, disks: Sequence[DiskTask]) -
     Objects that cannot be read count nothing: the import itself then fails with the precise error.
     """
     rt = ctx.rt
-    remote_store = not isinstance(rt.images, FileImageStore)
+    remote_store = not is_local(rt.images)
     if not rt.buckets.needs_local_copy and not remote_store:
         return 0
     total = 0

@@ -18,7 +18,8 @@ from openims.errors import ServiceError, ServiceUnavailable
 from openims.imaging import ImageFormat, ImageRejected, StoredImage
 from openims.imaging.qemu import INFO_TIMEOUT, ExportFormat, qemu_img_export, qemu_img_info, qemu_img_same_disk
 from openims.objects.base import InvalidObjectName, ObjectExists, ObjectNotFound, check_key
-from openims.objects.image_store import FileImageStore, Staging
+from openims.objects.image_store import Staging
+from openims.objects.image_stores import is_local
 from openims.runtime import Runtime
 from openims.worker.context import JobContext
 from openims.worker.handlers import Handler, import_disk, scratch_needed
@@ -95,7 +96,7 @@ class RegisterHandler:
 def _export_scratch(rt: Runtime, p: ExportPayload) -> int:
     """Scratch for an export: the stored image downloaded (S3 store) and the exported file (estimated at
     the stored size plus format overhead) when the bucket is on S3 too."""
-    if isinstance(rt.images, FileImageStore):
+    if is_local(rt.images, p.location):
         return 0
     try:
         return rt.images.size(p.location)

@@ -32,10 +32,12 @@ class MigrationReport:
 
 
 def migrate_to_s3(rt: Runtime, on_image: Callable[[str, str], None] | None = None) -> MigrationReport:
-    """Move every image whose data is a file into ``rt.images`` (which must be the S3 store)."""
-    store = rt.images
+    """Move every image whose data is a file of ``<data>/images`` into the S3 image store: ``rt.images``, or
+    with several stores the default store (the one those files belong to)."""
+    store = rt.stores.default if rt.stores is not None else rt.images
     if not isinstance(store, S3ImageStore):
-        raise ValueError("the image store is not S3: set OPENIMS_IMAGE_STORE=s3://<bucket>/<prefix>")
+        raise ValueError("the image store is not S3: set OPENIMS_IMAGE_STORE=s3://<bucket>/<prefix> (or, with "
+                         "OPENIMS_STORES, make an S3 store the default)")
     report = MigrationReport()
     run = uuid.uuid4().hex
     skipped: set[str] = set()
