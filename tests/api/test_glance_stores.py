@@ -78,6 +78,10 @@ class TestDiscovery:
         assert client.get("/v2/info/stores/detail", headers=member).status_code == 403
         assert client.get("/v2/info/stores").status_code == 401
 
+    def test_versions_include_the_multi_store_ones(self, client: TestClient) -> None:
+        ids = [v["id"] for v in client.get("/versions").json()["versions"]]
+        assert ids[0] == "v2.12" and {"v2.8", "v2.10", "v2.11"} <= set(ids)
+
     def test_create_names_the_stores(self, client: TestClient, admin_headers: H) -> None:
         r = client.post("/v2/images", json={"name": "n"}, headers=admin_headers)
         assert r.status_code == 201
@@ -286,3 +290,23 @@ class TestInterruptedCopy:
         assert (got["stores"], got["os_glance_importing_to_stores"]) == ("fast,slow", "")
         assert stored(runtime, image_id) == {"fast": data, "slow": data}
         assert [t["status"] for t in tasks(client, admin_headers, image_id)] == ["success", "success"]
+
+
+class TestSingleStore:
+    """Without OPENIMS_STORES nothing names a store (Glance without multi-backend)."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {}
+
+    def test_no_store_ids_anywhere(self, client: TestClient, admin_headers: H, runtime: Runtime,
+                                   data: bytes) -> None:
+        assert runtime.stores is None
+        ids = [v["id"] for v in client.get("/versions").json()["versions"]]
+        assert "v2.8" not in ids and "v2.10" not in ids
+        got = imported(client, admin_headers, runtime, data)
+        assert got["status"] == "active" and "stores" not in got
+        assert (runtime.settings.image_dir / got["id"]).read_bytes() == data  # a bare id, as before
+        assert client.delete(f"/v2/stores/fast/{got['id']}", headers=admin_headers).status_code == 404
+        r = start(client, admin_headers, got["id"], {"method": COPY, "stores": ["fast"]})
+        assert r.status_code == 409 and "single image store" in r.text

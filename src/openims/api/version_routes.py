@@ -13,9 +13,12 @@ router = api_router(tags=["versions"])
 
 _UPDATED = "2024-01-01T00:00:00Z"
 # Glance API minor versions we answer; keystoneauth picks the highest CURRENT one. v2.12 (image
-# tasks) is the newest whose features all exist here (v2.13+ bring the cache API). v2.8 and the
-# other multi-store versions are left out, as a Glance with one store leaves them out.
+# tasks) is the newest whose features all exist here (v2.13+ bring the cache API). The multi-store
+# versions (v2.8 stores, v2.10 delete from a store, v2.11 copy-image's all_stores_must_succeed) are
+# listed only with several stores, as Glance lists them only with enabled_backends.
 _GLANCE_VERSIONS = ("v2.12", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
+_MULTI_STORE_VERSIONS = ("v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2",
+                         "v2.1", "v2.0")
 
 
 def _ims_version(base: str, vid: str, status: str) -> dict[str, Any]:
@@ -23,11 +26,11 @@ def _ims_version(base: str, vid: str, status: str) -> dict[str, Any]:
             "links": [{"rel": "self", "href": f"{base}/{vid}/"}]}
 
 
-def _glance_versions(base: str) -> list[dict[str, Any]]:
+def _glance_versions(base: str, several_stores: bool) -> list[dict[str, Any]]:
     return [
         {"id": vid, "status": "CURRENT" if i == 0 else "SUPPORTED",
          "links": [{"rel": "self", "href": f"{base}/v2/"}]}
-        for i, vid in enumerate(_GLANCE_VERSIONS)
+        for i, vid in enumerate(_MULTI_STORE_VERSIONS if several_stores else _GLANCE_VERSIONS)
     ]
 
 
@@ -35,7 +38,7 @@ def _glance_versions(base: str) -> list[dict[str, Any]]:
 def list_versions(rt: RuntimeDep) -> JSONResponse:
     base = rt.settings.base_url
     versions = [_ims_version(base, "v1", "SUPPORTED"), _ims_version(base, "v2", "CURRENT")]
-    return JSONResponse({"versions": versions + _glance_versions(base)}, status_code=300)
+    return JSONResponse({"versions": versions + _glance_versions(base, rt.stores is not None)}, status_code=300)
 
 
 @router.get("/v1", summary="IMS ShowVersion v1")
@@ -53,13 +56,14 @@ def show_v2(rt: RuntimeDep) -> dict[str, Any]:
 @router.get("/image", summary="Glance versions document at the catalog's image endpoint")
 @router.get("/image/", include_in_schema=False)
 def image_versions(rt: RuntimeDep) -> JSONResponse:
-    return JSONResponse({"versions": _glance_versions(f"{rt.settings.base_url}/image")}, status_code=300)
+    return JSONResponse({"versions": _glance_versions(f"{rt.settings.base_url}/image", rt.stores is not None)},
+                        status_code=300)
 
 
 @router.get("/versions", summary="Glance versions document, asked for explicitly (200, as Glance answers)")
 def image_versions_explicit(rt: RuntimeDep) -> dict[str, Any]:
     # python-glanceclient reads <image endpoint>/versions (here /image/versions) and refuses a 300 there.
-    return {"versions": _glance_versions(f"{rt.settings.base_url}/image")}
+    return {"versions": _glance_versions(f"{rt.settings.base_url}/image", rt.stores is not None)}
 
 
 def _keystone_v3(url: str) -> dict[str, Any]:

@@ -24,10 +24,10 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
 
 def settings_from(**overrides: object) -> Settings:
-    clean = {k: v for k, v in overrides.items() if v is not None}
     """The settings of this process; a setting that cannot be used stops it with one line per problem."""
     from pydantic import ValidationError
 
+    clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]
     except ValidationError as exc:
