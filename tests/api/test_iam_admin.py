@@ -70,6 +70,17 @@ def reader_headers(client: TestClient, admin_headers: H) -> H:
 
 
 @pytest.fixture
+def tenant_admin_headers(client: TestClient, admin_headers: H) -> H:
+    """An administrator of the bootstrap account as a tenant has one (its ``admin`` group: te_admin and
+    secu_admin on the account, te_admin on its projects) without the bootstrap user's operator role:
+    what confines administrators to their account is tested with it."""
+    user_id = _create_user(client, admin_headers, "tenantadmin")
+    group_id = _id_of(client, admin_headers, "groups", "admin")
+    assert client.put(f"/v3/groups/{group_id}/users/{user_id}", headers=admin_headers).status_code == 204
+    return {"X-Auth-Token": login(client, "tenantadmin", PASSWORD)}
+
+
+@pytest.fixture
 def other_account(runtime: Runtime) -> dict[str, str]:
     """Another account (domain) with a project, a user and a group, made directly in the database."""
     now = runtime.clock()
@@ -162,21 +173,21 @@ class TestProjects:
         _keystone_error(client.patch(f"/v3/projects/{pid}", json={"project": {}}, headers=admin_headers), 400)
 
     def test_other_domain_is_404(
-        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+        self, client: TestClient, tenant_admin_headers: H, other_account: dict[str, str]
     ) -> None:
         pid = other_account["project"]
         _keystone_error(
             client.patch(
-                f"/v3/projects/{pid}", json={"project": {"description": "x"}}, headers=admin_headers
+                f"/v3/projects/{pid}", json={"project": {"description": "x"}}, headers=tenant_admin_headers
             ),
             404,
         )
-        _keystone_error(client.delete(f"/v3/projects/{pid}", headers=admin_headers), 404)
-        _keystone_error(client.get(f"/v3-ext/projects/{pid}", headers=admin_headers), 404)
+        _keystone_error(client.delete(f"/v3/projects/{pid}", headers=tenant_admin_headers), 404)
+        _keystone_error(client.get(f"/v3-ext/projects/{pid}", headers=tenant_admin_headers), 404)
         r = client.post(
             "/v3/projects",
             json={"project": {"name": "local-1_x", "domain_id": other_account["domain"]}},
-            headers=admin_headers,
+            headers=tenant_admin_headers,
         )
         _keystone_error(r, 403)
 
@@ -291,16 +302,16 @@ class TestUsers:
         )
 
     def test_other_domain_is_404(
-        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+        self, client: TestClient, tenant_admin_headers: H, other_account: dict[str, str]
     ) -> None:
         uid = other_account["user"]
-        _keystone_error(client.get(f"/v3/users/{uid}", headers=admin_headers), 404)
+        _keystone_error(client.get(f"/v3/users/{uid}", headers=tenant_admin_headers), 404)
         _keystone_error(
-            client.patch(f"/v3/users/{uid}", json={"user": {"enabled": False}}, headers=admin_headers), 404
+            client.patch(f"/v3/users/{uid}", json={"user": {"enabled": False}}, headers=tenant_admin_headers), 404
         )
-        _keystone_error(client.delete(f"/v3/users/{uid}", headers=admin_headers), 404)
-        _keystone_error(client.get(f"/v3/users/{uid}/groups", headers=admin_headers), 404)
-        names = {u["name"] for u in client.get("/v3/users", headers=admin_headers).json()["users"]}
+        _keystone_error(client.delete(f"/v3/users/{uid}", headers=tenant_admin_headers), 404)
+        _keystone_error(client.get(f"/v3/users/{uid}/groups", headers=tenant_admin_headers), 404)
+        names = {u["name"] for u in client.get("/v3/users", headers=tenant_admin_headers).json()["users"]}
         assert "stranger" not in names
 
     def test_cannot_delete_or_disable_self(self, client: TestClient, admin_headers: H) -> None:
@@ -413,10 +424,10 @@ class TestPasswordChange:
         assert login(client, "frank", PASSWORD)
 
     def test_other_domain_is_404(
-        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+        self, client: TestClient, tenant_admin_headers: H, other_account: dict[str, str]
     ) -> None:
         r = self._change(
-            client, admin_headers["X-Auth-Token"], other_account["user"], PASSWORD, "New-pass-1234"
+            client, tenant_admin_headers["X-Auth-Token"], other_account["user"], PASSWORD, "New-pass-1234"
         )
         _keystone_error(r, 404)
 
@@ -485,11 +496,11 @@ class TestGroups:
         _keystone_error(client.get(f"/v3/users/{admin_id}/groups", headers=reader_headers), 403)
 
     def test_other_domain_is_404(
-        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+        self, client: TestClient, tenant_admin_headers: H, other_account: dict[str, str]
     ) -> None:
         gid, uid = other_account["group"], other_account["user"]
-        own_group = _create_group(client, admin_headers, "devs")
-        own_user = _create_user(client, admin_headers, "henry")
+        own_group = _create_group(client, tenant_admin_headers, "devs")
+        own_user = _create_user(client, tenant_admin_headers, "henry")
         for method, path in (
             ("GET", f"/v3/groups/{gid}"),
             ("DELETE", f"/v3/groups/{gid}"),
@@ -498,12 +509,12 @@ class TestGroups:
             ("PUT", f"/v3/groups/{own_group}/users/{uid}"),
             ("HEAD", f"/v3/groups/{own_group}/users/{uid}"),
         ):
-            r = client.request(method, path, headers=admin_headers)
+            r = client.request(method, path, headers=tenant_admin_headers)
             assert r.status_code == 404, (method, path, r.text)
-        r = client.patch(f"/v3/groups/{gid}", json={"group": {"name": "x"}}, headers=admin_headers)
+        r = client.patch(f"/v3/groups/{gid}", json={"group": {"name": "x"}}, headers=tenant_admin_headers)
         _keystone_error(r, 404)
         assert "strangers" not in {
-            g["name"] for g in client.get("/v3/groups", headers=admin_headers).json()["groups"]
+            g["name"] for g in client.get("/v3/groups", headers=tenant_admin_headers).json()["groups"]
         }
 
 
@@ -697,11 +708,11 @@ class TestGrants:
         assert client.head(inh, headers=fresh).status_code == 204
 
     def test_other_domain_is_404(
-        self, client: TestClient, admin_headers: H, other_account: dict[str, str]
+        self, client: TestClient, tenant_admin_headers: H, other_account: dict[str, str]
     ) -> None:
-        own_pid = _id_of(client, admin_headers, "projects", "local-1")
-        own_gid = _id_of(client, admin_headers, "groups", "admin")
-        rid = _id_of(client, admin_headers, "roles", "readonly")
+        own_pid = _id_of(client, tenant_admin_headers, "projects", "local-1")
+        own_gid = _id_of(client, tenant_admin_headers, "groups", "admin")
+        rid = _id_of(client, tenant_admin_headers, "roles", "readonly")
         other = other_account
         for path in (
             f"/v3/projects/{other['project']}/groups/{own_gid}/roles/{rid}",
@@ -711,20 +722,20 @@ class TestGrants:
             f"/v3/projects/{own_pid}/groups/{own_gid}/roles/{new_id()}",
         ):
             for method in ("PUT", "HEAD", "DELETE"):
-                r = client.request(method, path, headers=admin_headers)
+                r = client.request(method, path, headers=tenant_admin_headers)
                 assert r.status_code == 404, (method, path, r.text)
-        r = client.get(f"/v3/projects/{other['project']}/groups/{own_gid}/roles", headers=admin_headers)
+        r = client.get(f"/v3/projects/{other['project']}/groups/{own_gid}/roles", headers=tenant_admin_headers)
         _keystone_error(r, 404)
-        r = client.get("/v3/role_assignments", params={"group.id": other["group"]}, headers=admin_headers)
+        r = client.get("/v3/role_assignments", params={"group.id": other["group"]}, headers=tenant_admin_headers)
         assert r.json()["role_assignments"] == []
 
 
 def test_other_account_rows_untouched(
-    runtime: Runtime, client: TestClient, admin_headers: H, other_account: dict[str, str]
+    runtime: Runtime, client: TestClient, tenant_admin_headers: H, other_account: dict[str, str]
 ) -> None:
     """Nothing an administrator does through the API reaches into another account."""
-    client.delete(f"/v3/users/{other_account['user']}", headers=admin_headers)
-    client.delete(f"/v3/groups/{other_account['group']}", headers=admin_headers)
+    client.delete(f"/v3/users/{other_account['user']}", headers=tenant_admin_headers)
+    client.delete(f"/v3/groups/{other_account['group']}", headers=tenant_admin_headers)
     with runtime.db.session() as s:
         assert s.scalar(select(User.name).where(User.id == other_account["user"])) == "stranger"
         assert s.scalar(select(Group.name).where(Group.id == other_account["group"])) == "strangers"

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from openims.api.auth import CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
-from openims.api.iam_wire import group_body, project_body, role_body, user_body
+from openims.api.iam_wire import domain_body, group_body, project_body, role_body, user_body
 from openims.db.session import after_commit
 from openims.errors import IamBadRequest
-from openims.iam import admin, grants
+from openims.iam import accounts, admin, grants
 from openims.iam.admin import Actor, Outcome
 from openims.iam.grants import Assignment
 from openims.iam.passwords import NewPassword
@@ -125,13 +125,35 @@ class GroupUpdateRequest(_Body):
     group: GroupUpdate
 
 
+class DomainCreate(_Body):
+    name: str = Field(min_length=1, max_length=64)
+    # Accepted as Keystone takes it; not stored (domains have no description column), shown as "".
+    description: str | None = Field(default=None, max_length=255)
+    enabled: StrictBool = True
+
+
+class DomainCreateRequest(_Body):
+    domain: DomainCreate
+
+
+class DomainUpdate(_Body):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+    enabled: StrictBool | None = None
+
+
+class DomainUpdateRequest(_Body):
+    domain: DomainUpdate
+
+
 # ---------------------------------------------------------------- helpers
 
 
 def _actor(caller: CallerDep, rt: RuntimeDep) -> Actor:
     # A read session of its own: the request's write transaction begins in the endpoint (api.deps).
     with rt.db.transaction(readonly=True) as s:
-        return admin.actor_for(s, caller.user_id, caller.domain_id, token_is_admin=caller.can(Permission.IAM_ADMIN))
+        return admin.actor_for(s, caller.user_id, caller.domain_id, token_is_admin=caller.can(Permission.IAM_ADMIN),
+                               token_is_operator=caller.can(Permission.OPERATOR))
 
 
 # The caller as ``iam.admin`` sees it.
@@ -157,6 +179,54 @@ def _forget_project_after_commit(session: Session, rt: Runtime, project_id: str)
 
 def _no_content() -> Response:
     return Response(status_code=204)
+
+
+def _forget_domain_after_commit(session: Session, rt: Runtime, domain_id: str) -> None:
+    # Tokens of a disabled or deleted account stop working: drop the cached status here (other
+    # processes see the change within their cache's second, as for projects).
+    after_commit(session, lambda: rt.revocations.forget_domain(domain_id))
+
+
+# ---------------------------------------------------------------- domains (accounts; the operator's)
+
+
+@router.post("/v3/domains", status_code=201, summary="Create an account (domain) with its project <region> "
+             "(operator)")
+def create_domain(req: DomainCreateRequest, actor: ActorDep, session: SessionDep,
+                  rt: RuntimeDep) -> dict[str, Any]:
+    d = req.domain
+    made = accounts.create_account(session, actor, rt.clock, rt.settings.region, name=d.name, enabled=d.enabled)
+    return {"domain": domain_body(made.domain, rt.settings)}
+
+
+@router.get("/v3/domains", summary="List accounts (domains) (operator)")
+def list_domains(request: Request, actor: ActorDep, session: SessionDep, rt: RuntimeDep,
+                 name: str | None = Query(default=None, max_length=64),
+                 enabled: bool | None = None) -> dict[str, Any]:
+    found = accounts.list_accounts(session, actor, name=name, enabled=enabled)
+    return {"domains": [domain_body(d, rt.settings) for d in found], "links": _links(rt, request)}
+
+
+@router.get("/v3/domains/{domain_id}", summary="Show an account (domain) (operator)")
+def show_domain(domain_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
+    return {"domain": domain_body(accounts.get_account(session, actor, domain_id), rt.settings)}
+
+
+@router.patch("/v3/domains/{domain_id}", summary="Rename, disable or enable an account (domain) (operator)")
+def update_domain(domain_id: str, req: DomainUpdateRequest, actor: ActorDep, session: SessionDep,
+                  rt: RuntimeDep) -> dict[str, Any]:
+    d = req.domain
+    domain = accounts.update_account(session, actor, domain_id, name=d.name, enabled=d.enabled)
+    _forget_domain_after_commit(session, rt, domain_id)
+    return {"domain": domain_body(domain, rt.settings)}
+
+
+@router.delete("/v3/domains/{domain_id}", status_code=204,
+               summary="Delete a disabled account (domain) that holds no data (operator)")
+def delete_domain(domain_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    accounts.delete_account(session, actor, domain_id)
+    _forget_domain_after_commit(session, rt, domain_id)
+    return _no_content()
 
 
 # ---------------------------------------------------------------- projects

@@ -34,10 +34,17 @@ def list_projects(caller: CallerDep, session: SessionDep, rt: RuntimeDep,
                   name: str | None = Query(default=None, max_length=64),
                   domain_id: str | None = Query(default=None, max_length=64),
                   enabled: bool | None = None) -> dict[str, Any]:
-    # Tenancy in the query: only the caller's own account is ever visible.
-    stmt = select(Project).where(Project.domain_id == caller.domain_id).order_by(Project.name)
+    # Tenancy in the query: only the caller's own account is ever visible (the operator's: any account
+    # it names by domain_id).
     if domain_id is not None and domain_id != caller.domain_id:
-        return {"projects": [], "links": _links(rt, "/v3/projects")}
+        if not caller.can(Permission.OPERATOR):
+            return {"projects": [], "links": _links(rt, "/v3/projects")}
+        stmt = select(Project).where(Project.domain_id == domain_id).order_by(Project.name)
+        if name is not None:
+            stmt = stmt.where(Project.name == name)
+        projects = session.scalars(stmt).all()
+        return {"projects": [project_body(p, rt.settings) for p in projects], "links": _links(rt, "/v3/projects")}
+    stmt = select(Project).where(Project.domain_id == caller.domain_id).order_by(Project.name)
     if name is not None:
         stmt = stmt.where(Project.name == name)
     if enabled is not None:
@@ -74,9 +81,10 @@ def auth_domains(caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> dict
 @router.get("/v3/projects/{project_id}", summary="Show a project")
 def show_project(project_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
     project = session.get(Project, project_id)
-    if project is None or project.domain_id != caller.domain_id:
+    operator = caller.can(Permission.OPERATOR)
+    if project is None or (project.domain_id != caller.domain_id and not operator):
         raise IamNotFound(f"Could not find project: {project_id}.")
-    if not is_account_admin(session, caller) and project.id not in _accessible_project_ids(
+    if not operator and not is_account_admin(session, caller) and project.id not in _accessible_project_ids(
         session, caller.user_id, caller.domain_id
     ):
         raise IamForbidden("You are not authorized to perform the requested action.")
@@ -86,8 +94,9 @@ def show_project(project_id: str, caller: CallerDep, session: SessionDep, rt: Ru
 @router.get("/v3/users/{user_id}", summary="Show a user")
 def show_user(user_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
     user = session.get(User, user_id)
-    if user is None or user.domain_id != caller.domain_id:
+    operator = caller.can(Permission.OPERATOR)
+    if user is None or (user.domain_id != caller.domain_id and not operator):
         raise IamNotFound(f"Could not find user: {user_id}.")
-    if user.id != caller.user_id and not is_account_admin(session, caller):
+    if user.id != caller.user_id and not operator and not is_account_admin(session, caller):
         raise IamForbidden("You are not authorized to perform the requested action.")
     return {"user": user_body(user, rt.settings)}

@@ -2,7 +2,9 @@
 
 Every function takes the caller as an ``Actor`` and confines itself to the actor's domain
 (account): another account's user, project or group is reported as not found, never as
-forbidden, so administrators cannot probe other accounts. Functions that change who may log
+forbidden, so administrators cannot probe other accounts. The operator (``Actor.is_operator``,
+issue 13) is the one exception: it acts in any account, naming it by ``domain_id``, and never
+joins two accounts (a grant, a membership, stays within one account). Functions that change who may log
 in, or with which roles, return the ids of users whose tokens must be revoked; the caller
 revokes them only after its transaction commits, so a revocation never precedes the change.
 """
@@ -45,11 +47,17 @@ _DENIED = "You are not authorized to perform the requested action."
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is asking: the token's user, its account, and whether it may administer IAM."""
+    """Who is asking: the token's user, its account, whether it may administer IAM, and whether it
+    is the deployment's operator (which administers every account)."""
 
     user_id: str
     domain_id: str
     is_admin: bool
+    is_operator: bool = False
+
+    def reaches(self, domain_id: str) -> bool:
+        """Whether this actor may see and administer things of account ``domain_id``."""
+        return domain_id == self.domain_id or self.is_operator
 
 
 def require_admin(actor: Actor) -> None:
@@ -69,21 +77,21 @@ class Outcome:
 
 def get_project(session: Session, actor: Actor, project_id: str) -> Project:
     project = session.get(Project, project_id)
-    if project is None or project.domain_id != actor.domain_id:
+    if project is None or not actor.reaches(project.domain_id):
         raise IamNotFound(f"Could not find project: {project_id}.")
     return project
 
 
 def get_user(session: Session, actor: Actor, user_id: str) -> User:
     user = session.get(User, user_id)
-    if user is None or user.domain_id != actor.domain_id:
+    if user is None or not actor.reaches(user.domain_id):
         raise IamNotFound(f"Could not find user: {user_id}.")
     return user
 
 
 def get_group(session: Session, actor: Actor, group_id: str) -> Group:
     group = session.get(Group, group_id)
-    if group is None or group.domain_id != actor.domain_id:
+    if group is None or not actor.reaches(group.domain_id):
         raise IamNotFound(f"Could not find group: {group_id}.")
     return group
 
@@ -96,13 +104,27 @@ def get_role(session: Session, role_id: str) -> Role:
 
 
 def _own_domain(actor: Actor, domain_id: str | None) -> None:
-    """A body's ``domain_id`` may only name the caller's own account."""
-    if domain_id is not None and domain_id != actor.domain_id:
+    """A body's ``domain_id`` may only name the caller's own account (an operator's: any account)."""
+    if domain_id is not None and domain_id != actor.domain_id and not actor.is_operator:
         raise IamForbidden("You can only manage identities in your own account (domain_id).")
 
 
+def _target_domain(session: Session, actor: Actor, domain_id: str | None) -> str:
+    """The account a new project, user or group goes to: the caller's, or the one an operator names."""
+    _own_domain(actor, domain_id)
+    if domain_id is None or domain_id == actor.domain_id:
+        return actor.domain_id
+    return path_domain(session, actor, domain_id).id
+
+
+def _same_account(domain_id: str | None, target: str) -> None:
+    """An object's account cannot change (``domain_id`` in an update), not even by an operator."""
+    if domain_id is not None and domain_id != target:
+        raise IamForbidden("An identity cannot move to another account (domain_id).")
+
+
 def path_domain(session: Session, actor: Actor, domain_id: str) -> Domain:
-    domain = session.get(Domain, domain_id) if domain_id == actor.domain_id else None
+    domain = session.get(Domain, domain_id) if actor.reaches(domain_id) else None
     if domain is None:
         raise IamNotFound(f"Could not find domain: {domain_id}.")
     return domain
@@ -133,7 +155,8 @@ def _account_wide(domain_id: str) -> list[tuple[str, str]]:
     return [(DOMAIN, domain_id), (ALL_PROJECTS, domain_id)]
 
 
-def actor_for(session: Session, user_id: str, domain_id: str, *, token_is_admin: bool) -> Actor:
+def actor_for(session: Session, user_id: str, domain_id: str, *, token_is_admin: bool,
+              token_is_operator: bool = False) -> Actor:
     """The caller as these rules see it.
 
     IAM is account-wide, so administering it takes an administrator role granted on the account
@@ -141,6 +164,10 @@ def actor_for(session: Session, user_id: str, domain_id: str, *, token_is_admin:
     ``local-1_dev`` administers that project's images, not the account's users.
     """
     is_admin = False
+    if token_is_operator:
+        # The operator administers every account; the role leaves the token when it is revoked
+        # (grants.remove_grant revokes its holder's tokens).
+        return Actor(user_id=user_id, domain_id=domain_id, is_admin=True, is_operator=True)
     if token_is_admin:
         cond = _holds_admin_role(user_id, _admin_role_ids(session), _account_wide(domain_id))
         is_admin = bool(session.scalar(select(cond)))
@@ -236,18 +263,18 @@ def create_project(session: Session, actor: Actor, clock: Clock, region: str, *,
                    description: str | None = None, domain_id: str | None = None,
                    parent_id: str | None = None, enabled: bool = True) -> Project:
     require_admin(actor)
-    _own_domain(actor, domain_id)
+    account = _target_domain(session, actor, domain_id)
     _check_project_name(name, region)
     _clean_description(description)
-    if parent_id is not None and parent_id != actor.domain_id:
+    if parent_id is not None and parent_id != account:
         parent = session.get(Project, parent_id)
         # Huawei's parent is the region's project; Keystone's top level is the domain itself.
-        if parent is None or parent.domain_id != actor.domain_id or parent.name != region:
+        if parent is None or parent.domain_id != account or parent.name != region:
             raise IamBadRequest(f"Invalid parent_id {parent_id!r}: it must be the project of region "
                                 f"{region} or the account (domain) id.")
     # Names are unique across the deployment (a region's project names form one namespace).
-    _require_free_name(session, Project, actor.domain_id, name)
-    project = Project(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
+    _require_free_name(session, Project, account, name)
+    project = Project(id=new_id(), name=name, domain_id=account, description=description or "",
                       enabled=enabled, status="normal", created_at=clock())
     session.add(project)
     _flush_unique(session, f"A project named {name!r} already exists.")
@@ -267,7 +294,7 @@ def update_project(session: Session, actor: Actor, region: str, project_id: str,
         if is_default:
             raise IamBadRequest(f"The default project {region} of the region cannot be renamed.")
         _check_project_name(name, region)
-        _require_free_name(session, Project, actor.domain_id, name, exclude_id=project.id)
+        _require_free_name(session, Project, project.domain_id, name, exclude_id=project.id)
         project.name = name
     if description is not None:
         project.description = description
@@ -351,16 +378,16 @@ def create_user(session: Session, actor: Actor, clock: Clock, *, name: str, pass
                 email: str | None = None, domain_id: str | None = None,
                 default_project_id: str | None = None) -> User:
     require_admin(actor)
-    _own_domain(actor, domain_id)
+    account = _target_domain(session, actor, domain_id)
     _check_user_name(name)
     _clean_description(description)
     _check_email(email)
     _check_default_project(session, actor, default_project_id)
     if password is not None:
         _check_password(password.plain, name)
-    _require_free_name(session, User, actor.domain_id, name)
+    _require_free_name(session, User, account, name)
     now = clock()
-    user = User(id=new_id(), name=name, domain_id=actor.domain_id,
+    user = User(id=new_id(), name=name, domain_id=account,
                 password_hash=password.hash if password is not None else None,
                 enabled=enabled, email=email or None, description=description or "", created_at=now,
                 password_changed_at=now if password is not None else None, failed_logins=0)
@@ -377,9 +404,9 @@ def _account_listing(actor: Actor, model: type[_Listed], *, name: str | None,
     """An administrator's listing of the account's users or groups, by name; None when the filter names
     another account (nothing there is visible: an empty list, not an error)."""
     require_admin(actor)
-    if domain_id is not None and domain_id != actor.domain_id:
+    if domain_id is not None and not actor.reaches(domain_id):
         return None
-    stmt = select(model).where(model.domain_id == actor.domain_id).order_by(model.name)
+    stmt = select(model).where(model.domain_id == (domain_id or actor.domain_id)).order_by(model.name)
     return stmt if name is None else stmt.where(model.name == name)
 
 
@@ -400,11 +427,12 @@ def update_user(session: Session, actor: Actor, clock: Clock, region: str,
     require_admin(actor)
     user = get_user(session, actor, user_id)
     _own_domain(actor, domain_id)
+    _same_account(domain_id, user.domain_id)
     _clean_description(description)
     _check_email(email)
     _check_default_project(session, actor, default_project_id)
     out = Outcome()
-    guard = LockoutGuard(session, actor.domain_id, region)
+    guard = LockoutGuard(session, user.domain_id, region)
     if name is not None and name != user.name:
         _check_user_name(name)
         _require_free_name(session, User, user.domain_id, name, exclude_id=user.id)
@@ -436,7 +464,7 @@ def delete_user(session: Session, actor: Actor, region: str, user_id: str) -> Ou
     user = get_user(session, actor, user_id)
     if user.id == actor.user_id:
         raise IamBadRequest("You cannot delete yourself.")
-    guard = LockoutGuard(session, actor.domain_id, region)
+    guard = LockoutGuard(session, user.domain_id, region)
     session.execute(delete(GroupMember).where(GroupMember.user_id == user.id))
     session.delete(user)
     guard.check()
@@ -484,11 +512,11 @@ def _check_group_name(name: str) -> None:
 def create_group(session: Session, actor: Actor, clock: Clock, *, name: str, description: str | None = None,
                  domain_id: str | None = None) -> Group:
     require_admin(actor)
-    _own_domain(actor, domain_id)
+    account = _target_domain(session, actor, domain_id)
     _check_group_name(name)
     _clean_description(description)
-    _require_free_name(session, Group, actor.domain_id, name)
-    group = Group(id=new_id(), name=name, domain_id=actor.domain_id, description=description or "",
+    _require_free_name(session, Group, account, name)
+    group = Group(id=new_id(), name=name, domain_id=account, description=description or "",
                   created_at=clock())
     session.add(group)
     _flush_unique(session, f"A group named {name!r} already exists in this account.")
@@ -506,6 +534,7 @@ def update_group(session: Session, actor: Actor, group_id: str, *, name: str | N
     require_admin(actor)
     group = get_group(session, actor, group_id)
     _own_domain(actor, domain_id)
+    _same_account(domain_id, group.domain_id)
     _clean_description(description)
     if name is not None and name != group.name:
         _check_group_name(name)
@@ -524,7 +553,7 @@ def member_ids(session: Session, group_id: str) -> set[str]:
 def delete_group(session: Session, actor: Actor, region: str, group_id: str) -> Outcome:
     require_admin(actor)
     group = get_group(session, actor, group_id)
-    guard = LockoutGuard(session, actor.domain_id, region)
+    guard = LockoutGuard(session, group.domain_id, region)
     members = member_ids(session, group.id)
     session.execute(delete(Grant).where(Grant.group_id == group.id))
     session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
@@ -561,6 +590,9 @@ def add_member(session: Session, actor: Actor, group_id: str, user_id: str) -> N
     require_admin(actor)
     group = get_group(session, actor, group_id)
     user = get_user(session, actor, user_id)
+    if group.domain_id != user.domain_id:
+        # Only an operator reaches both; a group holds users of its own account only.
+        raise IamBadRequest("A group's members are users of the group's own account.")
     if session.get(GroupMember, (group.id, user.id)) is None:
         insert_if_absent(session, GroupMember(group_id=group.id, user_id=user.id))
 
@@ -579,7 +611,7 @@ def remove_member(session: Session, actor: Actor, region: str, group_id: str, us
     membership = session.get(GroupMember, (group.id, user.id))
     if membership is None:
         raise IamNotFound(f"User {user_id} is not a member of group {group_id}.")
-    guard = LockoutGuard(session, actor.domain_id, region)
+    guard = LockoutGuard(session, group.domain_id, region)
     session.delete(membership)
     guard.check()
     # Tokens carry roles; ones issued through this group must not outlive the membership.

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openims.db.models import Grant, Group, GroupMember, Project, Role, User, UserGrant
-from openims.errors import IamBadRequest, IamNotFound
+from openims.errors import IamBadRequest, IamForbidden, IamNotFound
 from openims.iam.admin import (
     ALL_PROJECTS,
     DOMAIN,
@@ -31,7 +31,7 @@ from openims.iam.admin import (
     path_domain,
     require_admin,
 )
-from openims.iam.roles import BY_NAME, Permission, SystemRole
+from openims.iam.roles import BY_NAME, OPERATOR_ROLE, TENANT_ALL, Permission, SystemRole
 
 # ---------------------------------------------------------------- roles
 
@@ -60,7 +60,7 @@ def role_policy(role: Role) -> dict[str, Any]:
     system: SystemRole | None = BY_NAME.get(role.name)
     perms = system.permissions if system else frozenset()
     statements: list[dict[str, Any]] = []
-    if perms == frozenset(Permission):
+    if perms == TENANT_ALL:
         statements.append({"Action": ["*:*:*"], "Effect": "Allow"})
     else:
         if Permission.WRITE in perms:
@@ -93,16 +93,33 @@ def _holder_column(holder: str) -> Any:
 
 def _grant_parts(session: Session, actor: Actor, target_type: str, target_id: str, holder: str,
                  holder_id: str, role_id: str | None) -> tuple[str, Role | None]:
-    """Check the target, the holder and the role are the actor's account's; the holder's id and the role."""
+    """Check the target, the holder and the role are the actor's account's (an operator's: of one
+    account); the holder's id and the role."""
     require_admin(actor)
     if target_type == PROJECT:
-        get_project(session, actor, target_id)
+        account = get_project(session, actor, target_id).domain_id
     elif target_type in (DOMAIN, ALL_PROJECTS):
-        path_domain(session, actor, target_id)
+        account = path_domain(session, actor, target_id).id
     else:  # pragma: no cover - routes only pass known types
         raise IamBadRequest(f"Unknown grant target {target_type!r}.")
-    found = get_group(session, actor, holder_id).id if holder == GROUP else get_user(session, actor, holder_id).id
-    return found, None if role_id is None else get_role(session, role_id)
+    who = get_group(session, actor, holder_id) if holder == GROUP else get_user(session, actor, holder_id)
+    if who.domain_id != account:
+        # Only an operator reaches two accounts; a grant never joins them.
+        raise IamNotFound(f"Could not find {holder}: {holder_id}.")
+    role = None if role_id is None else get_role(session, role_id)
+    if role is not None and role.name == OPERATOR_ROLE:
+        _operator_grant(actor, target_type, holder)
+    return who.id, role
+
+
+def _operator_grant(actor: Actor, target_type: str, holder: str) -> None:
+    """The operator role changes hands only by an operator, to a user directly, on its account (issue 13):
+    a tenant administrator can neither hand it out nor take it, nor pass it on through a group."""
+    if not actor.is_operator:
+        raise IamForbidden("You are not authorized to perform the requested action: only an operator grants or "
+                           "revokes the operator role.")
+    if holder != USER or target_type != DOMAIN:
+        raise IamBadRequest("The operator role is granted to a user directly, on the user's account (domain).")
 
 
 def _key(holder_id: str, role: Role, target_type: str, target_id: str) -> tuple[str, str, str, str]:
@@ -142,7 +159,9 @@ def remove_grant(session: Session, actor: Actor, region: str, target_type: str, 
     if grant is None:
         raise IamNotFound(f"Could not find the grant of role {role.name} to {holder} {holder_id} on "
                           f"{_TARGET_WORDS[target_type]}.")
-    guard = LockoutGuard(session, actor.domain_id, region)
+    owner: Group | User | None = session.get(Group, found) if holder == GROUP else session.get(User, found)
+    assert owner is not None  # found by _grant_parts in this transaction
+    guard = LockoutGuard(session, owner.domain_id, region)
     session.delete(grant)
     guard.check()
     # The holders' tokens carry the role; they must log in again to drop it.

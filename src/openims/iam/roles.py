@@ -13,6 +13,9 @@ class Permission(StrEnum):
     DOWNLOAD = "download"  # read image data (Glance: a reader may not, a member may)
     IMAGE_ADMIN = "image_admin"  # what a project's image administrator alone may: download deactivated images
     IAM_ADMIN = "iam_admin"  # manage projects, users, groups, grants
+    # The deployment's operator (issue 13): accounts, public images, every project. No tenant role
+    # carries it, whatever it is called (te_admin, Keystone admin): only the ``operator`` role.
+    OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,11 @@ class SystemRole:
     permissions: frozenset[Permission]
 
 
-_ALL = frozenset(Permission)
+OPERATOR_ROLE = "operator"
+
+# Everything a tenant can be given: all permissions but the operator's.
+TENANT_ALL = frozenset(Permission) - {Permission.OPERATOR}
+_ALL = TENANT_ALL
 _RW = frozenset({Permission.READ, Permission.WRITE, Permission.DOWNLOAD})
 _R = frozenset({Permission.READ})
 
@@ -45,6 +52,11 @@ SYSTEM_ROLES: tuple[SystemRole, ...] = (
     SystemRole("admin", "Admin", "Keystone admin: as te_admin where it is granted.", "AA", "BASE", _ALL),
     SystemRole("member", "Member", "Keystone member: read and change the project's images.", "AA", "BASE", _RW),
     SystemRole("reader", "Reader", "Keystone reader: read-only.", "AA", "BASE", _R),
+    # Held by the bootstrap ``admin`` user (service.bootstrap), granted to users directly and only by
+    # an operator (grants.add_grant); in every token of its holder, whatever the scope (service.effective_roles).
+    SystemRole(OPERATOR_ROLE, "Operator",
+               "The deployment's operator: accounts, public images, every project.", "AX", "BASE",
+               frozenset({Permission.OPERATOR})),
 )
 
 # Keystone's implied roles (admin → member → reader): holding one is holding those it implies,

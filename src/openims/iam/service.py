@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from openims.clock import Clock
 from openims.config import Settings
-from openims.db.models import Domain, Grant, Group, GroupMember, Project, Role, User
+from openims.db.models import Domain, Grant, Group, GroupMember, Project, Role, User, UserGrant
 from openims.db.session import serialized
 from openims.errors import IamBadRequest, IamNotFound, IamTooManyRequests, IamUnauthorized
 from openims.iam.holdings import held
 from openims.iam.ids import new_id
 from openims.iam.passwords import PasswordHashing
-from openims.iam.roles import SYSTEM_ROLES, with_implied
+from openims.iam.roles import OPERATOR_ROLE, SYSTEM_ROLES, with_implied
 from openims.iam.tokens import TokenCodec, TokenData
 
 ADMIN_NAME = "admin"
@@ -74,6 +74,9 @@ def effective_roles(session: Session, user_id: str, *, project: Project | None =
         return ()
     h = held()
     cond = or_(*(and_(h.c.target_type == t, h.c.target_id == i) for t, i in targets))
+    # The operator role is the deployment's, not a project's: wherever it was granted, every token
+    # of its holder carries it (issue 13).
+    cond = or_(cond, Role.name == OPERATOR_ROLE)
     stmt = select(Role.name).join(h, h.c.role_id == Role.id).where(h.c.user_id == user_id, cond).distinct()
     return tuple(sorted(with_implied(session.scalars(stmt))))
 
@@ -280,6 +283,13 @@ def bootstrap(session: Session, settings: Settings, hashing: PasswordHashing, cl
     for role_id, ttype, tid in wanted:
         if session.get(Grant, (group.id, role_id, ttype, tid)) is None:
             session.add(Grant(group_id=group.id, role_id=role_id, target_type=ttype, target_id=tid))
+    # The operator role, to the bootstrap user itself (not its group: a tenant administrator of this
+    # account could add users to the group). Granted at every start, so deployments made before the
+    # role existed get it too.
+    operator = session.scalar(select(Role).where(Role.name == OPERATOR_ROLE))
+    assert operator is not None
+    if session.get(UserGrant, (user.id, operator.id, "domain", domain.id)) is None:
+        session.add(UserGrant(user_id=user.id, role_id=operator.id, target_type="domain", target_id=domain.id))
     session.flush()
     return BootstrapResult(domain.id, project.id, user.id, password)
 

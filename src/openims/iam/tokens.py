@@ -12,6 +12,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.fernet import InvalidToken, MultiFernet
@@ -19,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from openims.clock import Clock
-from openims.db.models import Project, Revocation
+from openims.db.models import Domain, Project, Revocation
 from openims.db.session import Database, after_commit
 from openims.errors import IamUnauthorized
 from openims.iam.keys import KeyRing, current
@@ -152,6 +153,7 @@ class RevocationList:
         self._audit_ids: set[str] = set()
         self._user_cutoffs: dict[str, dt.datetime] = {}
         self._projects: dict[str, tuple[bool, float]] = {}
+        self._domains: dict[str, tuple[bool, float]] = {}
 
     def _refresh(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -181,21 +183,35 @@ class RevocationList:
         cutoff = self._user_cutoffs.get(token.user_id)
         if cutoff is not None and token.issued_at <= cutoff:
             return True
+        if not self._domain_active(token.user_domain_id):
+            return True
         return token.project_id is not None and not self._project_active(token.project_id)
 
-    def _project_active(self, project_id: str) -> bool:
-        """A deleted, disabled or suspended project ends its tokens (cached per process, briefly)."""
+    def _cached(self, cache: dict[str, tuple[bool, float]], key: str, read: Callable[[Session], bool]) -> bool:
         now = time.monotonic()
-        cached = self._projects.get(project_id)
+        cached = cache.get(key)
         if cached is not None and now - cached[1] < self._refresh_seconds:
             return cached[0]
         with self._db.session() as s:
-            row = s.execute(select(Project.enabled, Project.status).where(Project.id == project_id)).first()
-        active = row is not None and bool(row[0]) and row[1] == "normal"
-        if len(self._projects) > 10_000:
-            self._projects.clear()
-        self._projects[project_id] = (active, now)
+            active = read(s)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = (active, now)
         return active
+
+    def _project_active(self, project_id: str) -> bool:
+        """A deleted, disabled or suspended project ends its tokens (cached per process, briefly)."""
+        def read(s: Session) -> bool:
+            row = s.execute(select(Project.enabled, Project.status).where(Project.id == project_id)).first()
+            return row is not None and bool(row[0]) and row[1] == "normal"
+        return self._cached(self._projects, project_id, read)
+
+    def _domain_active(self, domain_id: str) -> bool:
+        """A deleted or disabled account ends its users' tokens, and re-enabling it restores them (cached
+        per process as projects are; ``forget_domain`` drops the entry where the change was made)."""
+        def read(s: Session) -> bool:
+            return bool(s.scalar(select(Domain.enabled).where(Domain.id == domain_id)))
+        return self._cached(self._domains, domain_id, read)
 
     def revoke_token(self, session: Session, token: TokenData) -> None:
         """Revoke one token, in the caller's transaction; this process sees it once that commits."""
@@ -209,6 +225,10 @@ class RevocationList:
     def forget_project(self, project_id: str) -> None:
         """Drop this process's cached status of a project it just changed."""
         self._projects.pop(project_id, None)
+
+    def forget_domain(self, domain_id: str) -> None:
+        """Drop this process's cached status of an account it just changed."""
+        self._domains.pop(domain_id, None)
 
     def revoke_user(self, session: Session, user_id: str, ttl: int) -> None:
         """Revoke every token of a user issued up to now (password change, disable, delete), in the
