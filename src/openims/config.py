@@ -6,6 +6,7 @@ environment at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,19 @@ def _overlap(a: str, b: str) -> bool:
     bucket_b, _, prefix_b = b.removeprefix("s3://").partition("/")
     pa, pb = prefix_a.strip("/") + "/", prefix_b.strip("/") + "/"
     return bucket_a == bucket_b and (pa.startswith(pb) or pb.startswith(pa) or pa == "/" or pb == "/")
+
+
+def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated CIDRs (``10.0.0.0/8, ::1``) → networks; ValueError names the entry that is not one."""
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not a network (CIDR such as 10.0.0.0/8) or an address") from None
+    return networks
 
 
 class Settings(BaseSettings):
@@ -190,10 +204,26 @@ class Settings(BaseSettings):
     # Stored objects no image row points at are removed after this long (crash leftovers).
     orphan_grace_seconds: int = Field(default=3600, ge=0)
 
+    # Logs: "text" (the classic one-line format) or "json" (one object per line, with request and job fields).
+    log_format: Literal["text", "json"] = "text"
+    # Who may read /metrics: source networks as comma-separated CIDRs (a bare address is one host);
+    # empty lets anyone. The address is the TCP peer's: behind a balancer, list the balancer's.
+    metrics_allow: str = ""
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        parse_networks(v)  # refused at start, naming the entry
+        return v
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return parse_networks(self.metrics_allow)
 
     @model_validator(mode="after")
     def _stores_valid(self) -> Self:

@@ -21,13 +21,14 @@ from openims.api import (
     legacy_routes,
     metadef_routes,
     obs_routes,
+    observability_routes,
     sharing_routes,
     tag_routes,
     token_routes,
     version_routes,
 )
 from openims.api.auth import SignedPayloadMiddleware
-from openims.api.middleware import BodyLimitMiddleware, PrefixMiddleware, RequestIdMiddleware
+from openims.api.middleware import BodyLimitMiddleware, ObservedMiddleware, PrefixMiddleware, RequestIdMiddleware
 from openims.runtime import Runtime
 
 
@@ -47,15 +48,17 @@ def create_app(rt: Runtime) -> FastAPI:
     # route near the end pays for every route before it).
     modules = (glance_routes, ims_routes, version_routes, token_routes, ims_lifecycle_routes, tag_routes,
                sharing_routes, glance_import_routes, metadef_routes, obs_routes, iam_routes, iam_admin_routes,
-               access_key_routes, legacy_routes)
+               access_key_routes, legacy_routes, observability_routes)
     for module in modules:
         app.include_router(module.router)
     # For the Allow header of a 405 (api.errors), which Starlette fills from one route only.
     app.state.api_routes = [route for module in modules for route in module.router.routes]
-    # Outermost first: ids on every response (errors included), then prefixes, then size limit.
+    # Outermost first: ids on every response (errors included), then prefixes, then the access log and
+    # metrics (inside the prefixes: they read the matched route off the routed scope), then size limit.
     # Innermost: checks streamed bodies against the hash their signature declared (api.auth).
     app.add_middleware(SignedPayloadMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=rt.settings.max_request_body)
+    app.add_middleware(ObservedMiddleware)
     app.add_middleware(PrefixMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -23,9 +23,10 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Receive, Scope, Send
 
+from openims import logs, metrics
 from openims.api.errors import is_iam_path
 from openims.api.middleware import HttpMiddleware, is_streaming_upload, original_path
-from openims.errors import IamUnauthorized, ImsForbidden
+from openims.errors import IamUnauthorized, ImsForbidden, ServiceError, ServiceUnavailable
 from openims.iam import access_keys, signing
 from openims.iam.roles import Permission, permissions_of
 from openims.iam.tokens import TokenData
@@ -108,11 +109,21 @@ def caller_from_token(rt: Runtime, token: str) -> Caller:
 
 async def authenticate(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller:
     token = request.headers.get("x-auth-token")
-    if token:
-        return caller_from_token(rt, token)
-    if _is_signed(request):
-        return await run_in_threadpool(_signed_caller, request, rt, body)
-    raise IamUnauthorized("The request you have made requires authentication (X-Auth-Token, or an AK/SK signature).")
+    method = "token" if token else "signature" if _is_signed(request) else None
+    if method is None:
+        raise IamUnauthorized("The request you have made requires authentication (X-Auth-Token, or an AK/SK "
+                              "signature).")
+    try:
+        caller = (caller_from_token(rt, token) if token
+                  else await run_in_threadpool(_signed_caller, request, rt, body))
+    except ServiceUnavailable:
+        raise  # the database, not the credentials
+    except ServiceError:
+        metrics.AUTH_FAILURES.labels(method).inc()
+        raise
+    # The request's log lines (and its access line) say who called.
+    logs.note_caller(user_id=caller.user_id, account=caller.domain_id, project=caller.token.project_id)
+    return caller
 
 
 async def optional_caller(request: Request, rt: RuntimeDep, body: SignedBodyDep) -> Caller | None:

@@ -1,16 +1,21 @@
-"""Pure ASGI middleware: request ids, path prefixes, and the JSON body size limit."""
+"""Pure ASGI middleware: request ids, path prefixes, access log and metrics, and the JSON body size limit."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openims import logs, metrics
 from openims.api.errors import ims_body, is_iam_path, keystone_body
 from openims.errors import title_of
+
+access_log = logging.getLogger("openims.access")
 
 # devstack-style prefixes (see docs/architecture.md): keystoneauth looks for Keystone's versions
 # document at the identity root and Glance's at the image endpoint; both cannot be "/".
@@ -88,6 +93,52 @@ class PrefixMiddleware(HttpMiddleware):
                     else scope["path"].encode()
                 break
         await self.app(scope, receive, send)
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered (``/v2/images/{image_id}``), or ``metrics.UNMATCHED``.
+
+    Never the path itself: a label value per image id would grow without bound.
+    """
+    route = scope.get("route")  # set by the router on the scope it was given (FastAPI's APIRoute.matches)
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else metrics.UNMATCHED
+
+
+# Probes answered 2xx are logged at DEBUG: a balancer asking every few seconds would drown the access log.
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class ObservedMiddleware(HttpMiddleware):
+    """Per request: the log context of every line logged while it runs (``openims.logs``), its metrics
+    (count and duration by method, route template and status) and one access-log line.
+
+    It must sit inside ``PrefixMiddleware``, which routes a prefixed request with a copy of the scope: the
+    router records the matched route on the scope this middleware passed on.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 500  # what the server answers when the app raises before it responded
+        ctx = logs.LogContext(request_id=scope.get("state", {}).get("request_id"))
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with logs.bound(ctx):
+            try:
+                await self.app(scope, receive, send_observed)
+            finally:
+                seconds = time.perf_counter() - started
+                method, route = scope["method"], route_template(scope)
+                metrics.observe_request(method, route, status, seconds)
+                quiet = route in _PROBES and status < 300
+                access_log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %d %.1f ms", method, route, status,
+                               seconds * 1000, extra={"fields": {"route": route, "method": method, "status": status,
+                                                                 "duration_ms": round(seconds * 1000, 3)}})
 
 
 class BodyLimitMiddleware(HttpMiddleware):

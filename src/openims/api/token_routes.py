@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from openims import logs, metrics
 from openims.api.auth import Caller, CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_routes import is_account_admin
 from openims.api.iam_wire import AuthRequest, catalog, iso
 from openims.concurrency import hashing_limiter
 from openims.db.models import Domain, Project, Role, User
-from openims.errors import IamBadRequest, IamNotFound, IamUnauthorized
+from openims.errors import IamBadRequest, IamNotFound, IamTooManyRequests, IamUnauthorized
 from openims.iam.service import WRONG_PASSWORD, LoginAttempt, PasswordIdentity, ScopeRequest
 from openims.iam.tokens import TokenData
 from openims.runtime import Runtime
@@ -114,6 +115,20 @@ async def create_token(req: AuthRequest, rt: RuntimeDep,
                        nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
     """A password login in three steps, so that the slow one (argon2) holds no transaction: find the
     user (a read), verify the password (on the hashing threads), then record the outcome (a short write)."""
+    methods = tuple(req.auth.identity.methods)
+    method = "password" if "password" in methods else "token"
+    try:
+        token, body = await _issue(req, rt, nocatalog)
+    except (IamUnauthorized, IamTooManyRequests):
+        metrics.AUTH_FAILURES.labels(method).inc()
+        raise
+    metrics.TOKENS_ISSUED.labels(method).inc()
+    user, project = body["user"], body.get("project")
+    logs.note_caller(user_id=user["id"], account=user["domain"]["id"], project=project["id"] if project else None)
+    return JSONResponse({"token": body}, status_code=201, headers={"X-Subject-Token": token})
+
+
+async def _issue(req: AuthRequest, rt: Runtime, nocatalog: str | None) -> tuple[str, dict[str, Any]]:
     ident = req.auth.identity
     scope = _scope_request(req)
     methods = tuple(ident.methods)
@@ -142,7 +157,7 @@ async def create_token(req: AuthRequest, rt: RuntimeDep,
         token, body = await run_in_threadpool(_rescoped_token, rt, old, scope, with_catalog)
     else:
         raise IamBadRequest(f"Unsupported authentication method(s): {', '.join(methods)}.")
-    return JSONResponse({"token": body}, status_code=201, headers={"X-Subject-Token": token})
+    return token, body
 
 
 def _subject(request: Request, rt: Runtime) -> TokenData:

@@ -14,11 +14,12 @@ from enum import StrEnum
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from openims import metrics
 from openims.db.models import Job
-from openims.db.session import Database
+from openims.db.session import Database, after_commit
 from openims.errors import ImsNotFound
 
 
@@ -200,3 +201,36 @@ def finish(job: Job, status: JobStatus, now: dt.datetime, *, error_code: str | N
     job.fail_reason = fail_reason
     job.lease_owner = None
     job.lease_expires_at = None
+    _count_end(job, status, now)
+
+
+def _count_end(job: Job, status: JobStatus, now: dt.datetime) -> None:
+    """The metrics of a top-level job's end, once it is committed (a rolled-back end never happened).
+
+    Here, the one place every job ends, whichever handler ends it (sub-jobs are parts of their parent).
+    """
+    session = Session.object_session(job)
+    if job.parent_id is not None or session is None:
+        return
+    job_type, begun = job.job_type, job.begin_time
+    seconds = (now - begun).total_seconds() if begun is not None else None
+
+    def count() -> None:
+        metrics.JOBS_FINISHED.labels(job_type, status.value).inc()
+        if seconds is not None:
+            metrics.JOB_DURATION.labels(job_type).observe(max(0.0, seconds))
+
+    after_commit(session, count)
+
+
+def queue_depth(session: Session, now: dt.datetime) -> dict[JobStatus, tuple[int, float]]:
+    """Top-level jobs waiting (INIT) and running (RUNNING): how many, and the age in seconds of the
+    oldest (0 when none). One grouped query on the claim index, for /metrics."""
+    rows = session.execute(
+        select(Job.status, func.count(), func.min(Job.created_at))
+        .where(Job.status.in_((JobStatus.INIT.value, JobStatus.RUNNING.value)), Job.parent_id.is_(None))
+        .group_by(Job.status)).all()
+    depth = {JobStatus.INIT: (0, 0.0), JobStatus.RUNNING: (0, 0.0)}
+    for status, count, oldest in rows:
+        depth[JobStatus(status)] = (int(count), max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+    return depth

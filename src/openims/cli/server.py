@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from openims import logs
 from openims.cli.common import err
 from openims.cli.common import out as console
 from openims.config import Settings
@@ -74,23 +75,28 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
     from openims.api.app import create_app
     from openims.runtime import bootstrap_runtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(host=host, port=port, data_dir=data_dir, database_url=database_url,
-                         workers=0 if no_worker else workers)
+                             workers=0 if no_worker else workers)
+    logs.configure(settings.log_format)
+    say = _announcer(settings)
     return_big_buffers()
     rt = _runtime_or_exit(settings)
     boot = bootstrap_runtime(rt)
-    console.print(f"openims listening on [bold]{settings.base_url}[/bold] (region {settings.region})")
-    console.print(f"  data: {settings.data_dir}   database: {_redact(settings.database_url_resolved)}")
+    say(f"openims listening on [bold]{settings.base_url}[/bold] (region {settings.region})")
+    say(f"  data: {settings.data_dir}   database: {_redact(settings.database_url_resolved)}")
     if boot.password is not None:
-        console.print("  admin account created: domain [bold]admin[/bold], user [bold]admin[/bold], "
-                      f"project [bold]{settings.region}[/bold]")
-        console.print(f"  admin password: [bold]{boot.password}[/bold]  "
-                      f"(also in {settings.data_dir / 'admin-credentials'}, mode 0600)")
+        say("  admin account created: domain [bold]admin[/bold], user [bold]admin[/bold], "
+            f"project [bold]{settings.region}[/bold]")
+        if settings.log_format == "json":
+            # Log collectors keep what they are given: the password stays in its file only.
+            say(f"  admin password: in {settings.data_dir / 'admin-credentials'} (mode 0600)")
+        else:
+            say(f"  admin password: [bold]{boot.password}[/bold]  "
+                f"(also in {settings.data_dir / 'admin-credentials'}, mode 0600)")
     else:
-        console.print(f"  admin credentials: {settings.data_dir / 'admin-credentials'}")
-    console.print(f"  token: curl -i -X POST {settings.base_url}/v3/auth/tokens -H 'Content-Type: "
-                  "application/json' -d @- (see README)")
+        say(f"  admin credentials: {settings.data_dir / 'admin-credentials'}")
+    say(f"  token: curl -i -X POST {settings.base_url}/v3/auth/tokens -H 'Content-Type: "
+        "application/json' -d @- (see README)")
     api = create_app(rt)
     worker = None
     if settings.workers > 0:
@@ -98,16 +104,33 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
 
         worker = Worker(rt, threads=settings.workers)
         worker.start()
-        console.print(f"  job worker: {settings.workers} thread(s) in this process")
+        say(f"  job worker: {settings.workers} thread(s) in this process")
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found:
     # this one, so that the clean-up below runs instead of the process dying at once.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        # log_config=None: uvicorn's own lines go through the handler configured above (JSON or text);
+        # its access log stays off, ObservedMiddleware writes one line per request instead.
+        uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False,
+                    log_config=None)
     finally:
         if worker is not None:
             worker.stop(grace=settings.worker_grace_seconds)
         rt.close()
+
+
+def _announcer(settings: Settings) -> Callable[[str], None]:
+    """Where start-up messages go: the console (rich markup), or with JSON logs a log line each, so that
+    the output stays one JSON object per line."""
+    if settings.log_format != "json":
+        return console.print
+
+    def to_log(markup: str) -> None:
+        from rich.text import Text
+
+        logging.getLogger("openims").info("%s", Text.from_markup(markup).plain.strip())
+
+    return to_log
 
 
 def _runtime_or_exit(settings: Settings) -> Runtime:
@@ -135,22 +158,24 @@ def worker_command(data_dir: DataOpt = None, database_url: DbOpt = None,
 
     from openims.worker.runner import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+    logs.configure(settings.log_format)
+    say = _announcer(settings)
     return_big_buffers()
-    rt = _runtime_or_exit(settings_from(data_dir=data_dir, database_url=database_url))
+    rt = _runtime_or_exit(settings)
     threads = concurrency or max(1, (os.cpu_count() or 2) // 2)
     worker = Worker(rt, threads=threads)
     try:
         if once:
-            console.print(f"ran {worker.run_until_idle()} job(s)")
+            say(f"ran {worker.run_until_idle()} job(s)")
             return
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         worker.start()
-        console.print(f"openims worker: {threads} job(s) at once; Ctrl-C to stop")
+        say(f"openims worker: {threads} job(s) at once; Ctrl-C to stop")
         stop.wait()
-        console.print(f"stopping: running jobs get {rt.settings.worker_grace_seconds:g} s to finish")
+        say(f"stopping: running jobs get {rt.settings.worker_grace_seconds:g} s to finish")
         worker.stop(grace=rt.settings.worker_grace_seconds)
     finally:
         rt.close()

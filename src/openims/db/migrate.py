@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,7 +10,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
 
 from openims.durable import exclusive_lock
 
@@ -58,6 +60,21 @@ def _head(cfg: Config) -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+@functools.cache
+def code_revisions() -> tuple[str | None, frozenset[str]]:
+    """The newest revision this code knows and every revision it has a script for (read once per process)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return scripts.get_current_head(), frozenset(r.revision for r in scripts.walk_revisions())
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The database's schema revision (alembic's version table; None when it has none)."""
+    value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if value is None else str(value)
 
 
 @contextmanager

@@ -69,6 +69,11 @@ class TokenCodec:
     def _fernet(self) -> MultiFernet:
         return current(self._keys)
 
+    def check_keys(self) -> None:
+        """Raise unless the keys in use can seal and open a token (readiness)."""
+        fernet = self._fernet
+        fernet.decrypt(fernet.encrypt(b"ready"))
+
     def issue(
         self,
         *,

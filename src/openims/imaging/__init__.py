@@ -5,7 +5,7 @@ modules (but the leaves ``openims.units`` and ``openims.durable``), so it can be
 """
 
 from openims.imaging.checksums import Digests, SparseWriter, copy_with_digests, digest_file, digest_stream
-from openims.imaging.errors import ConversionFailed, FormatMismatch, ImageRejected
+from openims.imaging.errors import ConversionFailed, FormatMismatch, ImageRejected, QemuCause
 from openims.imaging.formats import ImageFormat
 from openims.imaging.inspect import Inspection, format_from_extension, inspect_image
 from openims.imaging.pipeline import (
@@ -31,6 +31,7 @@ __all__ = [
     "ImageFormat",
     "ImageRejected",
     "Inspection",
+    "QemuCause",
     "SparseWriter",
     "StoreFormat",
     "StoredImage",

@@ -7,6 +7,8 @@ and database layers.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # IMS error-catalogue codes used by this package.
 IMG_FORMAT = "IMG.0057"  # image file empty, not found, or in incorrect format
 IMG_TOO_LARGE = "IMG.0059"  # size of the image file exceeds the maximum allowed
@@ -15,16 +17,34 @@ IMG_DISK_SIZE = "IMG.0055"  # memory or disk size is invalid
 IMG_INTERNAL = "IMG.0061"  # unknown system error
 
 
+class QemuCause(StrEnum):
+    """How a qemu-img run failed, for whoever counts failures (the worker's metrics); never shown to users."""
+
+    MISSING = "missing"  # qemu-img or prlimit not installed, or the process could not be started
+    TIMEOUT = "timeout"  # past its wall-clock limit
+    CPU_LIMIT = "cpu_limit"  # killed at its CPU-time limit (SIGXCPU)
+    OUTPUT_LIMIT = "output_limit"  # wrote more than allowed (SIGXFSZ): an image larger than it claims, or error spam
+    CRASHED = "crashed"  # killed by another signal
+    WRITE_ERROR = "write_error"  # no space left, or an I/O error, while writing the output
+    REFUSED = "refused"  # exited non-zero: it could not read, check or convert the image
+    BAD_OUTPUT = "bad_output"  # printed something other than the JSON asked for
+
+
 class ImageRejected(Exception):
-    """The image file cannot be imported; ``reason`` says why, for the user."""
+    """The image file cannot be imported; ``reason`` says why, for the user.
+
+    ``qemu`` is set when qemu-img itself failed (how), None for refusals of our own checks.
+    """
 
     code: str
     reason: str
+    qemu: QemuCause | None
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(self, code: str, reason: str, *, qemu: QemuCause | None = None) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
+        self.qemu = qemu
 
 
 class ConversionFailed(ImageRejected):
@@ -34,8 +54,8 @@ class ConversionFailed(ImageRejected):
     failure in one place, while still telling the two apart.
     """
 
-    def __init__(self, reason: str, code: str = IMG_INTERNAL) -> None:
-        super().__init__(code, reason)
+    def __init__(self, reason: str, code: str = IMG_INTERNAL, *, qemu: QemuCause | None = None) -> None:
+        super().__init__(code, reason, qemu=qemu)
 
 
 class FormatMismatch(ImageRejected):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from openims.imaging.errors import IMG_FORMAT, ConversionFailed, ImageRejected
+from openims.imaging.errors import IMG_FORMAT, ConversionFailed, ImageRejected, QemuCause
 from openims.imaging.formats import ImageFormat
 from openims.units import GiB
 
@@ -51,7 +51,8 @@ def find_qemu_img() -> str:
     """Return the qemu-img executable, or fail with a message an operator can act on."""
     found = shutil.which("qemu-img", path=os.environ.get("PATH"))
     if found is None:
-        raise ConversionFailed("qemu-img is not installed on this server (install the qemu-utils package)")
+        raise ConversionFailed("qemu-img is not installed on this server (install the qemu-utils package)",
+                               qemu=QemuCause.MISSING)
     return found
 
 
@@ -64,7 +65,8 @@ def _limited(argv: list[str], address_space: int, cpu_seconds: int, file_size: i
     # A system tool, looked up on the system path (not the caller's, which only selects qemu-img).
     prlimit = shutil.which("prlimit", path=_ENV["PATH"])
     if prlimit is None:
-        raise ConversionFailed("prlimit is not installed on this server (install the util-linux package)")
+        raise ConversionFailed("prlimit is not installed on this server (install the util-linux package)",
+                               qemu=QemuCause.MISSING)
     wanted: list[tuple[str, int, int, int]] = [
         ("core", resource.RLIMIT_CORE, 0, 0),  # a crashing qemu-img must not dump image data to disk
         ("as", resource.RLIMIT_AS, address_space, address_space),
@@ -111,10 +113,10 @@ def _signal_name(returncode: int) -> str:
 
 def _killed(what: str, returncode: int) -> ConversionFailed:
     if returncode == -signal.SIGXCPU:
-        return ConversionFailed(f"{what} exceeded its CPU time limit")
+        return ConversionFailed(f"{what} exceeded its CPU time limit", qemu=QemuCause.CPU_LIMIT)
     if returncode == -signal.SIGXFSZ:
-        return ConversionFailed(f"{what} wrote more data than the image can hold")
-    return ConversionFailed(f"{what} crashed ({_signal_name(returncode)})")
+        return ConversionFailed(f"{what} wrote more data than the image can hold", qemu=QemuCause.OUTPUT_LIMIT)
+    return ConversionFailed(f"{what} crashed ({_signal_name(returncode)})", qemu=QemuCause.CRASHED)
 
 
 def _run_bounded(argv: list[str], timeout: float, what: str) -> tuple[int, bytes, bytes]:
@@ -138,11 +140,12 @@ def _run_bounded(argv: list[str], timeout: float, what: str) -> tuple[int, bytes
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise ConversionFailed(f"{what} timed out after {timeout:g} s") from None
+            raise ConversionFailed(f"{what} timed out after {timeout:g} s", qemu=QemuCause.TIMEOUT) from None
         except OSError as exc:
-            raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}") from None
+            raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}", qemu=QemuCause.MISSING) from None
         if proc.returncode == -signal.SIGXFSZ:
-            raise ImageRejected(IMG_FORMAT, f"the file is damaged: {what} reported too many errors")
+            raise ImageRejected(IMG_FORMAT, f"the file is damaged: {what} reported too many errors",
+                                qemu=QemuCause.OUTPUT_LIMIT)
         if proc.returncode < 0:
             raise _killed(what, proc.returncode)
         out.seek(0)
@@ -159,9 +162,9 @@ def _parse_json(what: str, output: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(output)
     except ValueError:
-        raise ConversionFailed(f"{what} printed output that is not JSON") from None
+        raise ConversionFailed(f"{what} printed output that is not JSON", qemu=QemuCause.BAD_OUTPUT) from None
     if not isinstance(parsed, dict):
-        raise ConversionFailed(f"{what} printed unexpected JSON")
+        raise ConversionFailed(f"{what} printed unexpected JSON", qemu=QemuCause.BAD_OUTPUT)
     return parsed
 
 
@@ -179,9 +182,9 @@ def qemu_img_same_disk(a: Path, b: Path, fmt: str, *, timeout: float) -> bool:
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=timeout, env=_ENV, check=False)
     except subprocess.TimeoutExpired:
-        raise ConversionFailed(f"qemu-img compare timed out after {timeout:g} s") from None
+        raise ConversionFailed(f"qemu-img compare timed out after {timeout:g} s", qemu=QemuCause.TIMEOUT) from None
     except OSError as exc:
-        raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}") from None
+        raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}", qemu=QemuCause.MISSING) from None
     # 0 same, 1 different, 2 error (e.g. not an image of that format): only 0 is "the same disk".
     return proc.returncode == 0
 
@@ -197,7 +200,8 @@ def qemu_img_info(path: Path, fmt: ImageFormat, *, timeout: float = INFO_TIMEOUT
     returncode, output, errors = _run_bounded(argv, timeout, "qemu-img info")
     if returncode != 0:
         raise ImageRejected(
-            IMG_FORMAT, f"the file cannot be read as {fmt.value}: {_message(errors, [target])}"
+            IMG_FORMAT, f"the file cannot be read as {fmt.value}: {_message(errors, [target])}",
+            qemu=QemuCause.REFUSED,
         )
     return _parse_json("qemu-img info", output)
 
@@ -213,12 +217,13 @@ def qemu_img_data_end(path: Path, fmt: ImageFormat, *, timeout: float = INFO_TIM
     returncode, output, errors = _run_bounded(argv, timeout, "qemu-img map")
     if returncode != 0:
         raise ImageRejected(
-            IMG_FORMAT, f"the {fmt.value} file is damaged or truncated: {_message(errors, [target])}"
+            IMG_FORMAT, f"the {fmt.value} file is damaged or truncated: {_message(errors, [target])}",
+            qemu=QemuCause.REFUSED,
         )
     try:
         extents = json.loads(output)
     except ValueError:
-        raise ConversionFailed("qemu-img map printed output that is not JSON") from None
+        raise ConversionFailed("qemu-img map printed output that is not JSON", qemu=QemuCause.BAD_OUTPUT) from None
     end = 0
     for extent in extents if isinstance(extents, list) else []:
         if isinstance(extent, dict) and isinstance(extent.get("offset"), int):
@@ -246,10 +251,12 @@ def qemu_img_check(path: Path, fmt: ImageFormat, *, timeout: float = INFO_TIMEOU
         report = _parse_json("qemu-img check", output)
         count = report.get("corruptions", "some")
         raise ImageRejected(
-            IMG_FORMAT, f"the {fmt.value} file is damaged or truncated ({count} corrupt metadata entries)"
+            IMG_FORMAT, f"the {fmt.value} file is damaged or truncated ({count} corrupt metadata entries)",
+            qemu=QemuCause.REFUSED,
         )
     raise ImageRejected(
-        IMG_FORMAT, f"the {fmt.value} file is damaged or truncated: {_message(errors, [target])}"
+        IMG_FORMAT, f"the {fmt.value} file is damaged or truncated: {_message(errors, [target])}",
+        qemu=QemuCause.REFUSED,
     )
 
 
@@ -376,13 +383,14 @@ def _convert(
                     env=_ENV,
                 )
             except OSError as exc:
-                raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}") from None
+                raise ConversionFailed(f"qemu-img could not be started: {exc.strerror}",
+                                       qemu=QemuCause.MISSING) from None
             deadline = time.monotonic() + timeout
             try:
                 _follow_progress(proc, deadline, progress)
                 returncode = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except (_DeadlineExceeded, subprocess.TimeoutExpired):
-                raise ConversionFailed(f"conversion timed out after {timeout:g} s") from None
+                raise ConversionFailed(f"conversion timed out after {timeout:g} s", qemu=QemuCause.TIMEOUT) from None
             finally:
                 # Whatever went wrong here (even KeyboardInterrupt), never leave qemu-img running.
                 if proc.poll() is None:
@@ -395,8 +403,10 @@ def _convert(
             if returncode != 0:
                 message = _message(_tail(stderr_file), [source, target])
                 if "No space left" in message or "Input/output error" in message:
-                    raise ConversionFailed(f"the server could not write the converted image: {message}")
-                raise ImageRejected(IMG_FORMAT, f"the image could not be converted: {message}")
+                    raise ConversionFailed(f"the server could not write the converted image: {message}",
+                                           qemu=QemuCause.WRITE_ERROR)
+                raise ImageRejected(IMG_FORMAT, f"the image could not be converted: {message}",
+                                    qemu=QemuCause.REFUSED)
         done = True
     finally:
         if not done:

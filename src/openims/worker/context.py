@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from openims import metrics
 from openims.catalog import jobs
 from openims.catalog.jobs import LeaseLost
 from openims.db.models import Job
@@ -100,6 +101,11 @@ class JobContext:
             self.rt.images.clear_temp(self.job.id)
 
         after_commit(session, remove)
+
+    def count_imported(self, session: Session, size: int) -> None:
+        """Count ``size`` bytes as imported by this job (``openims_imported_bytes``) once ``session`` commits."""
+        job_type = self.job.job_type
+        after_commit(session, lambda: metrics.IMPORTED_BYTES.labels(job_type).inc(size))
 
     def renew(self) -> None:
         with self._lock:

@@ -120,6 +120,7 @@ class ImportHandler:
             imports.set_children(s, job, JobStatus.SUCCESS, now)
             job.entities = {**job.entities, "process_percent": 100.0}
             finish(job, JobStatus.SUCCESS, now)
+            ctx.count_imported(s, sum(d.stored.size for d in done))
 
     def revert(self, ctx: JobContext, session: Session) -> None:
         """Remove every image of the job, its stored data and temp files; fail the sub-jobs."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from openims import metrics
 from openims.catalog import buckets, imports
 from openims.catalog.images import ImageStatus, transition
 from openims.catalog.imports import DiskTask
@@ -80,6 +81,7 @@ class RegisterHandler:
                                 "__data_origin": f"file,{task.bucket}:{task.key}"}
             job.entities = {**job.entities, "process_percent": 100.0}
             finish(job, JobStatus.SUCCESS, now)
+            ctx.count_imported(s, stored.size)
 
     def revert(self, ctx: JobContext, session: Session) -> None:
         task = imports.ImportPayload.from_json(ctx.job.payload).disks[0]
@@ -191,6 +193,7 @@ class ExportHandler:
         with ctx.fenced() as (_s, job):
             job.entities = {**job.entities, "process_percent": 100.0}
             finish(job, JobStatus.SUCCESS, rt.clock())
+        metrics.EXPORTED_BYTES.inc(obj.size)
         log.info("job %s: exported image %s as %s (%s, %d bytes) in %.2f s", ctx.job.id, p.image_id, url, fmt,
                  obj.size, time.monotonic() - started)
 

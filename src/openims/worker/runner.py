@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 
+from openims import logs, metrics
 from openims.backoff import Backoff
 from openims.catalog import images, jobs, uploads
 from openims.catalog.jobs import MAX_ATTEMPTS, CorruptPayload, JobStatus, LeaseLost
@@ -25,7 +26,7 @@ from openims.objects.base import StorageUnavailable
 from openims.runtime import Runtime
 from openims.worker.context import JobContext
 from openims.worker.lease import Heartbeat, log_failure
-from openims.worker.outcomes import JobDeferred, JobFailed, WorkerStopping
+from openims.worker.outcomes import JobDeferred, JobFailed, WorkerStopping, count_qemu_failure
 from openims.worker.registry import HANDLERS
 
 log = logging.getLogger("openims.worker")
@@ -185,7 +186,9 @@ class Worker:
         with self._active_lock:
             self._active[job.id] = ctx
         try:
-            self._run(ctx, job)
+            # Every line logged while the job runs (in this thread) names it.
+            with logs.bound(logs.LogContext(job_id=job.id, job_type=job.job_type)):
+                self._run(ctx, job)
         finally:
             with self._active_lock:
                 self._active.pop(job.id, None)
@@ -193,6 +196,8 @@ class Worker:
     def _run(self, ctx: JobContext, job: Job) -> None:
         handler = HANDLERS.get(job.job_type)
         log.info("job %s (%s) attempt %d started", job.id, job.job_type, job.attempts)
+        metrics.JOBS_STARTED.labels(job.job_type).inc()
+        interrupted = metrics.JOBS_INTERRUPTED
         # Often enough that pollers see progress move, well within the lease; ctx.renew marks the
         # context lost when the lease is, and the handler stops at its next progress report.
         lease = ctx.lease_seconds
@@ -208,17 +213,23 @@ class Worker:
                 log.info("job %s finished", job.id)
             except LeaseLost:
                 log.warning("job %s: lease lost; another worker takes over", job.id)
+                interrupted.labels(job.job_type, "lease_lost").inc()
             except ServiceUnavailable as exc:
+                interrupted.labels(job.job_type, "database").inc()
                 self._database_failed(ctx, exc.message)
             except JobFailed as exc:
                 log.info("job %s failed: %s %s", job.id, exc.code, exc.reason)
+                count_qemu_failure(exc)
                 self._fail(ctx, handler, exc.code, exc.reason)
             except JobDeferred as exc:
                 log.info("job %s waits %.0f s: %s", job.id, exc.delay, exc.reason)
+                interrupted.labels(job.job_type, "deferred").inc()
                 self._hand_back(ctx, exc)
             except StorageUnavailable as exc:
+                interrupted.labels(job.job_type, "storage").inc()
                 self._storage_failed(ctx, handler, exc)
             except WorkerStopping:
+                interrupted.labels(job.job_type, "handed_back").inc()
                 self._release_on_stop(ctx)
             except CorruptPayload as exc:
                 log.error("job %s failed: %s", job.id, exc)
@@ -226,6 +237,7 @@ class Worker:
             except Exception as exc:
                 busy = unavailable(exc)
                 if busy is not None:
+                    interrupted.labels(job.job_type, "database").inc()
                     self._database_failed(ctx, busy.message)
                 else:
                     log.exception("job %s crashed", job.id)

@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from openims import metrics
 from openims.catalog import uploads
 from openims.catalog.uploads import DEFAULT_LEASE_SECONDS, UploadTarget
 from openims.clock import Clock
@@ -37,6 +38,7 @@ from openims.imaging import ConversionFailed, FormatMismatch, ImageRejected, kee
 from openims.imaging.errors import IMG_DISK_SIZE
 from openims.objects.image_store import ImageStore, Staging
 from openims.worker.lease import Heartbeat
+from openims.worker.outcomes import count_qemu_failure
 
 log = logging.getLogger("openims.uploads")
 
@@ -93,12 +95,14 @@ def _refused(exc: ImageRejected) -> ServiceError:
     return ImsUnsupportedMediaType(f"Image failed safety checks: {exc.reason}.", code=exc.code)
 
 
-async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: UploadLease) -> int:
+async def _spool(stream: AsyncIterator[bytes], path: Path, limit: int, lease: UploadLease, kind: str) -> int:
     total = 0
     buffer = bytearray()
+    received = metrics.UPLOADED_BYTES.labels(kind)
     with open(path, "wb") as f:
         async for chunk in stream:
             total += len(chunk)
+            received.inc(len(chunk))
             if total > limit:
                 raise ImsUploadTooLarge(f"The uploaded data exceeds the limit of {limit} bytes.")
             if lease.due():
@@ -126,6 +130,7 @@ def _store(db: Database, staging: Staging, target: UploadTarget, spool: Path, li
                                     min_disk_gb=target.min_disk or None,
                                     max_file_size=limits.max_file_size, timeout=limits.timeout, tee=staging.tee)
             except ImageRejected as exc:
+                count_qemu_failure(exc)
                 raise _refused(exc) from exc
             finally:
                 spool.unlink(missing_ok=True)
@@ -168,7 +173,7 @@ async def upload(db: Database, images: ImageStore, *, project_id: str, image_id:
     staging = images.staging(upload_id, target.image_id)
     spool = images.temp_path(upload_id, target.image_id, ".upload")
     try:
-        received = await _spool(stream, spool, limits.max_file_size, lease)
+        received = await _spool(stream, spool, limits.max_file_size, lease, "stage" if stage else "file")
         if limits.expected_size is not None and received != limits.expected_size:
             raise ImsBadRequest(f"The data is {received} bytes, not the {limits.expected_size} bytes that "
                                 "X-Openstack-Image-Size announced.", code="IMG.0001")

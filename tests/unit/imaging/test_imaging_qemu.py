@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, qemu_img_convert, qemu_img_info
+from openims.imaging import ConversionFailed, ImageFormat, ImageRejected, QemuCause, qemu_img_convert, qemu_img_info
 from tests.unit.imaging.imaging_support import Sample
 
 MiB = 1 << 20
@@ -65,6 +65,7 @@ def test_info_with_the_wrong_format_is_a_rejection(samples: dict[str, Sample]) -
         qemu_img_info(samples["raw"].path, ImageFormat.QCOW2)
     assert caught.value.code == "IMG.0057"
     assert not isinstance(caught.value, ConversionFailed)
+    assert caught.value.qemu is QemuCause.REFUSED
 
 
 def test_convert_reports_progress(samples: dict[str, Sample], tmp_path: Path) -> None:
@@ -110,6 +111,7 @@ def test_convert_timeout_kills_qemu_img(fake_qemu: FakeQemu, tmp_path: Path) -> 
     assert time.monotonic() - started < 5
     assert caught.value.code == "IMG.0061"
     assert caught.value.reason == "conversion timed out after 0.5 s"
+    assert caught.value.qemu is QemuCause.TIMEOUT
     assert _gone(int(pidfile.read_text()))
     assert not target.exists()
 
@@ -134,6 +136,7 @@ def test_info_timeout(fake_qemu: FakeQemu, tmp_path: Path) -> None:
         qemu_img_info(tmp_path / "in", ImageFormat.QCOW2, timeout=0.5)
     assert caught.value.code == "IMG.0061"
     assert "timed out" in caught.value.reason
+    assert caught.value.qemu is QemuCause.TIMEOUT
 
 
 @pytest.mark.parametrize("command", ["info", "convert"])
@@ -146,6 +149,7 @@ def test_crash_is_an_internal_error(command: str, fake_qemu: FakeQemu, tmp_path:
             qemu_img_convert(tmp_path / "in", ImageFormat.QCOW2, tmp_path / "out", "qcow2", timeout=10)
     assert caught.value.code == "IMG.0061"
     assert "crashed (SIGSEGV)" in caught.value.reason
+    assert caught.value.qemu is QemuCause.CRASHED
 
 
 def test_missing_qemu_img(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,6 +157,7 @@ def test_missing_qemu_img(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ConversionFailed) as caught:
         qemu_img_info(tmp_path / "in", ImageFormat.QCOW2)
     assert "qemu-img is not installed" in caught.value.reason
+    assert caught.value.qemu is QemuCause.MISSING
 
 
 def test_info_runs_under_limits(fake_qemu: FakeQemu, tmp_path: Path) -> None:
@@ -200,6 +205,7 @@ def test_failed_conversion_message_hides_server_paths(fake_qemu: FakeQemu, tmp_p
     assert "upload.vmdk" in caught.value.reason
     assert str(tmp_path) not in caught.value.reason
     assert not target.exists()
+    assert caught.value.qemu is QemuCause.REFUSED
 
 
 def test_full_disk_is_an_internal_error(fake_qemu: FakeQemu, tmp_path: Path) -> None:
@@ -207,3 +213,4 @@ def test_full_disk_is_an_internal_error(fake_qemu: FakeQemu, tmp_path: Path) -> 
     with pytest.raises(ConversionFailed) as caught:
         qemu_img_convert(tmp_path / "in", ImageFormat.RAW, tmp_path / "out", "qcow2", timeout=10)
     assert caught.value.code == "IMG.0061"
+    assert caught.value.qemu is QemuCause.WRITE_ERROR
