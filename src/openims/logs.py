@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
@@ -26,7 +26,7 @@ LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-@dataclass
+@dataclass(slots=True)
 class LogContext:
     """Who and what a log line is about; None fields are left out of the line."""
 
@@ -64,9 +64,15 @@ def note_caller(*, user_id: str, account: str, project: str | None) -> None:
         ctx.user_id, ctx.account, ctx.project = user_id, account, project
 
 
+_FIELDS = tuple(f.name for f in fields(LogContext))
+
+
 def _context_fields() -> dict[str, str]:
     ctx = _context.get()
-    return {} if ctx is None else {k: v for k, v in asdict(ctx).items() if v is not None}
+    if ctx is None:
+        return {}
+    # Not dataclasses.asdict: it deep-copies, and this runs for every line (about 50 µs a request).
+    return {name: value for name in _FIELDS if (value := getattr(ctx, name)) is not None}
 
 
 class TextFormatter(logging.Formatter):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -75,10 +76,19 @@ def method_label(method: str) -> str:
     return method if method in _METHODS else "other"
 
 
+# The children of the two request metrics per label set, found once: ``labels()`` costs more than the
+# counting itself, on every request. Bounded as the label values are.
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    labels = (method_label(method), route, str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_DURATION.labels(*labels).observe(seconds)
+    key = (method_label(method), route, status)
+    children = _request_children.get(key)
+    if children is None:
+        labels = (key[0], route, str(status))
+        children = _request_children[key] = (HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def multiprocess_dir() -> str | None:
