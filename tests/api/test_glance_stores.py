@@ -114,6 +114,25 @@ class TestImportIntoStores:
         listed = client.get("/v2/images", headers=admin_headers).json()["images"]
         assert [i["stores"] for i in listed if i["id"] == got["id"]] == ["fast,slow"]
 
+    @pytest.mark.parametrize("must_succeed", [True, False])
+    def test_a_store_that_fails(self, client: TestClient, admin_headers: H, runtime: Runtime, data: bytes,
+                                monkeypatch: pytest.MonkeyPatch, must_succeed: bool) -> None:
+        def full(chunks: Any, staging: Any, progress: Any) -> Any:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(image_stores, "_stream", full)  # the copy into the second store fails
+        got = imported(client, admin_headers, runtime, data, stores=["fast", "slow"],
+                       all_stores_must_succeed=must_succeed)
+        [task] = tasks(client, admin_headers, got["id"])
+        if must_succeed:
+            # As Glance's revert: the image goes back to queued, its data gone from every store.
+            assert (got["status"], task["status"]) == ("queued", "failure") and "No space left" in task["message"]
+            assert got["os_glance_failed_import"] == "fast,slow" and stored(runtime, got["id"]) == {}
+        else:
+            assert (got["status"], got["stores"], task["status"]) == ("active", "fast", "success")
+            assert got["os_glance_failed_import"] == "slow" and stored(runtime, got["id"]) == {"fast": data}
+        assert got["os_glance_importing_to_stores"] == "" and "os_glance_import_task" not in got
+
     def test_refusals(self, client: TestClient, admin_headers: H, data: bytes) -> None:
         image = create(client, admin_headers, name="s", disk_format="qcow2", container_format="bare")
         assert stage(client, admin_headers, image["id"], data).status_code == 204
@@ -128,6 +147,7 @@ class TestImportIntoStores:
         raw = make_image(tmp_path, "raw").read_bytes()  # not the qcow2 it claims to be
         got = imported(client, admin_headers, runtime, raw, all_stores=True)
         assert (got["status"], got["size"]) == ("queued", None) and "stores" not in got
+        assert (got["os_glance_failed_import"], got["os_glance_importing_to_stores"]) == ("fast,slow", "")
         assert stored(runtime, got["id"]) == {}
 
 
@@ -310,3 +330,26 @@ class TestSingleStore:
         assert client.delete(f"/v2/stores/fast/{got['id']}", headers=admin_headers).status_code == 404
         r = start(client, admin_headers, got["id"], {"method": COPY, "stores": ["fast"]})
         assert r.status_code == 409 and "single image store" in r.text
+
+
+class TestOtherPathsOnSeveralStores:
+    def test_ims_copy_of_an_image_in_another_store(self, client: TestClient, admin_headers: H, runtime: Runtime,
+                                                   data: bytes) -> None:
+        source = imported(client, admin_headers, runtime, data, stores=["slow"])
+        r = client.post(f"/v1/cloudimages/{source['id']}/copy", json={"name": "the-copy"}, headers=admin_headers)
+        assert r.status_code == 200, r.text
+        Worker(runtime).run_until_idle()
+        job = client.get(f"/v1/cloudimages/job/{r.json()['job_id']}", headers=admin_headers).json()
+        assert job["status"] == "SUCCESS", job
+        copy = image_of(client, admin_headers, job["entities"]["image_id"])
+        # New data goes to the default store, streamed over from the store that holds the source.
+        assert (copy["status"], copy["stores"], copy["checksum"]) == ("active", "fast", source["checksum"])
+        assert stored(runtime, copy["id"]) == {"fast": data}
+
+    def test_a_direct_upload_goes_to_the_default_store(self, client: TestClient, admin_headers: H,
+                                                             runtime: Runtime, data: bytes) -> None:
+        image = create(client, admin_headers, name="up", disk_format="qcow2", container_format="bare")
+        r = client.put(f"/v2/images/{image['id']}/file", content=data, headers={**admin_headers, **OCTETS})
+        assert r.status_code == 204
+        assert image_of(client, admin_headers, image["id"])["stores"] == "fast"
+        assert stored(runtime, image["id"]) == {"fast": data}

@@ -182,7 +182,6 @@ class GlanceImportHandler:
             record_data(image, location=location, size=stored.size, virtual_size=stored.virtual_size,
                         disk_format=stored.disk_format, checksum=stored.checksum,
                         os_hash_value=stored.os_hash_value)
-            ctx.count_imported(s, stored.size)
             if staged_at is not None and staged_at != location:
                 # A store that keeps each staging apart (S3), or another store: the staged data goes once
                 # this commits.
@@ -266,15 +265,19 @@ class GlanceImportHandler:
     def revert(self, ctx: JobContext, session: Session) -> None:
         payload = ImportPayload.from_json(ctx.job.payload)
         image = glance_import.held(session, payload.image_id, ctx.job.id)
-        if image is not None and payload.method == glance_import.COPY_IMAGE:
-            # The image keeps its data and the copies made; only this job's temp files go.
-            glance_import.release(session, image, payload.method, ctx.rt.clock(), failed=True)
+        if image is None:
             ctx.remove_data_after_commit(session, [])
-        elif image is not None:
-            glance_import.release(session, image, payload.method, ctx.rt.clock(), failed=True)
-            ctx.remove_data_after_commit(session, [payload.image_id])
-        else:
-            ctx.remove_data_after_commit(session, [])
+            return
+        copying = payload.method == glance_import.COPY_IMAGE
+        # The stores that did not get the data are failed ones (Glance lists them in os_glance_failed_import):
+        # for a copy-image those still to do, for an import all of them (its data goes from every store).
+        stores = ctx.rt.stores
+        held = held_by(stores, image, copies_of(session, [image.id])[image.id]) if copying and stores else []
+        for store_id in glance_import.pending(image, payload, held):
+            glance_import.store_failed(image, store_id, [])
+        glance_import.release(session, image, payload.method, ctx.rt.clock(), failed=True)
+        # A copy-image leaves the image its data and the copies made; only this job's temp files go.
+        ctx.remove_data_after_commit(session, [] if copying else [payload.image_id])
 
 
 def _progress(ctx: JobContext, copied: int, *, done: int, total: int, size: int) -> None:
