@@ -15,6 +15,7 @@ from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_routes import json_body
 from openims.api.glance_wire import naive_time
+from openims.api.ims_wire import job_started
 from openims.catalog import glance_import
 from openims.catalog.jobs import JobStatus
 from openims.db.models import Job
@@ -62,11 +63,13 @@ def task_body(job: Job) -> dict[str, Any]:
              openapi_extra=_IMPORT_BODY)
 def import_image(image_id: str, request: Request, caller: WriterDep, body: Annotated[Any, Depends(json_body)],
                  session: SessionDep, rt: RuntimeDep) -> Response:
-    glance_import.submit(session, project_id=caller.project_id, user_id=caller.user_id,
-                         request_id=f"req-{request.state.request_id}", image_id=image_id, body=body,
-                         may_copy=caller.can(Permission.IMAGE_ADMIN),
-                         refused_uri=UriFilter.from_settings(rt.settings).refusal, now=rt.clock(),
-                         stores=rt.stores)
+    job = glance_import.submit(session, project_id=caller.project_id, user_id=caller.user_id,
+                               request_id=f"req-{request.state.request_id}", image_id=image_id, body=body,
+                               may_copy=caller.can(Permission.IMAGE_ADMIN),
+                               refused_uri=UriFilter.from_settings(rt.settings).refusal, now=rt.clock(),
+                               stores=rt.stores)
+    if job is not None:
+        job_started(session, rt, job.id)  # in-process workers start it now, not at their next poll
     return Response(status_code=202)
 
 

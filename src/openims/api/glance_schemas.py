@@ -40,6 +40,8 @@ def _image_properties() -> dict[str, Any]:
         "os_hash_algo": _read_only(["null", "string"], "Algorithm to calculate the os_hash_value", maxLength=64),
         "os_hash_value": _read_only(["null", "string"], "Hexdigest of the image contents using the algorithm "
                                     "specified by the os_hash_algo", maxLength=128),
+        "stores": _read_only("string", "Comma-separated ids of the stores holding the image's data (present only "
+                             "when several stores are configured)"),
         "owner": {"type": ["null", "string"], "description": "Owner of the image", "maxLength": 255},
         "size": _read_only(["null", "integer"], "Size of image file in bytes"),
         "virtual_size": _read_only(["null", "integer"], "Virtual size of image in bytes"),
