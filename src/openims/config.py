@@ -127,8 +127,12 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
     admin_password: str | None = None
-    # Public base URL put into the token catalog; derived from host/port when empty.
+    # Public base URL put into the token catalog; derived from host/port (and TLS) when empty.
     public_url: str = ""
+    # TLS on the service's own port: a PEM certificate chain (leaf first) and its unencrypted PEM key,
+    # both or neither. TLS 1.2 is the minimum (openims.tls).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # Worker threads run inside ``openims serve`` unless disabled.
     workers: int = Field(default=1, ge=0, le=64)
     # Threads that run request handlers. Few on purpose: handlers are short and hold the GIL, so more
@@ -215,6 +219,11 @@ class Settings(BaseSettings):
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
 
+    @field_validator("tls_cert_file", "tls_key_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("metrics_allow")
     @classmethod
     def _networks(cls, v: str) -> str:
@@ -224,6 +233,19 @@ class Settings(BaseSettings):
     @property
     def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return parse_networks(self.metrics_allow)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            given, missing = (("OPENIMS_TLS_CERT_FILE", "OPENIMS_TLS_KEY_FILE") if self.tls_cert_file is not None
+                              else ("OPENIMS_TLS_KEY_FILE", "OPENIMS_TLS_CERT_FILE"))
+            raise ValueError(f"{given} is set but {missing} is not: TLS needs both the certificate and its key "
+                             "(or neither, for plain HTTP)")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None and self.tls_key_file is not None
 
     @model_validator(mode="after")
     def _stores_valid(self) -> Self:
@@ -249,7 +271,7 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def obs_dir(self) -> Path:

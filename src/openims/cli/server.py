@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,7 +69,11 @@ DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy UR
 
 def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, database_url: DbOpt = None,
           workers: Annotated[int | None, typer.Option(help="in-process job worker threads")] = None,
-          no_worker: Annotated[bool, typer.Option("--no-worker", help="API only")] = False) -> None:
+          no_worker: Annotated[bool, typer.Option("--no-worker", help="API only")] = False,
+          tls_cert: Annotated[Path | None, typer.Option(
+              "--tls-cert", help="PEM certificate chain: serve HTTPS [OPENIMS_TLS_CERT_FILE]")] = None,
+          tls_key: Annotated[Path | None, typer.Option(
+              "--tls-key", help="PEM private key of --tls-cert [OPENIMS_TLS_KEY_FILE]")] = None) -> None:
     """Run the API (and, by default, an in-process job worker)."""
     import uvicorn
 
@@ -76,9 +81,10 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
     from openims.runtime import bootstrap_runtime
 
     settings = settings_from(host=host, port=port, data_dir=data_dir, database_url=database_url,
-                             workers=0 if no_worker else workers)
+                             workers=0 if no_worker else workers, tls_cert_file=tls_cert, tls_key_file=tls_key)
     logs.configure(settings.log_format)
     say = _announcer(settings)
+    tls = _tls_context_or_exit(settings)
     return_big_buffers()
     rt = _runtime_or_exit(settings)
     boot = bootstrap_runtime(rt)
@@ -111,8 +117,10 @@ def serve(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None, 
     try:
         # log_config=None: uvicorn's own lines go through the handler configured above (JSON or text);
         # its access log stays off, ObservedMiddleware writes one line per request instead.
+        # The context is built above (a bad certificate stops the start before anything runs); uvicorn
+        # only wraps its socket with it.
         uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False,
-                    log_config=None)
+                    log_config=None, ssl_context_factory=None if tls is None else (lambda _config, _default: tls))
     finally:
         if worker is not None:
             worker.stop(grace=settings.worker_grace_seconds)
@@ -142,6 +150,19 @@ def _runtime_or_exit(settings: Settings) -> Runtime:
         return build_runtime(settings)
     except KeyStoreError as exc:
         err.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _tls_context_or_exit(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context when a certificate is configured; one that cannot be used stops the start."""
+    from openims.tls import TlsSetupError, server_context
+
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    try:
+        return server_context(settings.tls_cert_file, settings.tls_key_file)
+    except TlsSetupError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
