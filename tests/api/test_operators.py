@@ -254,3 +254,145 @@ class TestDisabledAccount:
         assert client.get("/v2/images", headers=headers).status_code == 200
         assert signed("GET", "/v2/cloudimages").status_code == 200
         login(client, "acmeadmin", PASSWORD, domain="acme")
+
+
+# ---------------------------------------------------------------- public images
+
+OCTETS = {"Content-Type": "application/octet-stream"}
+
+
+def _error_code(r: httpx.Response) -> str:
+    code: str = r.json()["error"]["code"]
+    return code
+
+
+def _native_public(client: TestClient, operator: H, tmp_path: Path, **body: Any) -> tuple[dict[str, Any], bytes]:
+    """A public native image of the operator's, with data."""
+    image = _ok(client.post("/v2/images", json={"name": "golden", "disk_format": "raw", "visibility": "public",
+                                                **body}, headers=operator), 201)
+    assert image["visibility"] == "public" and image["__imagetype"] == "gold"
+    data = make_image(tmp_path / "pub", "raw").read_bytes()
+    r = client.put(f"/v2/images/{image['id']}/file", content=data, headers={**operator, **OCTETS})
+    assert r.status_code == 204, r.text
+    return image, data
+
+
+class TestPublicImages:
+    def test_only_the_operator_publishes(self, client: TestClient, admin_headers: H, acme: dict[str, str]) -> None:
+        headers = _headers(acme)
+        r = client.post("/v2/images", json={"name": "p", "visibility": "public"}, headers=headers)
+        assert (r.status_code, _error_code(r)) == (403, "IMG.0026")
+        r = client.post("/v2/images", json={"name": "p", "owner": new_project(client, admin_headers)},
+                        headers=headers)
+        assert (r.status_code, _error_code(r)) == (403, "IMG.0105")
+        image = _ok(client.post("/v2/images", json={"name": "mine"}, headers=headers), 201)
+        r = client.patch(f"/v2/images/{image['id']}", json=[{"op": "replace", "path": "/visibility",
+                                                             "value": "public"}],
+                         headers={**headers, "Content-Type": "application/openstack-images-v2.1-json-patch"})
+        assert (r.status_code, _error_code(r)) == (403, "IMG.0026")
+        for path, value in (("/visibility", "public"), ("/__imagetype", "gold")):
+            r = client.patch(f"/v2/cloudimages/{image['id']}", json=[{"op": "replace", "path": path, "value": value}],
+                             headers=headers)
+            assert (r.status_code, _error_code(r)) == (403, "IMG.0026"), r.text
+        assert client.get(f"/v2/images/{image['id']}", headers=headers).json()["visibility"] == "private"
+
+    def test_public_native_image_for_every_account(self, client: TestClient, admin_headers: H,
+                                                    acme: dict[str, str], tmp_path: Path) -> None:
+        image, data = _native_public(client, admin_headers, tmp_path, protected=True)
+        headers = _headers(acme)
+        # Listed (native visibility=public, IMS __imagetype=gold), shown and downloaded by another account.
+        listed = _ok(client.get("/v2/images", params={"visibility": "public"}, headers=headers))["images"]
+        assert [i["id"] for i in listed] == [image["id"]]
+        assert image["id"] in {i["id"] for i in _ok(client.get("/v2/images", headers=headers))["images"]}
+        gold = _ok(client.get("/v2/cloudimages", params={"__imagetype": "gold"}, headers=headers))["images"]
+        assert [(i["id"], i["__imagetype"], i["visibility"]) for i in gold] == [(image["id"], "gold", "public")]
+        assert _ok(client.get(f"/v2/images/{image['id']}", headers=headers))["protected"] is True
+        r = client.get(f"/v2/images/{image['id']}/file", headers=headers)
+        assert r.status_code == 200 and r.content == data
+        # Never changed or deleted by it.
+        r = client.patch(f"/v2/images/{image['id']}", json=[{"op": "replace", "path": "/name", "value": "mine"}],
+                         headers={**headers, "Content-Type": "application/openstack-images-v2.1-json-patch"})
+        assert (r.status_code, _error_code(r)) == (403, "IMG.0047")
+        r = client.patch(f"/v2/cloudimages/{image['id']}", json=[{"op": "replace", "path": "/name", "value": "m"}],
+                         headers=headers)
+        assert r.status_code == 403
+        r = client.delete(f"/v2/images/{image['id']}", headers=headers)
+        assert (r.status_code, _error_code(r)) == (403, "IMG.0094")
+        # Protected: not even the operator deletes it until it unprotects it.
+        r = client.delete(f"/v2/images/{image['id']}", headers=admin_headers)
+        assert (r.status_code, _error_code(r)) == (403, "IMG.0028")
+        # Unpublished, it is the operator's private image again: gone for the other account.
+        patch_type = {**admin_headers, "Content-Type": "application/openstack-images-v2.1-json-patch"}
+        r = client.patch(f"/v2/images/{image['id']}", json=[{"op": "replace", "path": "/visibility",
+                                                             "value": "private"}], headers=patch_type)
+        assert _ok(r)["visibility"] == "private" and r.json()["__imagetype"] == "private"
+        assert client.get(f"/v2/images/{image['id']}", headers=headers).status_code == 404
+        assert client.get(f"/v2/images/{image['id']}/file", headers=headers).status_code == 404
+        assert _ok(client.get("/v2/cloudimages", params={"__imagetype": "gold"}, headers=headers))["images"] == []
+
+    def test_publish_through_the_ims_update(self, client: TestClient, runtime: Runtime, admin_headers: H,
+                                            acme: dict[str, str], tmp_path: Path) -> None:
+        upload(client, admin_headers, "bkt", "disk.qcow2", make_image(tmp_path / "src", "qcow2"))
+        job_id = create(client, admin_headers, **VALID).json()["job_id"]
+        Worker(runtime).run_until_idle()
+        image_id = client.get(f"/v1/cloudimages/job/{job_id}", headers=admin_headers).json()["entities"]["image_id"]
+        r = client.patch(f"/v2/cloudimages/{image_id}", json=[
+            {"op": "replace", "path": "/__imagetype", "value": "gold"},
+            {"op": "replace", "path": "/protected", "value": True}], headers=admin_headers)
+        shown = _ok(r)
+        assert (shown["__imagetype"], shown["visibility"], shown["protected"]) == ("gold", "public", True)
+        headers = _headers(acme)
+        gold = _ok(client.get("/v2/cloudimages", params={"__imagetype": "gold", "visibility": "public",
+                                                          "protected": "true"}, headers=headers))["images"]
+        assert [i["id"] for i in gold] == [image_id]
+        assert client.get(f"/v2/images/{image_id}/file", headers=headers).status_code == 200
+        assert client.delete(f"/v2/images/{image_id}", headers=headers).status_code == 403
+        r = client.patch(f"/v2/cloudimages/{image_id}", json=[{"op": "replace", "path": "/visibility",
+                                                               "value": "private"}], headers=admin_headers)
+        assert (_ok(r)["__imagetype"], r.json()["visibility"]) == ("private", "private")
+        assert client.get(f"/v2/images/{image_id}", headers=headers).status_code == 404
+
+
+def new_project(client: TestClient, operator: H) -> str:
+    r = client.post("/v3/projects", json={"project": {"name": "local-1_extra"}}, headers=operator)
+    return str(_ok(r, 201)["project"]["id"])
+
+
+class TestEveryProject:
+    def test_images_for_and_of_any_project(self, client: TestClient, admin_headers: H,
+                                           acme: dict[str, str]) -> None:
+        headers = _headers(acme)
+        made = _ok(client.post("/v2/images", json={"name": "given", "owner": acme["project"]},
+                               headers=admin_headers), 201)
+        assert made["owner"] == acme["project"]
+        r = client.post("/v2/images", json={"name": "lost", "owner": "no-such-project"}, headers=admin_headers)
+        assert r.status_code == 400
+        own = _ok(client.post("/v2/images", json={"name": "theirs"}, headers=headers), 201)
+        # The account's own view: both its images.
+        assert {i["id"] for i in _ok(client.get("/v2/images", headers=headers))["images"]} == {made["id"], own["id"]}
+        # The operator's view of that project: every image of it, on both APIs; without owner=, its own.
+        native = _ok(client.get("/v2/images", params={"owner": acme["project"]}, headers=admin_headers))["images"]
+        assert {i["id"] for i in native} == {made["id"], own["id"]}
+        ims = _ok(client.get("/v2/cloudimages", params={"owner": acme["project"]}, headers=admin_headers))["images"]
+        assert {i["id"] for i in ims} == {made["id"], own["id"]}
+        assert _ok(client.get("/v2/images", headers=admin_headers))["images"] == []
+        # A tenant's owner= stays within what it may see.
+        admin_project = _ok(client.get("/v3/auth/projects", headers=admin_headers))["projects"][0]["id"]
+        _ok(client.post("/v2/images", json={"name": "secret"}, headers=admin_headers), 201)
+        assert _ok(client.get("/v2/images", params={"owner": admin_project}, headers=headers))["images"] == []
+        assert _ok(client.get("/v2/cloudimages", params={"owner": admin_project}, headers=headers))["images"] == []
+
+    def test_quotas_of_any_project(self, client: TestClient, admin_headers: H, acme: dict[str, str]) -> None:
+        body = {"quotas": {"resources": [{"type": "image", "quota": 1}]}}
+        r = client.put("/v1/cloudimages/quota", params={"project_id": acme["project"]}, json=body,
+                       headers=admin_headers)
+        assert _ok(r)["quotas"]["resources"][0]["quota"] == 1
+        headers = _headers(acme)
+        assert _ok(client.get("/v1/cloudimages/quota", headers=headers))["quotas"]["resources"][0]["quota"] == 1
+        assert client.post("/v2/images", json={"name": "one"}, headers=headers).status_code == 201
+        r = client.post("/v2/images", json={"name": "two"}, headers=headers)
+        assert (r.status_code, _error_code(r)) == (400, "IMG.0015")
+        # The account's administrator cannot set the operator's projects' quotas.
+        admin_project = _ok(client.get("/v3/auth/projects", headers=admin_headers))["projects"][0]["id"]
+        r = client.put("/v1/cloudimages/quota", params={"project_id": admin_project}, json=body, headers=headers)
+        assert r.status_code == 404

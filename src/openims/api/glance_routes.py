@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import ClientDisconnect
 
 from openims.api import glance_wire
-from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
+from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
 from openims.catalog import glance_import, native
@@ -114,12 +114,14 @@ def _view(session: Session, rt: Runtime, image: Image) -> dict[str, Any]:
 @router.get("/v2/images", summary="List images (native)", responses=_ERRORS)
 async def list_images(request: Request, caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> JSONResponse:
     # The hot reads return a JSONResponse: FastAPI then skips its response-model pass.
-    return JSONResponse(await run_read(request, session, _list_images, request, caller.project_id, session, rt))
+    return JSONResponse(await run_read(request, session, _list_images, request, caller, session, rt))
 
 
-def _list_images(request: Request, project_id: str, session: Session, rt: Runtime) -> dict[str, Any]:
+def _list_images(request: Request, caller: Caller, session: Session, rt: Runtime) -> dict[str, Any]:
     params = request.query_params.multi_items()
-    q = glance_wire.list_query(params, project_id)
+    q = glance_wire.list_query(params, caller.project_id)
+    # The operator lists any project's images with owner= (images.list_images).
+    q.operator = caller.can(Permission.OPERATOR)
     found = image_rules.list_images(session, q)
     # As Glance: a full page may be followed by more, so it links the next one.
     last = found[-1].id if found and len(found) == q.limit else None
@@ -136,7 +138,7 @@ def _list_images(request: Request, project_id: str, session: Session, rt: Runtim
 def create_image(request: Request, caller: WriterDep, body: Annotated[dict[str, Any], Depends(_create_body)],
                  session: SessionDep, rt: RuntimeDep) -> JSONResponse:
     image = native.create_queued(session, project_id=caller.project_id, body=body, quota=rt.settings.image_quota,
-                                 now=rt.clock())
+                                 now=rt.clock(), operator=caller.can(Permission.OPERATOR))
     location = str(request.base_url).rstrip("/") + f"/v2/images/{image.id}"
     headers = {"Location": location, "OpenStack-image-import-methods": ",".join(glance_import.METHODS)}
     if rt.stores is not None:
@@ -160,7 +162,8 @@ async def show_image(request: Request, image_id: str, caller: ReaderDep, session
                          415: {"description": "Not a JSON-patch media type"}}, openapi_extra=_PATCH_BODY)
 def update_image(image_id: str, caller: WriterDep, ops: Annotated[list[PatchOp], Depends(_patch_ops)],
                  session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
-    return _view(session, rt, native.update(session, caller.project_id, image_id, ops, rt.clock()))
+    return _view(session, rt, native.update(session, caller.project_id, image_id, ops, rt.clock(),
+                                            operator=caller.can(Permission.OPERATOR)))
 
 
 @router.delete("/v2/images/{image_id}", status_code=204, summary="Delete an image and its data (native)",

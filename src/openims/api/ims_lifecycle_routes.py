@@ -17,7 +17,7 @@ from openims.api.ims_wire import ImageTagWire, Wire, job_started
 from openims.catalog import lifecycle, quotas
 from openims.catalog.imports import DiskSource, FileImportRequest, submit_file_import
 from openims.catalog.os_versions import all_versions
-from openims.errors import ImsBadRequest, ImsForbidden
+from openims.errors import ImsBadRequest, ImsForbidden, ImsNotFound
 from openims.iam.roles import Permission
 
 router = api_router(tags=["ims-lifecycle"])
@@ -115,7 +115,8 @@ async def _patch_body(request: Request) -> list[PatchOpWire]:
 def update_image(image_id: str, body: Annotated[list[PatchOpWire], Depends(_patch_body)], caller: WriterDep,
                  session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
     ops = lifecycle.parse_patch([item.model_dump(exclude_unset=True) for item in body])
-    image = lifecycle.update_image(session, caller.project_id, image_id, ops, rt.clock())
+    image = lifecycle.update_image(session, caller.project_id, image_id, ops, rt.clock(),
+                                   operator=caller.can(Permission.OPERATOR))
     # As GET /v2/images/{id} shows it: the reference's example (and the SDK's model) is that view.
     return views(session, rt, [image])[0]
 
@@ -196,9 +197,15 @@ ProjectParam = Annotated[str | None, Query(max_length=64, description="openims: 
 
 
 def _target_project(caller: CallerDep, session: SessionDep, project: str | None) -> str:
-    """The token's project, or (administrators only) another project of the same account."""
+    """The token's project, or (administrators only) another project of the same account; the operator
+    names any project by its id."""
     if project is None or project == caller.token.project_id:
         return caller.project_id
+    if caller.can(Permission.OPERATOR):
+        try:
+            return quotas.find_project(session, None, project).id
+        except ImsNotFound:
+            pass  # a name: looked up in the operator's own account
     if not caller.can(Permission.IAM_ADMIN):
         raise ImsForbidden("The role is invalid: only account administrators may manage other projects' quotas.")
     return quotas.find_project(session, caller.domain_id, project).id
@@ -215,7 +222,7 @@ def show_quota(caller: ReaderDep, session: SessionDep, rt: RuntimeDep,
             responses=_ERRORS)
 def set_quota(body: QuotaUpdateWire, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
               project_id: ProjectParam = None) -> dict[str, Any]:
-    if not caller.can(Permission.IAM_ADMIN):
+    if not caller.can(Permission.IAM_ADMIN) and not caller.can(Permission.OPERATOR):
         raise ImsForbidden("The role is invalid: only account administrators may change quotas.")
     if project_id is None and not caller.token.project_id:
         raise ImsBadRequest("project_id is required with a token that is not scoped to a project.", code="IMG.0067")

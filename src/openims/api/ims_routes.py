@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
+from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.ims_wire import CreateImageWire, image_body, job_body, job_started
 from openims.api.params import parse_int
@@ -17,6 +17,7 @@ from openims.catalog import jobs
 from openims.catalog.images import ImageQuery, parse_time_filter, tags_of
 from openims.catalog.imports import submit_file_import
 from openims.errors import ImsBadRequest
+from openims.iam.roles import Permission
 
 router = api_router(tags=["ims"])
 
@@ -93,14 +94,15 @@ def _int_param(params: Any, name: str, default: int) -> int:
 @router.get("/v2/cloudimages", summary="Query images (IMS)")
 async def list_cloudimages(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
     # Hot path: a JSONResponse skips FastAPI's response-model pass.
-    return JSONResponse(await run_read(request, session, _list_cloudimages, request, caller.project_id, session))
+    return JSONResponse(await run_read(request, session, _list_cloudimages, request, caller, session))
 
 
-def _list_cloudimages(request: Request, project_id: str, session: Session) -> dict[str, Any]:
+def _list_cloudimages(request: Request, caller: Caller, session: Session) -> dict[str, Any]:
     p = request.query_params
-    q = ImageQuery(project_id=project_id, limit=_int_param(p, "limit", 500), marker=p.get("marker"),
+    q = ImageQuery(project_id=caller.project_id, limit=_int_param(p, "limit", 500), marker=p.get("marker"),
                    sort_key=p.get("sort_key", "created_at"), sort_dir=p.get("sort_dir", "desc"),
-                   image_type=p.get("__imagetype"), tag=p.get("tag"), member_status=p.get("member_status"))
+                   image_type=p.get("__imagetype"), tag=p.get("tag"), member_status=p.get("member_status"),
+                   operator=caller.can(Permission.OPERATOR))
     for name in _EQUALS:
         if name in p:
             q.equals[name] = p[name]
@@ -109,7 +111,8 @@ def _list_cloudimages(request: Request, project_id: str, session: Session) -> di
     if "protected" in p:
         q.equals["protected"] = p["protected"].lower() == "true"
     if "owner" in p:
-        # Within what the caller may see: its own images, or those a given owner shares with it.
+        # Within what the caller may see: its own images, or those a given owner shares with it (the
+        # operator: any project's images).
         q.equals["owner"] = p["owner"]
     if "id" in p:
         q.ids = [i for i in p["id"].split(",") if i]

@@ -201,6 +201,9 @@ class ImageQuery:
     in_filters: dict[str, list[str]] = field(default_factory=dict)
     size_min: int | None = None
     size_max: int | None = None
+    # The deployment's operator (issue 13): with an ``owner`` filter naming another project it lists
+    # that project's images, whatever their visibility.
+    operator: bool = False
 
 
 def parse_time_filter(column: str, value: str) -> tuple[str, str, dt.datetime]:
@@ -230,6 +233,8 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
     filters: list[ColumnElement[bool]] = []
     # Which of the three sources of visible images can contribute (see _branches).
     own, public, shared = True, True, True
+    owner = q.equals.get("owner")
+    any_owner = q.operator and owner is not None and owner != q.project_id
     if q.image_type == "private":
         filters.append(Image.image_type == "private")
         public = shared = False
@@ -270,7 +275,8 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
         order.append(("id", order[-1][1]))
     if q.marker:
         # Keyset pagination: continue strictly after the marker row in the sort order.
-        marker = find_readable(session, q.project_id, q.marker, statuses)
+        marker = (session.get(Image, q.marker) if any_owner
+                  else find_readable(session, q.project_id, q.marker, statuses))
         if marker is None:
             raise ImsBadRequest(f"marker {q.marker} is not an image you can see.")
         cols = [SORT_KEYS[k](Image) for k, _ in order]
@@ -294,6 +300,9 @@ def list_images(session: Session, q: ImageQuery) -> list[Image]:
     # with it. One OR over them defeats the (owner, created_at, id) index and sorts the whole
     # catalogue; instead each source is its own ordered, limited query that its index serves, and
     # the union of at most 3 x limit rows is sorted once.
+    if any_owner:
+        # The operator's view of another project: its images alone (owner = … is among the filters).
+        return list(session.scalars(select(Image).where(*filters).order_by(*ordered(Image)).limit(q.limit)))
     if public or shared:
         # Most projects see only their own images: two index probes spare them the union.
         has_public, has_shared = session.execute(

@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openims.catalog import jobs, members, patch, quotas, validation
+from openims.catalog import jobs, members, native, patch, quotas, validation
 from openims.catalog.images import ImageStatus, MemberStatus, new_image_id, transition
 from openims.catalog.imports import DiskTask, ImportPayload
 from openims.catalog.jobs import JobPayload, JobType
 from openims.catalog.patch import Draft, PatchOp, Rule
 from openims.db.models import Image, ImageMember, Job
-from openims.errors import ImsBadRequest
+from openims.errors import ImsBadRequest, ImsForbidden
 from openims.objects.base import MAX_KEY_BYTES
 from openims.units import GiB
 
@@ -188,6 +188,38 @@ RULES: dict[str, Rule] = {
 }
 
 
+# openims (issue 13): what the deployment's operator alone sets through this route — publishing one of
+# its images (visibility public, or __imagetype gold), unpublishing it (private) and protecting it.
+_PUBLISHING = frozenset({"visibility", "__imagetype"})
+
+
+def _set_visibility(d: Draft, v: Any, _i: Image) -> None:
+    if v not in ("public", "private"):
+        raise ImsBadRequest("visibility must be public or private.", code="IMG.0001")
+    d.visibility = str(v)
+
+
+def _set_image_type(d: Draft, v: Any, _i: Image) -> None:
+    if v not in ("gold", "private"):
+        raise ImsBadRequest("__imagetype must be gold or private.", code="IMG.0024")
+    d.visibility = "public" if v == "gold" else "private"
+
+
+def _set_protected(d: Draft, v: Any, _i: Image) -> None:
+    d.protected = patch.flag("protected", v) == "true"
+
+
+def _not_removable(name: str) -> patch.Remove:
+    return patch.refuse(lambda: ImsBadRequest(f"The attribute {name} cannot be removed.", code="IMG.0001"))
+
+
+OPERATOR_RULES: dict[str, Rule] = {
+    "visibility": Rule(_set_visibility, _not_removable("visibility")),
+    "__imagetype": Rule(_set_image_type, _not_removable("__imagetype")),
+    "protected": Rule(_set_protected, _not_removable("protected")),
+}
+
+
 def _check(image: Image, draft: Draft) -> None:
     props = draft.properties
     validation.min_disk(draft.min_disk, data_disk=_is_data(image))
@@ -228,15 +260,22 @@ def parse_patch(items: list[dict[str, Any]]) -> list[PatchOp]:
     return ops
 
 
-def update_image(session: Session, project_id: str, image_id: str, ops: list[PatchOp], now: dt.datetime) -> Image:
-    """Apply every operation or none (updating_an_image.rst); the image must be active and owned."""
+def update_image(session: Session, project_id: str, image_id: str, ops: list[PatchOp], now: dt.datetime, *,
+                 operator: bool = False) -> Image:
+    """Apply every operation or none (updating_an_image.rst); the image must be active and owned.
+
+    The operator also publishes, unpublishes and protects (``OPERATOR_RULES``); anyone else asking to
+    publish is refused (403), as on the native route."""
+    if not operator and any(op.name in _PUBLISHING for op in ops):
+        raise ImsForbidden("Only the service's operator publishes public images.", code="IMG.0026")
     image = members.require_owner(session, project_id, image_id, for_update=True)
     _require_active(image, "updated")
     if not ops:
         return image
     draft = Draft.of(image)
-    patch.apply(image, draft, ops, RULES, _attribute)
+    patch.apply(image, draft, ops, {**RULES, **OPERATOR_RULES} if operator else RULES, _attribute)
     _check(image, draft)
+    native.publication(session, image, draft.visibility, operator=operator)
     draft.properties["__description"] = draft.description
     draft.write_to(image)
     image.updated_at = now

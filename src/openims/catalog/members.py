@@ -73,7 +73,8 @@ def require_owner(session: Session, project_id: str, image_id: str, *, for_updat
     """The image, for a change only its owner may make: shared with you → 403, unknown → 404."""
     image = visible_to(session, project_id, image_id, for_update=for_update)
     if image.owner != project_id:
-        raise ImsForbidden(f"Image {image_id} is shared with you; only its owner may change it.", code="IMG.0047")
+        how = "public" if image.visibility == "public" else "shared with you"
+        raise ImsForbidden(f"Image {image_id} is {how}; only its owner may change it.", code="IMG.0047")
     return image
 
 

@@ -4,7 +4,8 @@ Glance's semantics where IMS documents nothing else (glance ``api/v2/images.py``
 reserved attributes are refused with 403; ``replace`` of a custom property that does not exist and
 ``remove`` of one that does not exist are 409; core attributes may be replaced, never removed;
 custom property values are strings. IMS narrows a few things (creating_image_metadata_native_openstack_api.rst,
-modifying_an_image_native_openstack_api.rst): visibility is private (or shared) for users, names
+modifying_an_image_native_openstack_api.rst): visibility is private (or shared) for users (public for
+the deployment's operator alone, issue 13: ``publication``), names
 follow the IMS name rules, ``__os_version`` may be given, and the ``__…`` system attributes belong
 to the service.
 
@@ -26,7 +27,7 @@ from openims.catalog import patch, quotas, tags, validation
 from openims.catalog.images import ImageStatus, new_image_id, transition
 from openims.catalog.members import require_owner, visible_to
 from openims.catalog.patch import Draft, PatchOp, Rule
-from openims.db.models import Image, ImageCopy, ImageMember, ImageTag
+from openims.db.models import Image, ImageCopy, ImageMember, ImageTag, Project
 from openims.errors import ImsBadRequest, ImsConflict, ImsForbidden, ImsPayloadTooLarge
 
 # Glance's default lists (glance common/config.py), IMS's zvhd2 and what else the pipeline reads (qed, qcow).
@@ -93,11 +94,27 @@ def check_writable_name(name: str, op: str = "add") -> None:
 
 
 def _visibility(value: Any) -> str:
-    if value == "public":
-        raise ImsForbidden("Only the service publishes public images; use private or shared.", code="IMG.0026")
-    if value not in ("private", "shared"):
+    # ``public`` is checked against the caller afterwards (``publication``): the rules know no caller.
+    if value not in VISIBILITIES:
         raise ImsBadRequest("visibility must be private or shared.", code="IMG.0001")
     return str(value)
+
+
+def publication(session: Session, image: Image, visibility: str, *, operator: bool) -> None:
+    """Publishing an image (visibility ``public``, IMS ``__imagetype`` gold) and unpublishing it are the
+    operator's alone (issue 13); a published image's IMS type is ``gold``, back to ``private`` when
+    unpublished. Public images have no members (members.py: they cannot be shared).
+
+    Call with the image as it was and the visibility it is to have, before writing it."""
+    if (visibility == "public") == (image.visibility == "public"):
+        return
+    if not operator:
+        raise ImsForbidden("Only the service's operator publishes public images; use private or shared.",
+                           code="IMG.0026")
+    if visibility == "public" and session.scalar(
+            select(ImageMember.member_id).where(ImageMember.image_id == image.id).limit(1)) is not None:
+        raise ImsConflict("The image has members: remove them before making it public.", code="IMG.0035")
+    image.image_type = "gold" if visibility == "public" else "private"
 
 
 def _format(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
@@ -280,8 +297,10 @@ def _system_properties() -> dict[str, Any]:
 
 
 def create_queued(session: Session, *, project_id: str, body: dict[str, Any], quota: int,
-                  now: dt.datetime) -> Image:
-    """``POST /v2/images``: a queued image from metadata, counted against the project's quota."""
+                  now: dt.datetime, operator: bool = False) -> Image:
+    """``POST /v2/images``: a queued image from metadata, counted against the project's quota.
+
+    The operator may give it to another project (``owner``), whose quota it then counts against."""
     image = Image(id=new_image_id(), owner=project_id, name="", description="", status=ImageStatus.QUEUED.value,
                   visibility="private", image_type="private", protected=False, container_format="bare",
                   disk_format=None, min_disk=0, min_ram=0, properties=_system_properties(), created_at=now,
@@ -295,8 +314,12 @@ def create_queued(session: Session, *, project_id: str, body: dict[str, Any], qu
             continue
         if name == "owner":
             if value != project_id:
-                raise ImsForbidden("An image belongs to the project that creates it; owner cannot be set.",
-                                   code="IMG.0105")
+                if not operator:
+                    raise ImsForbidden("An image belongs to the project that creates it; owner cannot be set.",
+                                       code="IMG.0105")
+                if not isinstance(value, str) or session.get(Project, value) is None:
+                    raise ImsBadRequest(f"owner {str(value)[:64]!r} is not a project.", code="IMG.0067")
+                image.owner = value
             continue
         check_writable_name(name)
         patch.apply(image, draft, [PatchOp("add", name, value)], RULES, _custom_rule)
@@ -304,7 +327,8 @@ def create_queued(session: Session, *, project_id: str, body: dict[str, Any], qu
         # The default boot mode follows the architecture (Arm boots UEFI only).
         draft.properties["hw_firmware_type"] = validation.firmware(None, str(draft.properties["architecture"]))
     _check(draft)
-    quotas.reserve_images(session, project_id, 1, quota)
+    publication(session, image, draft.visibility, operator=operator)
+    quotas.reserve_images(session, image.owner, 1, quota)
     if session.get(Image, image.id) is not None:
         raise ImsConflict(f"Image with identifier {image.id} already exists.", code="IMG.0035")
     draft.write_to(image)
@@ -318,7 +342,8 @@ def create_queued(session: Session, *, project_id: str, body: dict[str, Any], qu
 # ---------------------------------------------------------------- update
 
 
-def update(session: Session, project_id: str, image_id: str, ops: list[PatchOp], now: dt.datetime) -> Image:
+def update(session: Session, project_id: str, image_id: str, ops: list[PatchOp], now: dt.datetime, *,
+           operator: bool = False) -> Image:
     """``PATCH /v2/images/{id}``: every operation or none, on the owner's image."""
     for op in ops:
         check_writable_name(op.name, op.op)
@@ -328,6 +353,7 @@ def update(session: Session, project_id: str, image_id: str, ops: list[PatchOp],
     if not draft.changed:
         return image
     _check(draft)
+    publication(session, image, draft.visibility, operator=operator)
     if draft.visibility != image.visibility and draft.visibility == "private":
         has_members = session.scalar(select(ImageMember.member_id).where(ImageMember.image_id == image.id).limit(1))
         if has_members is not None:

@@ -56,8 +56,14 @@ def reserve_images(session: Session, project_id: str, wanted: int, default: int)
             f"The number of private images has reached the maximum allowed ({used} of {quota}).")
 
 
-def find_project(session: Session, domain_id: str, project: str) -> Project:
-    """A project of the account by id or name; other accounts' projects do not exist here."""
+def find_project(session: Session, domain_id: str | None, project: str) -> Project:
+    """A project of the account by id or name; other accounts' projects do not exist here. The operator
+    (``domain_id`` None) names any project by its id."""
+    if domain_id is None:
+        found = session.get(Project, project)
+        if found is None:
+            raise ImsNotFound(f"Project {project} does not exist.", code="IMG.0067")
+        return found
     found = session.scalar(select(Project).where(Project.domain_id == domain_id, Project.id == project))
     if found is None:
         found = session.scalar(select(Project).where(Project.domain_id == domain_id, Project.name == project))
