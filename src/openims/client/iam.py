@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from openims.client.session import Session
 
-Kind = Literal["projects", "users", "groups", "roles"]
-SINGULAR: dict[str, str] = {"projects": "project", "users": "user", "groups": "group", "roles": "role"}
+Kind = Literal["projects", "users", "groups", "roles", "domains"]
+SINGULAR: dict[str, str] = {"projects": "project", "users": "user", "groups": "group", "roles": "role",
+                            "domains": "domain"}
 GrantTarget = Literal["project", "domain", "all_projects"]
 _CREDENTIALS = "/v3.0/OS-CREDENTIAL/credentials"
 
@@ -104,6 +105,41 @@ class IamClient:
         found: list[dict[str, Any]] = self._json("GET", "/v3/role_assignments",
                                                  params=params or None)["role_assignments"]
         return found
+
+    # ---------------------------------------------------------------- accounts (the operator's)
+
+    def create_account(self, name: str, *, admin_user: str, admin_password: str,
+                       description: str | None = None) -> dict[str, Any]:
+        """An account ready for its administrator, in one step (``openims account create``): the domain
+        with its project ``<region>``, a group ``admin`` holding what the bootstrap account's does
+        (te_admin and secu_admin on the account, te_admin on all its projects and on ``<region>``) and
+        the administrator in it. When a step fails, the half-made account is disabled and deleted.
+
+        Returns ``{"domain", "project", "user", "group"}``."""
+        body: dict[str, Any] = {"name": name, **({"description": description} if description is not None else {})}
+        domain = self.create("domains", body)
+        try:
+            made = self._equip_account(domain, admin_user, admin_password)
+        except Exception:
+            self.update("domains", domain["id"], {"enabled": False})
+            self.delete("domains", domain["id"])
+            raise
+        return {"domain": domain, **made}
+
+    def _equip_account(self, domain: dict[str, Any], admin_user: str, admin_password: str) -> dict[str, Any]:
+        domain_id = domain["id"]
+        project = self.listing("projects", {"domain_id": domain_id})[0]
+        user = self.create("users", {"name": admin_user, "password": admin_password, "domain_id": domain_id})
+        group = self.create("groups", {"name": "admin", "description": "account administrators",
+                                       "domain_id": domain_id})
+        self.add_member(group["id"], user["id"])
+        roles = {r["name"]: r["id"] for r in self.listing("roles")}
+        grants: list[tuple[GrantTarget, str, str]] = [
+            ("domain", domain_id, "te_admin"), ("domain", domain_id, "secu_admin"),
+            ("all_projects", domain_id, "te_admin"), ("project", project["id"], "te_admin")]
+        for target, target_id, role in grants:
+            self.grant(target, target_id, group["id"], roles[role])
+        return {"project": project, "user": user, "group": group}
 
     # ---------------------------------------------------------------- access keys
 
