@@ -108,6 +108,34 @@ def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Netw
     return networks
 
 
+@dataclass(frozen=True)
+class Rate:
+    """A rate limit: at most ``count`` in each fixed window of ``seconds``."""
+
+    count: int
+    seconds: int
+
+
+_RATE = re.compile(r"^(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour|d|day)s?$")
+_RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
+               "d": 86400, "day": 86400}
+RATE_OFF = ("off", "0", "none", "false", "no")
+
+
+def parse_rate(text: str) -> Rate | None:
+    """``"100/min"``, ``"20/10s"``, ``"1000/h"`` → a Rate; ``"off"`` (or ``0``) → None (no limit)."""
+    value = text.strip().lower()
+    if value in RATE_OFF:
+        return None
+    m = _RATE.match(value)
+    if m is None or int(m.group(1)) < 1 or (m.group(2) and int(m.group(2)) < 1):
+        raise ValueError(f"{text!r} is not a rate: <count>/<period> such as 100/min, 20/10s or 1000/h, or off")
+    seconds = int(m.group(2) or 1) * _RATE_UNITS[m.group(3)]
+    if seconds > 86400:
+        raise ValueError(f"{text!r}: a rate's window is at most a day")
+    return Rate(int(m.group(1)), seconds)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENIMS_", extra="ignore")
 
@@ -171,6 +199,15 @@ class Settings(BaseSettings):
     image_quota: int = Field(default=100, ge=0)
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
+    # Rate limits (iam.ratelimit; docs/operations.md "Rate limits"), counted in the database so that
+    # every API process shares them: "<count>/<period>" (100/min, 20/10s, 1000/h) or "off". Password
+    # logins per user (every attempt) and per source address; signature failures per access key and
+    # per source address; tokens issued per user (password and token methods).
+    rate_login_per_user: str = "100/min"
+    rate_login_per_source: str = "1000/min"
+    rate_signature_failures_per_key: str = "100/min"
+    rate_signature_failures_per_source: str = "1000/min"
+    rate_tokens_per_user: str = "1000/min"
     # Cost of argon2id; tests lower it to keep the suite fast.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
@@ -223,6 +260,13 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_when_empty(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("rate_login_per_user", "rate_login_per_source", "rate_signature_failures_per_key",
+                     "rate_signature_failures_per_source", "rate_tokens_per_user")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        parse_rate(v)  # refused at start, naming the setting
+        return v
 
     @field_validator("metrics_allow")
     @classmethod

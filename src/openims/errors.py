@@ -27,8 +27,10 @@ Exception tree::
     │   ├── IamForbidden            403
     │   ├── IamNotFound             404
     │   ├── IamConflict             409
-    │   └── IamTooManyRequests      429
+    │   └── IamTooManyRequests      429  (a locked-out user)
+    │       └── IamRateLimited      429 + Retry-After: a rate limit of logins or token issuance
     ├── ApigError                   API-gateway shape: {"error_code": "APIGW.0301", "error_msg": …} (AK/SK)
+    │   └── ApigThrottled           429  APIGW.0308 + Retry-After: too many signature failures
     └── ServiceUnavailable          503 + Retry-After: the database could not be had in time
 """
 
@@ -160,10 +162,28 @@ class IamTooManyRequests(IamError, status=429):
     """Too many failed logins: the user is locked out for a while."""
 
 
+class IamRateLimited(IamTooManyRequests):
+    """A rate limit (iam.ratelimit) refused the request before it was tried; Retry-After says when the
+    window ends. Never counted as a failed login."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ApigError(ServiceError, status=401, code="APIGW.0301"):
     """A refused AK/SK-signed request, in the API gateway's shape ``{"error_code", "error_msg"}``,
     which the official SDK parses into ``error_code`` / ``error_msg``. APIGW.0301: incorrect IAM
     authentication information."""
+
+
+class ApigThrottled(ApigError, status=429, code="APIGW.0308"):
+    """Too many failed signatures for an access key or from an address (iam.ratelimit): refused before
+    the signature is checked, as the gateway's throttling (APIGW.0308) with Retry-After."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(ServiceError, status=503, code="IMG.0060", retry_after=1):

@@ -70,6 +70,13 @@ QEMU_FAILURES = Counter(
 TOKENS_ISSUED = Counter("openims_tokens_issued", "Tokens issued by POST /v3/auth/tokens, by method.", ["method"])
 AUTH_FAILURES = Counter(
     "openims_auth_failures", "Refused authentications, by method: password, token, signature.", ["method"])
+RATE_LIMITED = Counter(
+    "openims_rate_limited",
+    "Requests refused by a rate limit (429), by limit: login_user, login_source, signature_key, signature_source, "
+    "token_user.", ["limit"])
+RATE_LIMIT_ERRORS = Counter(
+    "openims_rate_limit_store_errors",
+    "Rate-limit counter reads or writes that failed (the request was let through).")
 
 
 def method_label(method: str) -> str:

@@ -19,6 +19,7 @@ from openims.db.session import Database
 from openims.iam.access_keys import SecretCipher
 from openims.iam.keys import DatabaseKeys, KeyRepository, KeyRing, KeyStore, KeyStoreError, master_keys
 from openims.iam.passwords import PasswordHashing
+from openims.iam.ratelimit import RateLimiter, rates_of
 from openims.iam.service import Authenticator, BootstrapResult, bootstrap, write_admin_credentials
 from openims.iam.tokens import RevocationList, TokenCodec
 from openims.objects.base import BucketStore
@@ -51,6 +52,8 @@ class Runtime:
     # apart from the token keys as Keystone keeps them.
     credential_keys: KeyStore
     credential_cipher: SecretCipher
+    # Rate limits on logins, signatures and token issuance, counted in the database (all processes).
+    limits: RateLimiter
     # Set when this process submits a job, so its in-process workers start at once instead of at
     # their next poll; workers in other processes find the job by polling.
     job_submitted: threading.Event = field(default_factory=threading.Event)
@@ -90,6 +93,7 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
         scratch=Scratch(settings.scratch_path, settings.scratch_limit),
         credential_keys=credential_keys,
         credential_cipher=SecretCipher(KeyRing(credential_keys, refresh=settings.key_refresh_seconds)),
+        limits=RateLimiter(db, clock, rates_of(settings)),
     )
 
 

@@ -43,6 +43,11 @@ class ServerProcess:
             "OPENIMS_DATA_DIR": str(self.data_dir), "OPENIMS_PORT": str(self.port), "OPENIMS_HOST": "127.0.0.1",
             "OPENIMS_ADMIN_PASSWORD": ADMIN_PASSWORD, "OPENIMS_DATABASE_URL": self.database_url,
             "OPENIMS_ARGON2_TIME_COST": "1", "OPENIMS_ARGON2_MEMORY_KIB": "8",
+            # The load tests log in as admin from one address far more often than a person would: the
+            # rate limits stay on, above what any test does (tests/api/test_rate_limits.py tests them).
+            **{f"OPENIMS_RATE_{name}": "100000/min" for name in (
+                "LOGIN_PER_USER", "LOGIN_PER_SOURCE", "SIGNATURE_FAILURES_PER_KEY", "SIGNATURE_FAILURES_PER_SOURCE",
+                "TOKENS_PER_USER")},
         })
         env.update(self.extra_env)
         self.data_dir.mkdir(parents=True, exist_ok=True)

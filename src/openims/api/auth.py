@@ -26,8 +26,9 @@ from starlette.types import Message, Receive, Scope, Send
 from openims import logs, metrics
 from openims.api.errors import is_iam_path
 from openims.api.middleware import HttpMiddleware, is_streaming_upload, original_path
-from openims.errors import IamUnauthorized, ImsForbidden, ServiceError, ServiceUnavailable
+from openims.errors import ApigThrottled, IamUnauthorized, ImsForbidden, ServiceError, ServiceUnavailable
 from openims.iam import access_keys, signing
+from openims.iam.ratelimit import Limit
 from openims.iam.roles import Permission, permissions_of
 from openims.iam.tokens import TokenData
 from openims.runtime import Runtime
@@ -115,9 +116,9 @@ async def authenticate(request: Request, rt: RuntimeDep, body: SignedBodyDep) ->
                               "signature).")
     try:
         caller = (caller_from_token(rt, token) if token
-                  else await run_in_threadpool(_signed_caller, request, rt, body))
-    except ServiceUnavailable:
-        raise  # the database, not the credentials
+                  else await run_in_threadpool(_rate_limited_signed_caller, request, rt, body))
+    except (ServiceUnavailable, ApigThrottled):
+        raise  # the database, or a rate limit: not the credentials
     except ServiceError:
         metrics.AUTH_FAILURES.labels(method).inc()
         raise
@@ -178,6 +179,28 @@ def _payload_hashes(request: Request, algorithm: signing.Algorithm, body: bytes 
             declared.lower(), signing.hex_digest(algorithm, body)):
         raise signing.refused("the body does not match the hash declared in its content-hash header.")
     return (declared,)
+
+
+def _rate_limited_signed_caller(request: Request, rt: Runtime, body: bytes | None) -> Caller:
+    """The signed caller, unless its access key or its address already failed too often (iam.ratelimit):
+    then 429 before the signature is checked. A failure counts against both."""
+    try:
+        access_key: str | None = signing.parse_authorization(request.headers["authorization"]).access_key
+    except ServiceError:
+        access_key = None  # a malformed header counts against its address only
+    counted = [(Limit.SIGNATURE_KEY, access_key),
+               (Limit.SIGNATURE_SOURCE, request.client.host if request.client else None)]
+    refusal = rt.limits.over(counted)
+    if refusal is not None:
+        metrics.RATE_LIMITED.labels(refusal.limit.value).inc()
+        raise ApigThrottled(refusal.message, retry_after=refusal.retry_after)
+    try:
+        return _signed_caller(request, rt, body)
+    except ServiceUnavailable:
+        raise
+    except ServiceError:
+        rt.limits.hit(counted)  # its own short transaction; a failure to count is logged, not raised
+        raise
 
 
 def _signed_caller(request: Request, rt: Runtime, body: bytes | None) -> Caller:

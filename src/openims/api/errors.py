@@ -63,7 +63,8 @@ def install(app: FastAPI) -> None:
             # Signed (AK/SK) requests are refused as the API gateway does; the id is also a header.
             body = {"error_code": exc.code, "error_msg": exc.message,
                     "request_id": getattr(request.state, "request_id", None)}
-            return JSONResponse(body, status_code=exc.status)
+            retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+            return JSONResponse(body, status_code=exc.status, headers=retry)
         # Unauthorized is an IAM artefact wherever it happens; so is every IamError.
         keystone = True if isinstance(exc, IamError | IamUnauthorized) else None
         if isinstance(exc, ServiceUnavailable):

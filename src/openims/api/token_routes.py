@@ -17,7 +17,8 @@ from openims.api.iam_routes import is_account_admin
 from openims.api.iam_wire import AuthRequest, catalog, iso
 from openims.concurrency import hashing_limiter
 from openims.db.models import Domain, Project, Role, User
-from openims.errors import IamBadRequest, IamNotFound, IamTooManyRequests, IamUnauthorized
+from openims.errors import IamBadRequest, IamNotFound, IamRateLimited, IamTooManyRequests, IamUnauthorized
+from openims.iam.ratelimit import Limit, Refusal
 from openims.iam.service import WRONG_PASSWORD, LoginAttempt, PasswordIdentity, ScopeRequest
 from openims.iam.tokens import TokenData
 from openims.runtime import Runtime
@@ -110,15 +111,25 @@ def _rescoped_token(rt: Runtime, old: TokenData, scope: ScopeRequest,
         return token, token_body(s, rt, data, with_catalog=with_catalog)
 
 
+async def _limited(rt: Runtime, counted: list[tuple[Limit, str | None]]) -> None:
+    """Count this request against the rate limits (iam.ratelimit); past one, 429 with Retry-After."""
+    refusal: Refusal | None = await run_in_threadpool(rt.limits.hit, counted)
+    if refusal is not None:
+        metrics.RATE_LIMITED.labels(refusal.limit.value).inc()
+        raise IamRateLimited(refusal.message, retry_after=refusal.retry_after)
+
+
 @router.post("/v3/auth/tokens", status_code=201, summary="Obtain a token (password or token method)")
-async def create_token(req: AuthRequest, rt: RuntimeDep,
+async def create_token(req: AuthRequest, request: Request, rt: RuntimeDep,
                        nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
     """A password login in three steps, so that the slow one (argon2) holds no transaction: find the
     user (a read), verify the password (on the hashing threads), then record the outcome (a short write)."""
     methods = tuple(req.auth.identity.methods)
     method = "password" if "password" in methods else "token"
     try:
-        token, body = await _issue(req, rt, nocatalog)
+        token, body = await _issue(req, rt, nocatalog, request.client.host if request.client else None)
+    except IamRateLimited:
+        raise  # refused before the credentials were tried (counted in openims_rate_limited)
     except (IamUnauthorized, IamTooManyRequests):
         metrics.AUTH_FAILURES.labels(method).inc()
         raise
@@ -128,7 +139,8 @@ async def create_token(req: AuthRequest, rt: RuntimeDep,
     return JSONResponse({"token": body}, status_code=201, headers={"X-Subject-Token": token})
 
 
-async def _issue(req: AuthRequest, rt: Runtime, nocatalog: str | None) -> tuple[str, dict[str, Any]]:
+async def _issue(req: AuthRequest, rt: Runtime, nocatalog: str | None,
+                 source: str | None) -> tuple[str, dict[str, Any]]:
     ident = req.auth.identity
     scope = _scope_request(req)
     methods = tuple(ident.methods)
@@ -141,12 +153,19 @@ async def _issue(req: AuthRequest, rt: Runtime, nocatalog: str | None) -> tuple[
         pid = PasswordIdentity(password=u.password, user_id=u.id, user_name=u.name,
                                domain_id=d.id if d else None, domain_name=d.name if d else None)
         attempt = await run_in_threadpool(_find_login, rt, pid)
+        # Every attempt counts, right or wrong, before the password is checked: a refused one costs no
+        # hashing and is not a failed login (the lockout counter is left alone). A user that does not
+        # exist is counted by the name it was asked by.
+        who = attempt.user_id or (f"id:{pid.user_id}" if pid.user_id else
+                                  f"name:{pid.domain_id or ''}:{pid.domain_name or ''}:{pid.user_name}")
+        await _limited(rt, [(Limit.LOGIN_USER, who), (Limit.LOGIN_SOURCE, source)])
         ok = await anyio.to_thread.run_sync(rt.authenticator.verify, attempt, pid.password,
                                             limiter=hashing_limiter())
         if not ok:
             # Counted even though the request fails: its own transaction.
             await run_in_threadpool(_record_failure, rt, attempt)
             raise IamUnauthorized(WRONG_PASSWORD)
+        await _limited(rt, [(Limit.TOKEN_USER, attempt.user_id)])
         token, body = await run_in_threadpool(_password_token, rt, attempt, scope, with_catalog)
     elif "token" in methods:
         if ident.token is None:
@@ -154,6 +173,7 @@ async def _issue(req: AuthRequest, rt: Runtime, nocatalog: str | None) -> tuple[
         old = rt.codec.verify(ident.token.id)
         if rt.revocations.is_revoked(old):
             raise IamUnauthorized("The token has been revoked.")
+        await _limited(rt, [(Limit.TOKEN_USER, old.user_id)])
         token, body = await run_in_threadpool(_rescoped_token, rt, old, scope, with_catalog)
     else:
         raise IamBadRequest(f"Unsupported authentication method(s): {', '.join(methods)}.")

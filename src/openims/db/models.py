@@ -369,3 +369,22 @@ class MetadefSeed(Base):
     __tablename__ = "metadef_seeds"
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     loaded_at: Mapped[dt.datetime]
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+class RateCounter(Base):
+    """One fixed window of one rate limit (``iam.ratelimit``): shared by every process on the database.
+
+    ``key`` is a digest of what is counted (a user, an address, an access key), never the value itself.
+    Rows whose window ended are pruned.
+    """
+
+    __tablename__ = "rate_counters"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Epoch seconds: when the window began and ends.
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    window_end: Mapped[int] = mapped_column(BigInteger, index=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
