@@ -125,7 +125,7 @@ class TestDomains:
         r = client.post("/v3/domains", json={"domain": {"name": "globex", "description": "x", "enabled": True}},
                         headers=admin_headers)
         domain = _ok(r, 201)["domain"]
-        assert domain["name"] == "globex" and domain["enabled"] is True
+        assert domain["name"] == "globex" and domain["enabled"] is True and domain["description"] == "x"
         assert domain["links"]["self"].endswith(f"/v3/domains/{domain['id']}")
         _keystone_error(client.post("/v3/domains", json={"domain": {"name": "globex"}}, headers=admin_headers), 409)
         _keystone_error(client.post("/v3/domains", json={"domain": {"name": "bad name"}}, headers=admin_headers),
@@ -138,8 +138,9 @@ class TestDomains:
         _keystone_error(client.get("/v3/domains/nope", headers=admin_headers), 404)
         # Keystone: an enabled domain is not deleted (403); disabled, it is.
         _keystone_error(client.delete(f"/v3/domains/{domain['id']}", headers=admin_headers), 403)
-        r = client.patch(f"/v3/domains/{domain['id']}", json={"domain": {"enabled": False}}, headers=admin_headers)
-        assert _ok(r)["domain"]["enabled"] is False
+        r = client.patch(f"/v3/domains/{domain['id']}", json={"domain": {"enabled": False, "description": "gone"}},
+                         headers=admin_headers)
+        assert (_ok(r)["domain"]["enabled"], r.json()["domain"]["description"]) == (False, "gone")
         assert [d["name"] for d in _ok(client.get("/v3/domains", params={"enabled": "false"},
                                                   headers=admin_headers))["domains"]] == ["globex"]
         assert client.delete(f"/v3/domains/{domain['id']}", headers=admin_headers).status_code == 204

@@ -127,7 +127,6 @@ class GroupUpdateRequest(_Body):
 
 class DomainCreate(_Body):
     name: str = Field(min_length=1, max_length=64)
-    # Accepted as Keystone takes it; not stored (domains have no description column), shown as "".
     description: str | None = Field(default=None, max_length=255)
     enabled: StrictBool = True
 
@@ -195,7 +194,8 @@ def _forget_domain_after_commit(session: Session, rt: Runtime, domain_id: str) -
 def create_domain(req: DomainCreateRequest, actor: ActorDep, session: SessionDep,
                   rt: RuntimeDep) -> dict[str, Any]:
     d = req.domain
-    made = accounts.create_account(session, actor, rt.clock, rt.settings.region, name=d.name, enabled=d.enabled)
+    made = accounts.create_account(session, actor, rt.clock, rt.settings.region, name=d.name,
+                                   description=d.description, enabled=d.enabled)
     return {"domain": domain_body(made.domain, rt.settings)}
 
 
@@ -212,11 +212,13 @@ def show_domain(domain_id: str, actor: ActorDep, session: SessionDep, rt: Runtim
     return {"domain": domain_body(accounts.get_account(session, actor, domain_id), rt.settings)}
 
 
-@router.patch("/v3/domains/{domain_id}", summary="Rename, disable or enable an account (domain) (operator)")
+@router.patch("/v3/domains/{domain_id}", summary="Rename, describe, disable or enable an account (domain) "
+              "(operator)")
 def update_domain(domain_id: str, req: DomainUpdateRequest, actor: ActorDep, session: SessionDep,
                   rt: RuntimeDep) -> dict[str, Any]:
     d = req.domain
-    domain = accounts.update_account(session, actor, domain_id, name=d.name, enabled=d.enabled)
+    domain = accounts.update_account(session, actor, domain_id, name=d.name, description=d.description,
+                                     enabled=d.enabled)
     _forget_domain_after_commit(session, rt, domain_id)
     return {"domain": domain_body(domain, rt.settings)}
 

@@ -76,7 +76,7 @@ def _entity(obj: Domain | Project | User | Group | Role, collection: str, settin
 
 
 def domain_body(domain: Domain, settings: Settings) -> dict[str, Any]:
-    return _entity(domain, "domains", settings, enabled=domain.enabled, description="")
+    return _entity(domain, "domains", settings, enabled=domain.enabled, description=domain.description)
 
 
 def project_body(project: Project, settings: Settings) -> dict[str, Any]:

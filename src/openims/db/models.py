@@ -35,6 +35,7 @@ class Domain(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime]
+    description: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 class Project(Base):

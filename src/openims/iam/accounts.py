@@ -74,14 +74,14 @@ class NewAccount:
 
 
 def create_account(session: Session, actor: Actor, clock: Clock, region: str, *, name: str,
-                   enabled: bool = True) -> NewAccount:
+                   description: str | None = None, enabled: bool = True) -> NewAccount:
     """``POST /v3/domains``: the account and its first project, ``<region>``."""
     require_operator(actor)
     _check_name(name)
     if session.scalar(select(Domain.id).where(Domain.name == name)) is not None:
         raise IamConflict(f"A domain named {name!r} already exists.")
     now = clock()
-    domain = Domain(id=new_id(), name=name, enabled=enabled, created_at=now)
+    domain = Domain(id=new_id(), name=name, enabled=enabled, description=description or "", created_at=now)
     session.add(domain)
     session.flush()
     project = Project(id=new_id(), name=region, domain_id=domain.id,
@@ -92,9 +92,11 @@ def create_account(session: Session, actor: Actor, clock: Clock, region: str, *,
 
 
 def update_account(session: Session, actor: Actor, domain_id: str, *, name: str | None = None,
-                   enabled: bool | None = None) -> Domain:
-    """``PATCH /v3/domains/{id}``: rename, disable or enable."""
+                   description: str | None = None, enabled: bool | None = None) -> Domain:
+    """``PATCH /v3/domains/{id}``: rename, describe, disable or enable."""
     domain = get_account(session, actor, domain_id)
+    if description is not None:
+        domain.description = description
     if name is not None and name != domain.name:
         _check_name(name)
         if session.scalar(select(Domain.id).where(Domain.name == name, Domain.id != domain.id)) is not None:
