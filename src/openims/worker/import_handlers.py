@@ -182,6 +182,7 @@ class GlanceImportHandler:
             record_data(image, location=location, size=stored.size, virtual_size=stored.virtual_size,
                         disk_format=stored.disk_format, checksum=stored.checksum,
                         os_hash_value=stored.os_hash_value)
+            ctx.count_imported(s, stored.size)
             if staged_at is not None and staged_at != location:
                 # A store that keeps each staging apart (S3), or another store: the staged data goes once
                 # this commits.
