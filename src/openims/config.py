@@ -208,6 +208,9 @@ class Settings(BaseSettings):
     rate_signature_failures_per_key: str = "100/min"
     rate_signature_failures_per_source: str = "1000/min"
     rate_tokens_per_user: str = "1000/min"
+    # Balancers whose X-Forwarded-For is believed (comma-separated CIDRs): the source address of the
+    # per-source limits is then the client the nearest such balancer saw, not the balancer itself.
+    trusted_proxies: str = ""
     # Cost of argon2id; tests lower it to keep the suite fast.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
@@ -268,11 +271,15 @@ class Settings(BaseSettings):
         parse_rate(v)  # refused at start, naming the setting
         return v
 
-    @field_validator("metrics_allow")
+    @field_validator("metrics_allow", "trusted_proxies")
     @classmethod
     def _networks(cls, v: str) -> str:
         parse_networks(v)  # refused at start, naming the entry
         return v
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -250,3 +250,33 @@ def test_limiter_counts_atomically_on_each_database(runtime: Runtime, clock: Man
         t.join()
     with runtime.db.transaction(readonly=True) as s:
         assert s.scalar(select(RateCounter.count)) == 40
+
+
+class TestSourceBehindABalancer:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {**LIMITS, "rate_login_per_user": "100/min", "rate_login_per_source": "2/min",
+                "trusted_proxies": "10.0.0.0/24"}
+
+    def balancer(self, runtime: Runtime, peer: str) -> TestClient:
+        return TestClient(create_app(runtime), raise_server_exceptions=False, client=(peer, 40000))
+
+    def test_clients_behind_a_trusted_balancer_are_counted_apart(self, runtime: Runtime) -> None:
+        with self.balancer(runtime, "10.0.0.5") as lb:
+            for client_address in ("203.0.113.7", "203.0.113.8"):
+                headers = {"X-Forwarded-For": f"198.51.100.1, {client_address}"}  # the left one is the client's word
+                for _ in range(2):
+                    r = lb.post("/v3/auth/tokens", json=password_auth("admin", ADMIN_PASSWORD), headers=headers)
+                    assert r.status_code == 201, r.text
+                r = lb.post("/v3/auth/tokens", json=password_auth("admin", ADMIN_PASSWORD), headers=headers)
+                assert_limited(r, 50, "from this address")
+
+    def test_forwarded_for_from_an_untrusted_peer_is_ignored(self, runtime: Runtime) -> None:
+        with self.balancer(runtime, "192.0.2.9") as direct:
+            for i in range(2):
+                r = direct.post("/v3/auth/tokens", json=password_auth("admin", ADMIN_PASSWORD),
+                                headers={"X-Forwarded-For": f"203.0.113.{i}"})
+                assert r.status_code == 201
+            r = direct.post("/v3/auth/tokens", json=password_auth("admin", ADMIN_PASSWORD),
+                            headers={"X-Forwarded-For": "203.0.113.99"})
+            assert_limited(r, 50, "from this address")

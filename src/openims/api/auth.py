@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -181,6 +182,37 @@ def _payload_hashes(request: Request, algorithm: signing.Algorithm, body: bytes 
     return (declared,)
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # an IPv4 peer on a dual-stack socket
+    return address
+
+
+def source_address(request: Request, rt: Runtime) -> str | None:
+    """The caller's address for the per-source rate limits: the TCP peer's, or — when the peer is one of
+    ``OPENIMS_TRUSTED_PROXIES`` — the nearest X-Forwarded-For entry that is not a trusted proxy (the
+    entries left of it could be written by anyone)."""
+    peer = request.client.host if request.client else None
+    trusted = rt.settings.trusted_proxy_networks
+    if peer is None or not trusted:
+        return peer
+    address = _address(peer)
+    if address is None or not any(address in net for net in trusted):
+        return peer
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")).split(",")
+    for entry in reversed([e for e in forwarded if e.strip()]):
+        hop = _address(entry)
+        if hop is None:
+            return peer  # a malformed entry: nothing left of it can be believed
+        if not any(hop in net for net in trusted):
+            return str(hop)
+    return peer
+
+
 def _rate_limited_signed_caller(request: Request, rt: Runtime, body: bytes | None) -> Caller:
     """The signed caller, unless its access key or its address already failed too often (iam.ratelimit):
     then 429 before the signature is checked. A failure counts against both."""
@@ -188,8 +220,7 @@ def _rate_limited_signed_caller(request: Request, rt: Runtime, body: bytes | Non
         access_key: str | None = signing.parse_authorization(request.headers["authorization"]).access_key
     except ServiceError:
         access_key = None  # a malformed header counts against its address only
-    counted = [(Limit.SIGNATURE_KEY, access_key),
-               (Limit.SIGNATURE_SOURCE, request.client.host if request.client else None)]
+    counted = [(Limit.SIGNATURE_KEY, access_key), (Limit.SIGNATURE_SOURCE, source_address(request, rt))]
     refusal = rt.limits.over(counted)
     if refusal is not None:
         metrics.RATE_LIMITED.labels(refusal.limit.value).inc()

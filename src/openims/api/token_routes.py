@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from openims import logs, metrics
-from openims.api.auth import Caller, CallerDep, RuntimeDep
+from openims.api.auth import Caller, CallerDep, RuntimeDep, source_address
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_routes import is_account_admin
 from openims.api.iam_wire import AuthRequest, catalog, iso
@@ -127,7 +127,7 @@ async def create_token(req: AuthRequest, request: Request, rt: RuntimeDep,
     methods = tuple(req.auth.identity.methods)
     method = "password" if "password" in methods else "token"
     try:
-        token, body = await _issue(req, rt, nocatalog, request.client.host if request.client else None)
+        token, body = await _issue(req, rt, nocatalog, source_address(request, rt))
     except IamRateLimited:
         raise  # refused before the credentials were tried (counted in openims_rate_limited)
     except (IamUnauthorized, IamTooManyRequests):
