@@ -120,6 +120,32 @@ class TestOperatorRole:
         _keystone_error(client.get("/v3/domains", headers={"X-Auth-Token": token}), 401)
 
 
+    def test_the_operators_own_account_admins_cannot_take_it_over(self, client: TestClient,
+                                                                  admin_headers: H) -> None:
+        """A tenant administrator of the bootstrap account administers its users, but not the operator:
+        not its password, state or name, and not its access keys (they would sign as the operator)."""
+        r = client.post("/v3/users", json={"user": {"name": "deputy", "password": PASSWORD}}, headers=admin_headers)
+        deputy = _ok(r, 201)["user"]["id"]
+        group = _ok(client.get("/v3/groups", params={"name": "admin"}, headers=admin_headers))["groups"][0]["id"]
+        assert client.put(f"/v3/groups/{group}/users/{deputy}", headers=admin_headers).status_code == 204
+        headers = {"X-Auth-Token": login(client, "deputy", PASSWORD)}
+        operator = _ok(client.get("/v3/users", params={"name": "admin"}, headers=headers))["users"][0]["id"]
+        for change in ({"password": "Taken-over-1234"}, {"enabled": False}, {"name": "formeradmin"}):
+            _keystone_error(client.patch(f"/v3/users/{operator}", json={"user": change}, headers=headers), 403)
+        _keystone_error(client.delete(f"/v3/users/{operator}", headers=headers), 403)
+        r = client.post("/v3.0/OS-CREDENTIAL/credentials", json={"credential": {"user_id": operator}},
+                        headers=headers)
+        _keystone_error(r, 403)
+        # Its other users it administers as ever; the operator administers the deputy too.
+        other = _ok(client.post("/v3/users", json={"user": {"name": "plainuser", "password": PASSWORD}},
+                                headers=headers), 201)["user"]["id"]
+        assert client.patch(f"/v3/users/{other}", json={"user": {"enabled": False}}, headers=headers).status_code \
+            == 200
+        assert client.patch(f"/v3/users/{deputy}", json={"user": {"description": "x"}},
+                            headers=admin_headers).status_code == 200
+        login(client)
+
+
 class TestDomains:
     def test_lifecycle(self, client: TestClient, admin_headers: H) -> None:
         r = client.post("/v3/domains", json={"domain": {"name": "globex", "description": "x", "enabled": True}},

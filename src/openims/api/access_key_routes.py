@@ -70,7 +70,8 @@ class SecurityTokenRequest(_Body):
 def _actor(caller: CallerDep, rt: RuntimeDep) -> Actor:
     # A read session of its own: the request's write transaction begins in the endpoint (api.deps).
     with rt.db.transaction(readonly=True) as s:
-        return actor_for(s, caller.user_id, caller.domain_id, token_is_admin=caller.can(Permission.IAM_ADMIN))
+        return actor_for(s, caller.user_id, caller.domain_id, token_is_admin=caller.can(Permission.IAM_ADMIN),
+                         token_is_operator=caller.can(Permission.OPERATOR))
 
 
 ActorDep = Annotated[Actor, Depends(_actor)]

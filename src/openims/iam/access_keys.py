@@ -30,7 +30,7 @@ from openims.db.models import AccessKey, Domain, Project, User
 from openims.db.session import Database
 from openims.errors import ApigError, IamBadRequest, IamForbidden, IamNotFound
 from openims.iam import signing
-from openims.iam.admin import Actor
+from openims.iam.admin import Actor, protect_operator
 from openims.iam.keys import KeyRing, current
 from openims.iam.service import effective_roles
 
@@ -119,6 +119,8 @@ def _owner_for(session: Session, actor: Actor, user_id: str) -> User:
     if user.id != actor.user_id and not actor.is_admin:
         raise IamForbidden("You are not authorized to perform the requested action: only a security "
                            "administrator manages another user's access keys.")
+    # An operator's keys would sign as the operator: only an operator (or itself) manages them.
+    protect_operator(session, actor, user.id)
     return user
 
 

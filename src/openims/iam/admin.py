@@ -27,7 +27,7 @@ from openims.errors import IamBadRequest, IamConflict, IamForbidden, IamNotFound
 from openims.iam.holdings import held
 from openims.iam.ids import new_id
 from openims.iam.passwords import NewPassword, PasswordHashing, password_problem
-from openims.iam.roles import BY_NAME, Permission
+from openims.iam.roles import BY_NAME, OPERATOR_ROLE, Permission
 
 # Grant targets as stored in ``grants.target_type``.
 PROJECT = "project"
@@ -63,6 +63,21 @@ class Actor:
 def require_admin(actor: Actor) -> None:
     if not actor.is_admin:
         raise IamForbidden(_DENIED + " (needs the Security Administrator or Tenant Administrator role)")
+
+
+def holds_operator(session: Session, user_id: str) -> bool:
+    """Whether the user holds the operator role (wherever granted: it is in all its tokens)."""
+    h = held()
+    stmt = (select(h.c.user_id).join(Role, Role.id == h.c.role_id)
+            .where(h.c.user_id == user_id, Role.name == OPERATOR_ROLE).exists())
+    return bool(session.scalar(select(stmt)))
+
+
+def protect_operator(session: Session, actor: Actor, user_id: str) -> None:
+    """An operator's password, state, name and access keys are changed by an operator (or itself) only:
+    a tenant administrator of the operator's own account must not take the operator over."""
+    if user_id != actor.user_id and not actor.is_operator and holds_operator(session, user_id):
+        raise IamForbidden(_DENIED + " (the user is an operator: only an operator may change it)")
 
 
 @dataclass
@@ -426,6 +441,7 @@ def update_user(session: Session, actor: Actor, clock: Clock, region: str,
                 domain_id: str | None = None, default_project_id: str | None = None) -> tuple[User, Outcome]:
     require_admin(actor)
     user = get_user(session, actor, user_id)
+    protect_operator(session, actor, user.id)
     _own_domain(actor, domain_id)
     _same_account(domain_id, user.domain_id)
     _clean_description(description)
@@ -464,6 +480,7 @@ def delete_user(session: Session, actor: Actor, region: str, user_id: str) -> Ou
     user = get_user(session, actor, user_id)
     if user.id == actor.user_id:
         raise IamBadRequest("You cannot delete yourself.")
+    protect_operator(session, actor, user.id)
     guard = LockoutGuard(session, user.domain_id, region)
     session.execute(delete(GroupMember).where(GroupMember.user_id == user.id))
     session.delete(user)
