@@ -305,6 +305,19 @@ def _native_public(client: TestClient, operator: H, tmp_path: Path, **body: Any)
 
 
 class TestPublicImages:
+    def test_tenant_admins_do_not_publish(self, client: TestClient, runtime: Runtime) -> None:
+        """Keystone admin of another account's project, te_admin of the operator's own account: 403."""
+        for name, role, domain in (("keystoneadm", "admin", None), ("ownteadmin", "te_admin", "admin")):
+            headers = new_tenant(client, runtime, name, role=role, domain=domain)
+            r = client.post("/v2/images", json={"name": "p", "visibility": "public"}, headers=headers)
+            assert (r.status_code, _error_code(r)) == (403, "IMG.0026"), name
+            image = _ok(client.post("/v2/images", json={"name": "p"}, headers=headers), 201)
+            r = client.patch(f"/v2/cloudimages/{image['id']}",
+                             json=[{"op": "replace", "path": "/__imagetype", "value": "gold"}], headers=headers)
+            assert (r.status_code, _error_code(r)) == (403, "IMG.0026"), name
+            r = client.get("/v2/images", params={"owner": "anything"}, headers=headers)
+            assert _ok(r)["images"] == []
+
     def test_only_the_operator_publishes(self, client: TestClient, admin_headers: H, acme: dict[str, str]) -> None:
         headers = _headers(acme)
         r = client.post("/v2/images", json={"name": "p", "visibility": "public"}, headers=headers)
