@@ -36,20 +36,16 @@ def list_projects(caller: CallerDep, session: SessionDep, rt: RuntimeDep,
                   enabled: bool | None = None) -> dict[str, Any]:
     # Tenancy in the query: only the caller's own account is ever visible (the operator's: any account
     # it names by domain_id).
-    if domain_id is not None and domain_id != caller.domain_id:
-        if not caller.can(Permission.OPERATOR):
-            return {"projects": [], "links": _links(rt, "/v3/projects")}
-        stmt = select(Project).where(Project.domain_id == domain_id).order_by(Project.name)
-        if name is not None:
-            stmt = stmt.where(Project.name == name)
-        projects = session.scalars(stmt).all()
-        return {"projects": [project_body(p, rt.settings) for p in projects], "links": _links(rt, "/v3/projects")}
-    stmt = select(Project).where(Project.domain_id == caller.domain_id).order_by(Project.name)
+    operator = caller.can(Permission.OPERATOR)
+    if domain_id is not None and domain_id != caller.domain_id and not operator:
+        return {"projects": [], "links": _links(rt, "/v3/projects")}
+    account = domain_id or caller.domain_id
+    stmt = select(Project).where(Project.domain_id == account).order_by(Project.name)
     if name is not None:
         stmt = stmt.where(Project.name == name)
     if enabled is not None:
         stmt = stmt.where(Project.enabled == enabled)
-    if not is_account_admin(session, caller):
+    if not operator and not is_account_admin(session, caller):
         stmt = stmt.where(Project.id.in_(_accessible_project_ids(session, caller.user_id, caller.domain_id)))
     projects = session.scalars(stmt).all()
     return {"projects": [project_body(p, rt.settings) for p in projects], "links": _links(rt, "/v3/projects")}
