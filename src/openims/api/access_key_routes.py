@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from openims.api.auth import Caller, CallerDep, OptionalCallerDep, RuntimeDep, caller_from_token
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import iso
+from openims.api.openapi_docs import STRING, json_response, obj
 from openims.db.models import AccessKey, User
 from openims.errors import IamBadRequest, IamUnauthorized
 from openims.iam import access_keys
@@ -133,7 +134,12 @@ def delete_credential(access_key: str, actor: ActorDep, session: SessionDep) -> 
 
 
 @router.post("/v3.0/OS-CREDENTIAL/securitytokens", status_code=201,
-             summary="Obtain a temporary access key and security token")
+             summary="Obtain a temporary access key and security token",
+             responses={201: json_response("The temporary access key", obj("credential", credential=obj(
+                 "access", "secret", "expires_at", "securitytoken", access=STRING, secret=STRING, expires_at=STRING,
+                 securitytoken=STRING))),
+                 400: {"description": "Invalid request (Keystone's error shape)"},
+                 401: {"description": "Missing or invalid token"}})
 def create_security_token(req: SecurityTokenRequest, maybe_caller: OptionalCallerDep, session: SessionDep,
                           rt: RuntimeDep) -> JSONResponse:
     identity = req.auth.identity

@@ -56,7 +56,7 @@ def task_body(job: Job) -> dict[str, Any]:
     }
 
 
-@router.post("/v2/images/{image_id}/import", status_code=202,
+@router.post("/v2/images/{image_id}/import", status_code=202, response_class=Response,
              summary="Import the image's data (native, interoperable import: glance-direct, web-download, "
                      "copy-image between stores)",
              responses={202: {"description": "The import task was started (empty body)"}, **_ERRORS},

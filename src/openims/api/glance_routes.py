@@ -23,6 +23,7 @@ from openims.api import glance_wire
 from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
+from openims.api.openapi_docs import STRING, json_response, query
 from openims.catalog import glance_import, native
 from openims.catalog import images as image_rules
 from openims.catalog import stores as image_stores
@@ -63,6 +64,25 @@ _CREATE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"a
 _PATCH_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     media: {"schema": {"type": "array", "items": {"type": "object"}}}
     for media in ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")}}}
+_IMAGE = json_response("The image, as GET /v2/schemas/image describes it", SCHEMAS["image"])
+_IMAGES = json_response("A page of images, as GET /v2/schemas/images describes it", SCHEMAS["images"])
+_LIST_QUERY: dict[str, Any] = {"parameters": query(
+    ("limit", {"type": "integer", "minimum": 0}, "Page size (at most 1000)"),
+    ("marker", STRING, "The id of the last image of the previous page"),
+    ("sort_key", STRING, "Sort key (repeatable)"),
+    ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "asc or desc"),
+    ("sort", STRING, "key:dir,… (the newer syntax)"), ("name", STRING, "Name, or in:a,b"),
+    ("status", STRING, "Status, or in:a,b"), ("visibility", STRING, "public, private, shared, community or all"),
+    ("owner", STRING, "Owner project (the operator: any project)"),
+    ("member_status", {"type": "string", "enum": ["accepted", "pending", "rejected", "all"]}, "For shared images"),
+    ("tag", STRING, "A tag the image must have (repeatable)"), ("protected", STRING, "true or false"),
+    ("os_hidden", STRING, "true or false"), ("disk_format", STRING, "Disk format, or in:a,b"),
+    ("container_format", STRING, "Container format, or in:a,b"),
+    ("size_min", {"type": "integer", "minimum": 0}, "Smallest size in bytes"),
+    ("size_max", {"type": "integer", "minimum": 0}, "Largest size in bytes"),
+    ("created_at", STRING, "gt:|gte:|lt:|lte:|eq:|neq:<ISO 8601 time>"),
+    ("updated_at", STRING, "gt:|gte:|lt:|lte:|eq:|neq:<ISO 8601 time>"),
+)}
 _DATA_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
 
@@ -111,7 +131,8 @@ def _view(session: Session, rt: Runtime, image: Image) -> dict[str, Any]:
 # ---------------------------------------------------------------- images
 
 
-@router.get("/v2/images", summary="List images (native)", responses=_ERRORS)
+@router.get("/v2/images", summary="List images (native)", responses={200: _IMAGES, **_ERRORS},
+            openapi_extra=_LIST_QUERY)
 async def list_images(request: Request, caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> JSONResponse:
     # The hot reads return a JSONResponse: FastAPI then skips its response-model pass.
     return JSONResponse(await run_read(request, session, _list_images, request, caller, session, rt))
@@ -133,7 +154,7 @@ def _list_images(request: Request, caller: Caller, session: Session, rt: Runtime
 
 
 @router.post("/v2/images", status_code=201, summary="Create image metadata (native): a queued image",
-             responses={**_ERRORS, 409: {"description": "An image with this id exists"}},
+             responses={201: _IMAGE, **_ERRORS, 409: {"description": "An image with this id exists"}},
              openapi_extra=_CREATE_BODY)
 def create_image(request: Request, caller: WriterDep, body: Annotated[dict[str, Any], Depends(_create_body)],
                  session: SessionDep, rt: RuntimeDep) -> JSONResponse:
@@ -147,7 +168,7 @@ def create_image(request: Request, caller: WriterDep, body: Annotated[dict[str, 
     return JSONResponse(_view(session, rt, image), status_code=201, headers=headers)
 
 
-@router.get("/v2/images/{image_id}", summary="Show image details (native)", responses=_ERRORS)
+@router.get("/v2/images/{image_id}", summary="Show image details (native)", responses={200: _IMAGE, **_ERRORS})
 async def show_image(request: Request, image_id: str, caller: ReaderDep, session: SessionDep,
                      rt: RuntimeDep) -> JSONResponse:
     # Members who have not answered yet may look at what they are offered, as in Glance.
@@ -158,7 +179,8 @@ async def show_image(request: Request, image_id: str, caller: ReaderDep, session
 
 
 @router.patch("/v2/images/{image_id}", summary="Update an image with a JSON patch (native)",
-              responses={**_ERRORS, 409: {"description": "Replacing or removing a property that does not exist"},
+              responses={200: _IMAGE, **_ERRORS,
+                         409: {"description": "Replacing or removing a property that does not exist"},
                          415: {"description": "Not a JSON-patch media type"}}, openapi_extra=_PATCH_BODY)
 def update_image(image_id: str, caller: WriterDep, ops: Annotated[list[PatchOp], Depends(_patch_ops)],
                  session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from pydantic import Field, StrictBool, TypeAdapter, ValidationError
 from openims.api.auth import CallerDep, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_routes import views
+from openims.api.glance_schemas import SCHEMAS
 from openims.api.ims_wire import ImageTagWire, Wire, job_started
+from openims.api.openapi_docs import array, json_body, json_response, obj
 from openims.catalog import lifecycle, quotas
 from openims.catalog.imports import DiskSource, FileImportRequest, submit_file_import
 from openims.catalog.os_versions import all_versions
@@ -111,7 +113,12 @@ async def _patch_body(request: Request) -> list[PatchOpWire]:
 
 
 @router.patch("/v2/cloudimages/{image_id}", summary="Update image information (IMS)",
-              responses={**_ERRORS, 200: {"description": "The updated image, as GET /v2/images/{image_id}"}})
+              responses={**_ERRORS, 200: json_response("The updated image, as GET /v2/images/{image_id}",
+                                                       SCHEMAS["image"])},
+              openapi_extra=json_body(array(obj("op", "path",
+                                                op={"type": "string", "enum": ["add", "replace", "remove"]},
+                                                path={"type": "string", "maxLength": 300}, value={})),
+                                      description="JSON-patch operations (read whatever the Content-Type)"))
 def update_image(image_id: str, body: Annotated[list[PatchOpWire], Depends(_patch_body)], caller: WriterDep,
                  session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
     ops = lifecycle.parse_patch([item.model_dump(exclude_unset=True) for item in body])

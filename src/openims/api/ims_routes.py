@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
+from openims.api.glance_schemas import SCHEMAS
 from openims.api.ims_wire import CreateImageWire, image_body, job_body, job_started
+from openims.api.openapi_docs import OBJECT, STRING, Responses, array, json_response, obj, query
 from openims.api.params import parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import jobs
@@ -20,6 +22,34 @@ from openims.errors import ImsBadRequest
 from openims.iam.roles import Permission
 
 router = api_router(tags=["ims"])
+
+_NULLABLE: dict[str, Any] = {"type": ["string", "null"]}
+_JOB_SCHEMA = obj("job_id", "job_type", "status", "entities", job_id=STRING, job_type=STRING,
+                  status={"type": "string", "enum": ["INIT", "RUNNING", "SUCCESS", "FAIL"]},
+                  begin_time=_NULLABLE, end_time=_NULLABLE, error_code=_NULLABLE, fail_reason=_NULLABLE,
+                  entities=OBJECT)
+_JOB: Responses = {200: json_response("The job", _JOB_SCHEMA), 401: {"description": "Missing or invalid token"},
+                   403: {"description": "Another project's path"}, 404: {"description": "No such job in the project"}}
+_STARTED: Responses = {200: json_response("The job was started", obj("job_id", job_id=STRING)),
+                       400: {"description": "Invalid request, or over the image quota (IMS error code in the body)"},
+                       401: {"description": "Missing or invalid token"},
+                       403: {"description": "Not permitted (read-only role)"}}
+_IMAGES: Responses = {200: json_response("The images", obj("images", images=array(SCHEMAS["image"]))),
+                      400: {"description": "Invalid filter (IMS error code in the body)"},
+                      401: {"description": "Missing or invalid token"}}
+_FILTER = ("name", "status", "disk_format", "container_format", "visibility", "owner", "__imagetype", "tag",
+           "member_status", "__os_type", "__platform", "__os_bit", "__os_version", "__isregistered",
+           "__whole_image", "__support_kvm", "__support_xen", "virtual_env_type", "enterprise_project_id",
+           "architecture", "hw_firmware_type", "marker", "sort_key")
+_LIST_QUERY: dict[str, Any] = {"parameters": query(
+    ("id", STRING, "Image ids, comma-separated"),
+    ("limit", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Page size (default 500)"),
+    ("min_disk", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Minimum disk (GB)"),
+    ("protected", {"type": "string", "enum": ["true", "false"]}, "Protected or not"),
+    ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "asc or desc"),
+    ("created_at", STRING, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
+    ("updated_at", STRING, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
+    *((name, STRING, f"Filter on {name}") for name in _FILTER))}
 
 
 def refuse_cloud_sources(instance_id: str | None, volume_id: str | None, backup_id: str | None) -> None:
@@ -51,13 +81,15 @@ def _create(body: CreateImageWire, caller: WriterDep, session: SessionDep, rt: R
     return job_started(session, rt, job.id)
 
 
-@router.post("/v2/cloudimages/action", summary="Create a system disk image from an image file")
+@router.post("/v2/cloudimages/action", summary="Create a system disk image from an image file",
+             responses=_STARTED)
 @router.post("/v2.1/cloudimages/action", include_in_schema=False)
 def create_image(body: CreateImageWire, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:
     return _create(body, caller, session, rt, data_disk=False)
 
 
-@router.post("/v1/cloudimages/dataimages/action", summary="Create a data disk image from an image file")
+@router.post("/v1/cloudimages/dataimages/action", summary="Create a data disk image from an image file",
+             responses=_STARTED)
 @router.post("/v2.1/cloudimages/dataimages/action", include_in_schema=False)
 def create_data_image(body: CreateImageWire, caller: WriterDep, session: SessionDep,
                       rt: RuntimeDep) -> dict[str, Any]:
@@ -70,13 +102,15 @@ def _job_view(session: Session, project_id: str, job_id: str) -> dict[str, Any]:
 
 
 # Jobs are polled: these and the image queries are the hot read routes (see deps.run_read).
-@router.get("/v1/{project_id}/jobs/{job_id}", summary="Query the status of an asynchronous job")
+@router.get("/v1/{project_id}/jobs/{job_id}", summary="Query the status of an asynchronous job",
+            responses=_JOB)
 async def show_job(request: Request, project_id: str, job_id: str, caller: ReaderDep,
                    session: SessionDep) -> JSONResponse:
     return JSONResponse(await run_read(request, session, _job_view, session, caller.project_id, job_id))
 
 
-@router.get("/v1/cloudimages/job/{job_id}", summary="Query the status of an asynchronous job (legacy path)")
+@router.get("/v1/cloudimages/job/{job_id}", summary="Query the status of an asynchronous job (legacy path)",
+            responses=_JOB)
 async def show_job_legacy(request: Request, job_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
     return JSONResponse(await run_read(request, session, _job_view, session, caller.project_id, job_id))
 
@@ -91,7 +125,7 @@ def _int_param(params: Any, name: str, default: int) -> int:
     return parse_int(name, raw)
 
 
-@router.get("/v2/cloudimages", summary="Query images (IMS)")
+@router.get("/v2/cloudimages", summary="Query images (IMS)", responses=_IMAGES, openapi_extra=_LIST_QUERY)
 async def list_cloudimages(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
     # Hot path: a JSONResponse skips FastAPI's response-model pass.
     return JSONResponse(await run_read(request, session, _list_cloudimages, request, caller, session))

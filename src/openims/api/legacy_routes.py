@@ -85,7 +85,7 @@ def _header_value(value: Any) -> str:
 
 
 @router.head("/v1/images/{image_id}", summary="Query image metadata (Glance v1, deprecated)", responses=_ERRORS,
-             deprecated=True)
+             deprecated=True, response_class=Response)
 def v1_head(image_id: str, caller: ReaderDep, session: SessionDep) -> Response:
     body = _v1_body(visible_to(session, caller.project_id, image_id))
     headers = {f"X-Image-Meta-{key.capitalize()}": _header_value(value)

@@ -20,6 +20,7 @@ from openims.api import metadef_wire as wire
 from openims.api.auth import Caller, ReaderDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_routes import json_body
+from openims.api.openapi_docs import STRING, array, json_response, obj
 from openims.catalog.metadefs import contents, definitions, namespaces, resource_types
 from openims.catalog.metadefs.access import Actor
 from openims.iam.roles import Permission
@@ -35,6 +36,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such namespace visible to the project, or nothing of that name in it"},
 }
 _WRITE_ERRORS = {**_ERRORS, 409: {"description": "The name is taken"}}
+_NAMED = obj("name", name=STRING)
+
+
+def _created(what: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {201: json_response(f"The created {what}", schema), **_WRITE_ERRORS}
 JsonBody = Annotated[Any, Depends(json_body)]
 
 
@@ -68,7 +74,8 @@ def list_namespaces(request: Request, caller: ReaderDep, session: SessionDep) ->
 
 
 @router.post("/v2/metadefs/namespaces", status_code=201, summary="Create a namespace (with any contents)",
-             responses=_WRITE_ERRORS, openapi_extra=_body("namespace, display_name, description, visibility, "
+             responses=_created("namespace", obj("namespace", namespace=STRING)),
+             openapi_extra=_body("namespace, display_name, description, visibility, "
                                                           "protected, owner, resource_type_associations, properties, "
                                                           "objects, tags (GET /v2/schemas/metadefs/namespace)"))
 def create_namespace(request: Request, caller: ReaderDep, body: JsonBody, session: SessionDep,
@@ -109,7 +116,7 @@ def list_objects(namespace: str, caller: ReaderDep, session: SessionDep) -> dict
     return {"objects": [wire.object_view(row, o) for o in found], "schema": f"{wire.SCHEMAS}/objects"}
 
 
-@router.post(_NS + "/objects", status_code=201, summary="Create an object", responses=_WRITE_ERRORS,
+@router.post(_NS + "/objects", status_code=201, summary="Create an object", responses=_created("object", _NAMED),
              openapi_extra=_body("name, description, required, properties (GET /v2/schemas/metadefs/object)"))
 def create_object(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                   rt: RuntimeDep) -> JSONResponse:
@@ -152,7 +159,8 @@ def list_properties(namespace: str, caller: ReaderDep, session: SessionDep) -> d
     return wire.properties_view(contents.list_properties(session, _actor(caller), namespace))
 
 
-@router.post(_NS + "/properties", status_code=201, summary="Create a property definition", responses=_WRITE_ERRORS,
+@router.post(_NS + "/properties", status_code=201, summary="Create a property definition",
+             responses=_created("property definition", _NAMED),
              openapi_extra=_body("name, title, type and the JSON-schema keywords of "
                                  "GET /v2/schemas/metadefs/property"))
 def create_property(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
@@ -200,7 +208,8 @@ def list_tags(namespace: str, caller: ReaderDep, session: SessionDep) -> dict[st
 
 
 @router.post(_NS + "/tags", status_code=201, summary="Create tags: they replace the namespace's tags unless "
-                                                    "X-Openstack-Append: True", responses=_WRITE_ERRORS,
+                                                    "X-Openstack-Append: True",
+             responses=_created("tags", obj("tags", tags=array(_NAMED))),
              openapi_extra=_body('{"tags": [{"name": …}, …]}'))
 def create_tags(namespace: str, request: Request, caller: ReaderDep, body: JsonBody, session: SessionDep,
                 rt: RuntimeDep) -> JSONResponse:
@@ -220,7 +229,7 @@ def show_tag(namespace: str, tag_name: str, caller: ReaderDep, session: SessionD
     return wire.tag_view(contents.get_tag(session, _actor(caller), namespace, tag_name))
 
 
-@router.post(_NS + "/tags/{tag_name}", status_code=201, summary="Create a tag", responses=_WRITE_ERRORS)
+@router.post(_NS + "/tags/{tag_name}", status_code=201, summary="Create a tag", responses=_created("tag", _NAMED))
 def create_tag(namespace: str, tag_name: str, caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> JSONResponse:
     tag = contents.create_tag(session, _actor(caller), namespace, tag_name, rt.clock())
     return JSONResponse(wire.tag_view(tag), status_code=201)
@@ -255,7 +264,7 @@ def list_associations(namespace: str, caller: ReaderDep, session: SessionDep) ->
 
 
 @router.post(_NS + "/resource_types", status_code=201, summary="Associate a resource type with a namespace",
-             responses=_WRITE_ERRORS, openapi_extra=_body("name, prefix, properties_target"))
+             responses=_created("association", _NAMED), openapi_extra=_body("name, prefix, properties_target"))
 def create_association(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                        rt: RuntimeDep) -> JSONResponse:
     assoc = resource_types.create_association(session, _actor(caller), namespace,

@@ -18,12 +18,15 @@ from fastapi.responses import JSONResponse
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import ts
+from openims.api.openapi_docs import STRING, json_body, json_response, obj
 from openims.catalog import buckets
 from openims.concurrency import transfer_limiter
 from openims.errors import ImsBadRequest, ImsNotFound
 from openims.objects.base import InvalidObjectName, ObjectInfo, ObjectNotFound, check_bucket_name, check_key
 
 router = api_router(prefix="/obs", tags=["obs"])
+
+_BUCKET = obj("name", name=STRING)
 
 
 def _object(info: ObjectInfo) -> dict[str, Any]:
@@ -42,7 +45,12 @@ def list_buckets(caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> dict
     return {"buckets": [{"name": b} for b in buckets.list_for(session, rt.buckets, caller.domain_id)]}
 
 
-@router.put("/{bucket}", summary="Create a bucket")
+@router.put("/{bucket}", summary="Create a bucket",
+            responses={200: json_response("The bucket existed already", _BUCKET),
+                       201: json_response("The bucket was created", _BUCKET),
+                       400: {"description": "Invalid bucket name"}, 401: {"description": "Missing or invalid token"},
+                       403: {"description": "Not permitted (read-only role)"},
+                       409: {"description": "The name is another account's bucket"}})
 def make_bucket(bucket: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> JSONResponse:
     created = buckets.create(session, rt.buckets, caller.domain_id, _valid_bucket(bucket), rt.clock())
     return JSONResponse({"name": bucket}, status_code=201 if created else 200)
@@ -101,7 +109,14 @@ class _TooLarge(Exception):
     pass
 
 
-@router.put("/{bucket}/{key:path}", summary="Upload an object (streamed)", status_code=201)
+@router.put("/{bucket}/{key:path}", summary="Upload an object (streamed)", status_code=201,
+            responses={201: json_response("The stored object", obj(
+                "bucket", "key", "size", bucket=STRING, key=STRING, size={"type": "integer"}, last_modified=STRING)),
+                400: {"description": "Invalid bucket name or key"}, 401: {"description": "Missing or invalid token"},
+                403: {"description": "Not permitted (read-only role)"}, 404: {"description": "No such bucket"},
+                413: {"description": "Larger than OPENIMS_MAX_QUICK_IMPORT_SIZE"}},
+            openapi_extra=json_body({"type": "string", "format": "binary"}, media_types=("application/octet-stream",),
+                                    description="The object's bytes, streamed"))
 async def put_object(bucket: str, key: str, request: Request, caller: WriterDep, rt: RuntimeDep) -> JSONResponse:
     _valid_bucket(bucket)
     try:

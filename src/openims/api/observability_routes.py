@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from openims import __version__, health, metrics
 from openims.api.auth import RuntimeDep
 from openims.api.deps import api_router
+from openims.api.openapi_docs import OBJECT, STRING, array, json_response, obj
 from openims.catalog import jobs
 from openims.errors import ImsForbidden, ServiceUnavailable
 from openims.runtime import Runtime
@@ -80,6 +81,10 @@ def _allowed(rt: Runtime, request: Request) -> bool:
     return any(address in network for network in networks)
 
 
+_READINESS = obj("status", "failed", "checks", status={"type": "string", "enum": ["ok", "unavailable"]},
+                 failed=array(STRING), checks=OBJECT)
+
+
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
 async def prometheus_metrics(request: Request, rt: RuntimeDep) -> Response:
     if not _allowed(rt, request):
@@ -88,12 +93,15 @@ async def prometheus_metrics(request: Request, rt: RuntimeDep) -> Response:
     return Response(body, media_type=content_type)
 
 
-@router.get("/healthz", summary="Liveness: the process answers (no database access)")
+@router.get("/healthz", summary="Liveness: the process answers (no database access)",
+            responses={200: json_response("Alive", obj("status", status={"type": "string", "enum": ["ok"]}))})
 async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: database, schema, keys and stores usable (503 naming what is not)")
+@router.get("/readyz", summary="Readiness: database, schema, keys and stores usable (503 naming what is not)",
+            responses={200: json_response("Ready", _READINESS),
+                       503: json_response("Not ready: what failed", _READINESS)})
 async def readyz(request: Request, rt: RuntimeDep) -> JSONResponse:
     state = request.app.state
     if getattr(state, "probe_limiter", None) is None:

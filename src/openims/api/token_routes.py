@@ -15,6 +15,7 @@ from openims.api.auth import Caller, CallerDep, RuntimeDep, source_address
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_routes import is_account_admin
 from openims.api.iam_wire import AuthRequest, catalog, iso
+from openims.api.openapi_docs import OBJECT, STRING, array, json_response, obj
 from openims.concurrency import hashing_limiter
 from openims.db.models import Domain, Project, Role, User
 from openims.errors import IamBadRequest, IamNotFound, IamRateLimited, IamTooManyRequests, IamUnauthorized
@@ -119,7 +120,18 @@ async def _limited(rt: Runtime, counted: list[tuple[Limit, str | None]]) -> None
         raise IamRateLimited(refusal.message, retry_after=refusal.retry_after)
 
 
-@router.post("/v3/auth/tokens", status_code=201, summary="Obtain a token (password or token method)")
+_TOKEN = obj("token", token=obj("methods", "expires_at", "issued_at", "user", methods=array(STRING), expires_at=STRING,
+                                 issued_at=STRING, user=obj("id", "name", "domain", id=STRING, name=STRING,
+                                                            domain=obj("id", "name", id=STRING, name=STRING)),
+                                 roles=array(obj("id", "name", id=STRING, name=STRING)), project=OBJECT, domain=OBJECT,
+                                 catalog=array(OBJECT)))
+
+
+@router.post("/v3/auth/tokens", status_code=201, summary="Obtain a token (password or token method)",
+             responses={201: json_response("The token (its id in X-Subject-Token)", _TOKEN),
+                        400: {"description": "Invalid request (Keystone's error shape)"},
+                        401: {"description": "Wrong credentials, or a disabled user, project or account"},
+                        429: {"description": "Rate-limited or locked out (Retry-After)"}})
 async def create_token(req: AuthRequest, request: Request, rt: RuntimeDep,
                        nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
     """A password login in three steps, so that the slow one (argon2) holds no transaction: find the
@@ -201,7 +213,11 @@ def _may_inspect(session: Session, caller: Caller, subject: TokenData) -> None:
         raise IamNotFound("The token in X-Subject-Token could not be found.")
 
 
-@router.get("/v3/auth/tokens", summary="Validate a token and return its body")
+@router.get("/v3/auth/tokens", summary="Validate a token and return its body",
+            responses={200: json_response("The token in X-Subject-Token", _TOKEN),
+                       400: {"description": "X-Subject-Token is missing"},
+                       401: {"description": "Missing or invalid token"},
+                       404: {"description": "The subject token is invalid, revoked or not yours to see"}})
 def validate_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
                    nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
     data = _subject(request, rt)
@@ -210,7 +226,10 @@ def validate_token(request: Request, caller: CallerDep, session: SessionDep, rt:
     return JSONResponse(body, headers={"X-Subject-Token": request.headers["x-subject-token"]})
 
 
-@router.head("/v3/auth/tokens", status_code=200, summary="Check a token")
+@router.head("/v3/auth/tokens", status_code=200, summary="Check a token", response_class=Response,
+             responses={400: {"description": "X-Subject-Token is missing"},
+                        401: {"description": "Missing or invalid token"},
+                        404: {"description": "The subject token is invalid, revoked or not yours to see"}})
 def check_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
     # 200 as the IAM status table and Keystone's code answer (the prose of both says 204).
     data = _subject(request, rt)

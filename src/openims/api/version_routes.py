@@ -8,6 +8,13 @@ from fastapi.responses import JSONResponse
 
 from openims.api.auth import RuntimeDep
 from openims.api.deps import api_router
+from openims.api.openapi_docs import LINKS, STRING, Responses, array, json_response, obj
+
+_VERSION = obj("id", "status", "links", id=STRING, status=STRING, links=LINKS)
+_VERSIONS: Responses = {300: json_response("The versions (300 Multiple Choices, as the services answer)",
+                                obj("versions", versions=array(_VERSION)))}
+_KEYSTONE_VERSIONS: Responses = {300: json_response("Keystone's versions document (300 Multiple Choices)", obj(
+    "versions", versions=obj("values", values=array(_VERSION))))}
 
 router = api_router(tags=["versions"])
 
@@ -34,7 +41,8 @@ def _glance_versions(base: str, several_stores: bool) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/", summary="IMS ListVersions (also lists the native image API versions)")
+@router.get("/", status_code=300, summary="IMS ListVersions (also lists the native image API versions)",
+            responses=_VERSIONS)
 def list_versions(rt: RuntimeDep) -> JSONResponse:
     base = rt.settings.base_url
     versions = [_ims_version(base, "v1", "SUPPORTED"), _ims_version(base, "v2", "CURRENT")]
@@ -53,7 +61,8 @@ def show_v2(rt: RuntimeDep) -> dict[str, Any]:
     return {"version": _ims_version(rt.settings.base_url, "v2", "CURRENT")}
 
 
-@router.get("/image", summary="Glance versions document at the catalog's image endpoint")
+@router.get("/image", status_code=300, summary="Glance versions document at the catalog's image endpoint",
+            responses=_VERSIONS)
 @router.get("/image/", include_in_schema=False)
 def image_versions(rt: RuntimeDep) -> JSONResponse:
     return JSONResponse({"versions": _glance_versions(f"{rt.settings.base_url}/image", rt.stores is not None)},
@@ -76,7 +85,8 @@ def _keystone_v3(url: str) -> dict[str, Any]:
     }
 
 
-@router.get("/identity", summary="Keystone versions document at the identity root")
+@router.get("/identity", status_code=300, summary="Keystone versions document at the identity root",
+            responses=_KEYSTONE_VERSIONS)
 @router.get("/identity/", include_in_schema=False)
 def identity_versions(rt: RuntimeDep) -> JSONResponse:
     doc = {"versions": {"values": [_keystone_v3(f"{rt.settings.base_url}/identity")]}}
