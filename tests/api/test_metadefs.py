@@ -295,8 +295,8 @@ class TestAccess:
         assert client.get(f"{NS}/Far::Own", headers=admin_headers).status_code == 404
         assert "Far::Own" in _names(client, stranger) and "Far::Own" not in _names(client, admin_headers)
 
-    def test_public_namespaces_are_published_by_the_service_alone(self, client: TestClient, runtime: Runtime,
-                                                                  admin_headers: H) -> None:
+    def test_public_namespaces_are_published_by_the_operator_alone(self, client: TestClient, runtime: Runtime,
+                                                                   admin_headers: H) -> None:
         stranger = new_tenant(client, runtime, "md-tenant-admin", role="te_admin")
         r = client.post(NS, json={"namespace": "Far::Public", "visibility": "public"}, headers=stranger)
         assert r.status_code == 403
@@ -311,9 +311,13 @@ class TestAccess:
         assert client.get(seeded, headers=stranger).status_code == 200
         assert client.post(f"{seeded}/tags/mine", headers=stranger).status_code == 403
         assert client.put(seeded, json={"namespace": "OpenIMS::OperatingSystem"}, headers=stranger).status_code == 403
-        # The service's administrator publishes.
+        # The operator publishes; a tenant administrator of the operator's own account does not.
         assert _namespace(client, admin_headers, "Acme::Public", visibility="public")["visibility"] == "public"
         assert "Acme::Public" in _names(client, stranger)
+        add_user(runtime.db, name="md-own-admin", role="te_admin")  # the operator's account, not the operator
+        own_admin = {"X-Auth-Token": login(client, "md-own-admin", USER_PASSWORD)}
+        r = client.post(NS, json={"namespace": "Acme::ByTenantAdmin", "visibility": "public"}, headers=own_admin)
+        assert r.status_code == 403
 
     def test_protected_namespace_refuses_every_delete(self, client: TestClient, admin_headers: H) -> None:
         _namespace(client, admin_headers, "Acme::Locked", protected=True, properties={

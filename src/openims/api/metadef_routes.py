@@ -50,7 +50,8 @@ def _body(description: str) -> dict[str, Any]:
 
 
 def _actor(caller: Caller) -> Actor:
-    return Actor(project_id=caller.project_id, admin=caller.can(Permission.IMAGE_ADMIN))
+    return Actor(project_id=caller.project_id, admin=caller.can(Permission.IMAGE_ADMIN),
+                 operator=caller.can(Permission.OPERATOR))
 
 
 def _no_content() -> Response:

@@ -29,6 +29,8 @@ class Actor:
     project_id: str
     # Glance's metadef_admin: an image administrator of this project.
     admin: bool
+    # The deployment's operator, who alone publishes (as for public images).
+    operator: bool = False
 
 
 @contextmanager

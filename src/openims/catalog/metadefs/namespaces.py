@@ -9,8 +9,7 @@ Glance's rules (glance ``api/v2/metadef_namespaces.py``, ``db/sqlalchemy/metadef
   te_admin, ims_adm, Keystone admin) of the owner project. Anyone else who can see the namespace
   gets 403 (``access.writable``); a project administrator cannot change another project's namespace.
 - Glance's admin is cloud-wide; here it is a project's. So, as for public images, only the
-  service's own account (the bootstrap account, whose namespaces are the shipped ones) publishes:
-  a tenant creating or making a namespace public gets 403.
+  deployment's operator publishes: a tenant creating or making a namespace public gets 403.
 - ``protected`` keeps the namespace and everything in it from being deleted (403) until a PUT sets
   it false; creating and changing contents is allowed meanwhile, as in Glance.
 """
@@ -27,17 +26,14 @@ from openims.catalog.metadefs import contents, resource_types
 from openims.catalog.metadefs.access import Actor, deletable, may_change, readable, unique, visible, writable
 from openims.catalog.metadefs.definitions import NamespaceSpec
 from openims.db.models import (
-    Domain,
     MetadefAssociation,
     MetadefNamespace,
     MetadefObject,
     MetadefProperty,
     MetadefResourceType,
     MetadefTag,
-    Project,
 )
 from openims.errors import ImsConflict, ImsForbidden
-from openims.iam.service import ADMIN_NAME
 
 SORT_KEYS = ("created_at", "updated_at", "namespace")
 SORT_DIRS = ("asc", "desc")
@@ -53,17 +49,10 @@ class NamespaceQuery:
     sort_dir: str = "desc"
 
 
-def _publishes(session: Session, project_id: str) -> bool:
-    """Whether the project belongs to the service's own account, which alone publishes."""
-    found = session.scalar(select(Project.id).join(Domain, Domain.id == Project.domain_id).where(
-        Project.id == project_id, Domain.name == ADMIN_NAME))
-    return found is not None
-
-
 def _owner_and_visibility(session: Session, actor: Actor, spec: NamespaceSpec) -> str:
     if spec.owner is not None and spec.owner != actor.project_id:
         raise ImsForbidden("A namespace is owned by the project that creates it; 'owner' cannot name another.")
-    if spec.visibility == "public" and not _publishes(session, actor.project_id):
+    if spec.visibility == "public" and not actor.operator:
         raise ImsForbidden("Only the service's operators publish public namespaces; use private.")
     return actor.project_id
 
