@@ -250,6 +250,11 @@ class Settings(BaseSettings):
 
     # Logs: "text" (the classic one-line format) or "json" (one object per line, with request and job fields).
     log_format: Literal["text", "json"] = "text"
+    # The audit trail (openims.audit, docs/operations.md "Audit trail"): traces older than this many days
+    # are pruned by the workers' sweep; each trace is also written as one JSON line to this file ("-":
+    # standard output; empty: no file) for a SIEM.
+    audit_retention_days: int = Field(default=7, ge=1)
+    audit_log: str = ""
     # Who may read /metrics: source networks as comma-separated CIDRs (a bare address is one host);
     # empty lets anyone. The address is the TCP peer's: behind a balancer, list the balancer's.
     metrics_allow: str = ""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openims.audit.trail import AuditTrail
 from openims.catalog.metadefs import seed as metadefs_seed
 from openims.clock import Clock, utcnow
 from openims.config import Settings
@@ -54,6 +55,8 @@ class Runtime:
     credential_cipher: SecretCipher
     # Rate limits on logins, signatures and token issuance, counted in the database (all processes).
     limits: RateLimiter
+    # The audit trail (openims.audit): traces of mutating calls, failed authentications and jobs.
+    audit: AuditTrail
     # Set when this process submits a job, so its in-process workers start at once instead of at
     # their next poll; workers in other processes find the job by polling.
     job_submitted: threading.Event = field(default_factory=threading.Event)
@@ -94,6 +97,7 @@ def build_runtime(settings: Settings, clock: Clock = utcnow, *, upgrade: bool = 
         credential_keys=credential_keys,
         credential_cipher=SecretCipher(KeyRing(credential_keys, refresh=settings.key_refresh_seconds)),
         limits=RateLimiter(db, clock, rates_of(settings)),
+        audit=AuditTrail(db, clock, log_path=settings.audit_log, retention_days=settings.audit_retention_days),
     )
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from openims import __version__
 from openims.api import (
     access_key_routes,
+    audit_routes,
     errors,
     glance_import_routes,
     glance_routes,
@@ -27,6 +28,7 @@ from openims.api import (
     token_routes,
     version_routes,
 )
+from openims.api.auditing import Auditor
 from openims.api.auth import SignedPayloadMiddleware
 from openims.api.middleware import BodyLimitMiddleware, ObservedMiddleware, PrefixMiddleware, RequestIdMiddleware
 from openims.runtime import Runtime
@@ -48,7 +50,7 @@ def create_app(rt: Runtime) -> FastAPI:
     # route near the end pays for every route before it).
     modules = (glance_routes, ims_routes, version_routes, token_routes, ims_lifecycle_routes, tag_routes,
                sharing_routes, glance_import_routes, metadef_routes, obs_routes, iam_routes, iam_admin_routes,
-               access_key_routes, legacy_routes, observability_routes)
+               access_key_routes, legacy_routes, observability_routes, audit_routes)
     for module in modules:
         app.include_router(module.router)
     # For the Allow header of a 405 (api.errors), which Starlette fills from one route only.
@@ -58,7 +60,7 @@ def create_app(rt: Runtime) -> FastAPI:
     # Innermost: checks streamed bodies against the hash their signature declared (api.auth).
     app.add_middleware(SignedPayloadMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=rt.settings.max_request_body)
-    app.add_middleware(ObservedMiddleware)
+    app.add_middleware(ObservedMiddleware, auditor=Auditor(rt))
     app.add_middleware(PrefixMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Receive, Scope, Send
 
 from openims import logs, metrics
+from openims.api import auditing
 from openims.api.errors import is_iam_path
 from openims.api.middleware import HttpMiddleware, is_streaming_upload, original_path
 from openims.errors import ApigThrottled, IamUnauthorized, ImsForbidden, ServiceError, ServiceUnavailable
@@ -125,6 +126,8 @@ async def authenticate(request: Request, rt: RuntimeDep, body: SignedBodyDep) ->
         raise
     # The request's log lines (and its access line) say who called.
     logs.note_caller(user_id=caller.user_id, account=caller.domain_id, project=caller.token.project_id)
+    if caller.access_key is not None:
+        auditing.note(request.scope, auditing.ACCESS_KEY, caller.access_key)
     return caller
 
 

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Protocol
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -109,23 +110,52 @@ def route_template(scope: Scope) -> str:
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+class RequestAuditor(Protocol):
+    """What ``ObservedMiddleware`` hands each finished request to for the audit trail (``api.auditing``)."""
+
+    def wants_response(self, method: str, route: str, status: int) -> bool:
+        """Whether the trace needs the response body (a creation's new id); bounded, read for ids only."""
+
+    async def record(self, scope: Scope, status: int, ctx: logs.LogContext, response: bytes | None) -> None:
+        """Record the request's trace when it is one to record; never raises."""
+
+
+# A response body kept for the auditor is at most this long (a creation's body is far smaller).
+AUDIT_RESPONSE_LIMIT = 64 * 1024
+
+
 class ObservedMiddleware(HttpMiddleware):
     """Per request: the log context of every line logged while it runs (``openims.logs``), its metrics
-    (count and duration by method, route template and status) and one access-log line.
+    (count and duration by method, route template and status), one access-log line and — once its
+    status is known — its audit trace (``auditor``, when given: mutating calls and failed authentications).
 
     It must sit inside ``PrefixMiddleware``, which routes a prefixed request with a copy of the scope: the
     router records the matched route on the scope this middleware passed on.
     """
 
+    def __init__(self, app: ASGIApp, *, auditor: RequestAuditor | None = None) -> None:
+        super().__init__(app)
+        self.auditor = auditor
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # what the server answers when the app raises before it responded
         ctx = logs.LogContext(request_id=scope.get("state", {}).get("request_id"))
+        auditor = self.auditor
+        kept: list[bytes] | None = None  # the response body, when the auditor wants it
 
         async def send_observed(message: Message) -> None:
-            nonlocal status
+            nonlocal status, kept
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if auditor is not None and auditor.wants_response(scope["method"], route_template(scope), status):
+                    kept = []
+            elif kept is not None and message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                if sum(map(len, kept)) + len(body) <= AUDIT_RESPONSE_LIMIT:
+                    kept.append(body)
+                else:
+                    kept = None
             await send(message)
 
         with logs.bound(ctx):
@@ -139,6 +169,8 @@ class ObservedMiddleware(HttpMiddleware):
                 access_log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %d %.1f ms", method, route, status,
                                seconds * 1000, extra={"fields": {"route": route, "method": method, "status": status,
                                                                  "duration_ms": round(seconds * 1000, 3)}})
+                if auditor is not None:
+                    await auditor.record(scope, status, ctx, b"".join(kept) if kept is not None else None)
 
 
 class BodyLimitMiddleware(HttpMiddleware):

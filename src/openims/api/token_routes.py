@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from openims import logs, metrics
+from openims.api import auditing
 from openims.api.auth import Caller, CallerDep, RuntimeDep, source_address
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_routes import is_account_admin
@@ -138,6 +139,12 @@ async def create_token(req: AuthRequest, request: Request, rt: RuntimeDep,
     user (a read), verify the password (on the hashing threads), then record the outcome (a short write)."""
     methods = tuple(req.auth.identity.methods)
     method = "password" if "password" in methods else "token"
+    if req.auth.identity.password is not None:
+        # Whom a failed login tried, for its audit trace (ids and names only, never the password).
+        named, domain = req.auth.identity.password.user, req.auth.identity.password.user.domain
+        auditing.note(request.scope, auditing.LOGIN_SUBJECT, {
+            "user_id": named.id, "user_name": named.name,
+            "domain_id": domain.id if domain else None, "domain_name": domain.name if domain else None})
     try:
         token, body = await _issue(req, rt, nocatalog, source_address(request, rt))
     except IamRateLimited:

@@ -3,14 +3,15 @@
 Server side (this machine): ``serve``, ``worker``, ``db`` (``cli.server``), ``keys`` (``cli.keys``),
 ``store`` and ``obs adopt`` (``cli.store``), ``cluster`` (``cli.cluster``).
 Client side, over HTTP through ``openims.client``: ``obs``, ``image`` (with ``image tag`` and the
-sharing commands of ``cli.share``), ``job``, ``quota``, ``iam`` (with ``iam ak``), ``account`` (operators).
+sharing commands of ``cli.share``), ``job``, ``quota``, ``iam`` (with ``iam ak``), ``account`` (operators),
+``audit`` (the audit trail).
 """
 
 from __future__ import annotations
 
 import typer
 
-from openims.cli import account, ak, cluster, iam, image, job, keys, obs, quota, server, share, store
+from openims.cli import account, ak, audit, cluster, iam, image, job, keys, obs, quota, server, share, store
 
 app = typer.Typer(help="openims: image management service compatible with Huawei Cloud IMS.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -31,6 +32,7 @@ app.add_typer(quota.app, name="quota")
 iam.app.add_typer(ak.app, name="ak")
 app.add_typer(iam.app, name="iam")
 app.add_typer(account.app, name="account")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -389,3 +389,39 @@ class RateCounter(Base):
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     window_end: Mapped[int] = mapped_column(BigInteger, index=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---------------------------------------------------------------- audit trail (CTS traces)
+
+
+class AuditTrace(Base):
+    """One trace of the audit trail (``openims.audit``): a mutating call, a failed authentication or a
+    job's start or end, in the fields of Cloud Trace Service's traces. Ids and names only: never a body,
+    a password, a secret or a token. Rows older than ``OPENIMS_AUDIT_RETENTION_DAYS`` are pruned."""
+
+    __tablename__ = "audit_traces"
+    # An account's traces newest first (the list query), every account's for the operator, and the
+    # pruning of old rows; a resource's history.
+    __table_args__ = (Index("ix_audit_traces_domain_time", "domain_id", "time"),
+                      Index("ix_audit_traces_time", "time"),
+                      Index("ix_audit_traces_resource_id", "resource_id"))
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # CTS trace_id
+    time: Mapped[int] = mapped_column(BigInteger)  # when it happened, epoch ms
+    record_time: Mapped[int] = mapped_column(BigInteger)  # when it was recorded, epoch ms
+    domain_id: Mapped[str | None] = mapped_column(String(64))  # the account whose trace it is
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    user_domain_name: Mapped[str | None] = mapped_column(String(255))
+    access_key_id: Mapped[str | None] = mapped_column(String(64))
+    service_type: Mapped[str] = mapped_column(String(16))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(255))
+    resource_name: Mapped[str | None] = mapped_column(String(255))
+    trace_name: Mapped[str] = mapped_column(String(64))
+    trace_rating: Mapped[str] = mapped_column(String(16))
+    trace_type: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    api_version: Mapped[str | None] = mapped_column(String(16))

@@ -16,6 +16,7 @@ import time
 import uuid
 
 from openims import logs, metrics
+from openims.audit.trail import job_trace
 from openims.backoff import Backoff
 from openims.catalog import images, jobs, uploads
 from openims.catalog.jobs import MAX_ATTEMPTS, CorruptPayload, JobStatus, LeaseLost
@@ -144,6 +145,7 @@ class Worker:
                 self.sweep_uploads()
                 if time.monotonic() >= next_orphan_sweep:
                     self.sweep_orphans()
+                    self.prune_audit()
                     next_orphan_sweep = time.monotonic() + ORPHAN_SWEEP_INTERVAL
                 backoff.reset()
             except Exception as exc:
@@ -161,6 +163,13 @@ class Worker:
         if removed:
             log.warning("removed %d stored object(s) no image points to (left by an interrupted job or upload)",
                         removed)
+        return removed
+
+    def prune_audit(self) -> int:
+        """Delete the audit traces older than OPENIMS_AUDIT_RETENTION_DAYS (with the orphan sweep); how many."""
+        removed = self.rt.audit.prune()
+        if removed:
+            log.info("removed %d audit trace(s) older than %d days", removed, self.rt.audit.retention_days)
         return removed
 
     def sweep_uploads(self) -> int:
@@ -197,6 +206,7 @@ class Worker:
         handler = HANDLERS.get(job.job_type)
         log.info("job %s (%s) attempt %d started", job.id, job.job_type, job.attempts)
         metrics.JOBS_STARTED.labels(job.job_type).inc()
+        self.rt.audit.record(job_trace(job, "startJob", self.rt.clock()))
         interrupted = metrics.JOBS_INTERRUPTED
         # Often enough that pollers see progress move, well within the lease; ctx.renew marks the
         # context lost when the lease is, and the handler stops at its next progress report.
@@ -211,6 +221,7 @@ class Worker:
                     raise JobFailed("IMG.0061", f"the job was interrupted {MAX_ATTEMPTS} times and is abandoned")
                 handler.run(ctx)
                 log.info("job %s finished", job.id)
+                self.rt.audit.record(job_trace(job, "endJob", self.rt.clock(), outcome="SUCCESS"))
             except LeaseLost:
                 log.warning("job %s: lease lost; another worker takes over", job.id)
                 interrupted.labels(job.job_type, "lease_lost").inc()
@@ -298,6 +309,7 @@ class Worker:
                     with contextlib.suppress(CorruptPayload):
                         revert(ctx, s)
                 jobs.finish(row, JobStatus.FAIL, self.rt.clock(), error_code=code, fail_reason=reason)
+            self.rt.audit.record(job_trace(ctx.job, "endJob", self.rt.clock(), outcome=code, failed=True))
         except LeaseLost:
             log.warning("job %s: lease lost before the failure was recorded", ctx.job.id)
         except ServiceUnavailable as exc:
