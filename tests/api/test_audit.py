@@ -211,6 +211,8 @@ class TestQuery:
     def test_bad_parameters_in_cts_shape(self, client: TestClient, admin_headers: H, pid: str) -> None:
         for params in ({}, {"trace_type": "data"}, {"trace_type": "system", "limit": 201},
                        {"trace_type": "system", "from": "x"}, {"trace_type": "system", "next": "unknown"},
+                       {"trace_type": "system", "to": str(2 ** 64)}, {"trace_type": "system", "from": "-1"},
+                       {"trace_type": "system", "from": "2000", "to": "1000"},
                        {"trace_type": "system", "trace_rating": "bad"}):
             r = client.get(f"/v3/{pid}/traces", params=params, headers=admin_headers)
             assert r.status_code == 400, (params, r.text)

@@ -44,18 +44,21 @@ def _int(name: str, text: str | None) -> int | None:
     if text is None or text == "":
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise _BadParameter(f"{name} must be an integer ({name}={text[:32]!r}).") from None
+    if not 0 <= value < 2 ** 63:  # a stored time is a signed 64-bit number of milliseconds
+        raise _BadParameter(f"{name} is out of range.")
+    return value
 
 
 @router.get("/v3/{project_id}/traces", summary="List audit traces (CTS ListTraces)")
 def list_audit_traces(
     project_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
     trace_type: str | None = Query(default=None, max_length=16),
-    limit: str | None = Query(default=None, max_length=16),
-    from_: str | None = Query(default=None, alias="from", max_length=16),
-    to: str | None = Query(default=None, max_length=16),
+    limit: str | None = Query(default=None, max_length=32),
+    from_: str | None = Query(default=None, alias="from", max_length=32),
+    to: str | None = Query(default=None, max_length=32),
     next_: str | None = Query(default=None, alias="next", max_length=64),
     tracker_name: str | None = Query(default=None, max_length=64),
     service_type: str | None = Query(default=None, max_length=16),
