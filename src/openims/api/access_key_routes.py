@@ -94,7 +94,8 @@ def _credential(key: AccessKey, *, secret: str | None = None, with_last_use: boo
     return body
 
 
-@router.post("/v3.0/OS-CREDENTIAL/credentials", status_code=201, summary="Create a permanent access key")
+@router.post("/v3.0/OS-CREDENTIAL/credentials", status_code=201, summary="Create a permanent access key",
+             responses={404: {"description": "No such user_id in the caller's account"}})
 def create_credential(req: CredentialCreateRequest, actor: ActorDep, session: SessionDep,
                       rt: RuntimeDep) -> dict[str, Any]:
     issued = access_keys.create_permanent(session, rt.credential_cipher, actor, user_id=req.credential.user_id,
@@ -102,7 +103,8 @@ def create_credential(req: CredentialCreateRequest, actor: ActorDep, session: Se
     return {"credential": _credential(issued.key, secret=issued.secret)}
 
 
-@router.get("/v3.0/OS-CREDENTIAL/credentials", summary="List permanent access keys")
+@router.get("/v3.0/OS-CREDENTIAL/credentials", summary="List permanent access keys",
+            responses={404: {"description": "No such user_id in the caller's account"}})
 def list_credentials(actor: ActorDep, session: SessionDep,
                      user_id: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
     keys = access_keys.list_permanent(session, actor, user_id)

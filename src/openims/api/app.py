@@ -23,6 +23,7 @@ from openims.api import (
     metadef_routes,
     obs_routes,
     observability_routes,
+    openapi_docs,
     sharing_routes,
     tag_routes,
     token_routes,
@@ -46,6 +47,7 @@ def create_app(rt: Runtime) -> FastAPI:
                   openapi_url="/openapi.json", lifespan=lifespan)
     app.state.runtime = rt
     errors.install(app)
+    openapi_docs.install(app)  # what the central layers answer, on every operation
     # Starlette matches routes in order, one by one: the hot read paths go first (a request to a
     # route near the end pays for every route before it).
     modules = (glance_routes, ims_routes, version_routes, token_routes, ims_lifecycle_routes, tag_routes,

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from openims.api.auth import CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_routes import is_account_admin
+from openims.api.openapi_docs import OBJECT, STRING, Responses, array, json_response, obj
 from openims.audit.trail import DEFAULT_LIMIT, MAX_LIMIT, TraceQuery, UnknownMarker, epoch_ms, list_traces, to_wire
 from openims.db.models import Project
 from openims.iam.roles import Permission
@@ -30,6 +31,18 @@ BAD_REQUEST, FORBIDDEN, NOT_FOUND = "CTS.0001", "CTS.0003", "CTS.0004"
 # CTS: without from/to, the last hour.
 DEFAULT_WINDOW = dt.timedelta(hours=1)
 _RATINGS = ("normal", "warning", "incident")
+
+
+# For the OpenAPI document: CTS's error shape, and Keystone's from the central layers (a 400 of request
+# validation on this IAM path, 401, 503).
+_CTS_ERROR = obj("error_code", "error_msg", error_code=STRING, error_msg=STRING)
+_RESPONSES: Responses = {
+    200: json_response("The traces", obj("traces", "meta_data", traces=array(OBJECT), meta_data=obj(
+        "count", count={"type": "integer"}, marker={"type": ["string", "null"]}))),
+    400: json_response("Invalid parameters", {"anyOf": [_CTS_ERROR, {"$ref": "#/components/schemas/KeystoneError"}]}),
+    403: json_response("Not an administrator of the account", _CTS_ERROR),
+    404: json_response("No such project visible to the caller", _CTS_ERROR),
+}
 
 
 def cts_error(status: int, code: str, message: str) -> JSONResponse:
@@ -52,7 +65,7 @@ def _int(name: str, text: str | None) -> int | None:
     return value
 
 
-@router.get("/v3/{project_id}/traces", summary="List audit traces (CTS ListTraces)")
+@router.get("/v3/{project_id}/traces", summary="List audit traces (CTS ListTraces)", responses=_RESPONSES)
 def list_audit_traces(
     project_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
     trace_type: str | None = Query(default=None, max_length=16),

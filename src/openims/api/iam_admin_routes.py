@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from openims.api.auth import CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import domain_body, group_body, project_body, role_body, user_body
+from openims.api.openapi_docs import Responses
 from openims.db.session import after_commit
 from openims.errors import IamBadRequest
 from openims.iam import accounts, admin, grants
@@ -186,11 +187,20 @@ def _forget_domain_after_commit(session: Session, rt: Runtime, domain_id: str) -
     after_commit(session, lambda: rt.revocations.forget_domain(domain_id))
 
 
+# Route-specific errors for the OpenAPI document (api.openapi_docs adds 400/401/403/404/503 everywhere).
+_TAKEN: Responses = {409: {"description": "The name is taken"}}
+_CREATE: Responses = {404: {"description": "No such domain_id (or not one the caller may name)"}, **_TAKEN}
+_HOLDS: Responses = {409: {"description": "It still holds data (images, buckets, ...): delete them first"}}
+_LAST_ADMIN: Responses = {409: {"description": "It would leave the account without an enabled administrator"}}
+_TAKEN_OR_LAST: Responses = {409: {"description": "The name is taken, or disabling would leave the account "
+                                   "without an enabled administrator"}}
+
+
 # ---------------------------------------------------------------- domains (accounts; the operator's)
 
 
-@router.post("/v3/domains", status_code=201, summary="Create an account (domain) with its project <region> "
-             "(operator)")
+@router.post("/v3/domains", responses=_TAKEN, status_code=201,
+             summary="Create an account (domain) with its project <region> (operator)")
 def create_domain(req: DomainCreateRequest, actor: ActorDep, session: SessionDep,
                   rt: RuntimeDep) -> dict[str, Any]:
     d = req.domain
@@ -212,8 +222,8 @@ def show_domain(domain_id: str, actor: ActorDep, session: SessionDep, rt: Runtim
     return {"domain": domain_body(accounts.get_account(session, actor, domain_id), rt.settings)}
 
 
-@router.patch("/v3/domains/{domain_id}", summary="Rename, describe, disable or enable an account (domain) "
-              "(operator)")
+@router.patch("/v3/domains/{domain_id}", responses=_TAKEN,
+              summary="Rename, describe, disable or enable an account (domain) (operator)")
 def update_domain(domain_id: str, req: DomainUpdateRequest, actor: ActorDep, session: SessionDep,
                   rt: RuntimeDep) -> dict[str, Any]:
     d = req.domain
@@ -223,7 +233,7 @@ def update_domain(domain_id: str, req: DomainUpdateRequest, actor: ActorDep, ses
     return {"domain": domain_body(domain, rt.settings)}
 
 
-@router.delete("/v3/domains/{domain_id}", status_code=204,
+@router.delete("/v3/domains/{domain_id}", responses=_HOLDS, status_code=204,
                summary="Delete a disabled account (domain) that holds no data (operator)")
 def delete_domain(domain_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
     accounts.delete_account(session, actor, domain_id)
@@ -234,7 +244,7 @@ def delete_domain(domain_id: str, actor: ActorDep, session: SessionDep, rt: Runt
 # ---------------------------------------------------------------- projects
 
 
-@router.post("/v3/projects", status_code=201, summary="Create a project (<region>_<suffix>)")
+@router.post("/v3/projects", responses=_CREATE, status_code=201, summary="Create a project (<region>_<suffix>)")
 def create_project(req: ProjectCreateRequest, actor: ActorDep, session: SessionDep,
                    rt: RuntimeDep) -> dict[str, Any]:
     p = req.project
@@ -244,7 +254,7 @@ def create_project(req: ProjectCreateRequest, actor: ActorDep, session: SessionD
     return {"project": project_body(project, rt.settings)}
 
 
-@router.patch("/v3/projects/{project_id}", summary="Modify a project")
+@router.patch("/v3/projects/{project_id}", responses=_TAKEN, summary="Modify a project")
 def update_project(project_id: str, req: ProjectUpdateRequest, actor: ActorDep, session: SessionDep,
                    rt: RuntimeDep) -> dict[str, Any]:
     p = req.project
@@ -254,7 +264,7 @@ def update_project(project_id: str, req: ProjectUpdateRequest, actor: ActorDep, 
     return {"project": project_body(project, rt.settings)}
 
 
-@router.delete("/v3/projects/{project_id}", status_code=204, summary="Delete a project")
+@router.delete("/v3/projects/{project_id}", responses=_HOLDS, status_code=204, summary="Delete a project")
 def delete_project(project_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
     admin.delete_project(session, actor, rt.settings.region, project_id)
     _forget_project_after_commit(session, rt, project_id)
@@ -286,7 +296,7 @@ def set_project_status(project_id: str, actor: ActorDep, session: SessionDep, rt
 # ---------------------------------------------------------------- users
 
 
-@router.post("/v3/users", status_code=201, summary="Create a user")
+@router.post("/v3/users", responses=_CREATE, status_code=201, summary="Create a user")
 def create_user(req: UserCreateRequest, actor: ActorDep, session: SessionDep,
                 rt: RuntimeDep) -> dict[str, Any]:
     u = req.user
@@ -307,7 +317,7 @@ def list_users(request: Request, actor: ActorDep, session: SessionDep, rt: Runti
     return {"users": [user_body(u, rt.settings) for u in users], "links": _links(rt, request)}
 
 
-@router.patch("/v3/users/{user_id}", summary="Modify a user")
+@router.patch("/v3/users/{user_id}", responses=_TAKEN_OR_LAST, summary="Modify a user")
 def update_user(user_id: str, req: UserUpdateRequest, actor: ActorDep, session: SessionDep,
                 rt: RuntimeDep) -> dict[str, Any]:
     u = req.user
@@ -320,7 +330,7 @@ def update_user(user_id: str, req: UserUpdateRequest, actor: ActorDep, session: 
     return {"user": user_body(user, rt.settings)}
 
 
-@router.delete("/v3/users/{user_id}", status_code=204, summary="Delete a user")
+@router.delete("/v3/users/{user_id}", responses=_LAST_ADMIN, status_code=204, summary="Delete a user")
 def delete_user(user_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
     outcome = admin.delete_user(session, actor, rt.settings.region, user_id)
     _revoke(session, rt, outcome)
@@ -350,7 +360,7 @@ def list_user_groups(user_id: str, request: Request, actor: ActorDep, session: S
 # ---------------------------------------------------------------- groups
 
 
-@router.post("/v3/groups", status_code=201, summary="Create a user group")
+@router.post("/v3/groups", responses=_CREATE, status_code=201, summary="Create a user group")
 def create_group(req: GroupCreateRequest, actor: ActorDep, session: SessionDep,
                  rt: RuntimeDep) -> dict[str, Any]:
     g = req.group
@@ -373,7 +383,7 @@ def show_group(group_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeD
     return {"group": group_body(admin.get_group(session, actor, group_id), rt.settings)}
 
 
-@router.patch("/v3/groups/{group_id}", summary="Update a user group")
+@router.patch("/v3/groups/{group_id}", responses=_TAKEN, summary="Update a user group")
 def update_group(group_id: str, req: GroupUpdateRequest, actor: ActorDep, session: SessionDep,
                  rt: RuntimeDep) -> dict[str, Any]:
     g = req.group
@@ -382,7 +392,7 @@ def update_group(group_id: str, req: GroupUpdateRequest, actor: ActorDep, sessio
     return {"group": group_body(group, rt.settings)}
 
 
-@router.delete("/v3/groups/{group_id}", status_code=204, summary="Delete a user group")
+@router.delete("/v3/groups/{group_id}", responses=_LAST_ADMIN, status_code=204, summary="Delete a user group")
 def delete_group(group_id: str, actor: ActorDep, session: SessionDep, rt: RuntimeDep) -> Response:
     outcome = admin.delete_group(session, actor, rt.settings.region, group_id)
     _revoke(session, rt, outcome)
@@ -413,7 +423,8 @@ def check_group_user(group_id: str, user_id: str, actor: ActorDep, session: Sess
     return _no_content()
 
 
-@router.delete("/v3/groups/{group_id}/users/{user_id}", status_code=204, summary="Remove a user from a group")
+@router.delete("/v3/groups/{group_id}/users/{user_id}", responses=_LAST_ADMIN, status_code=204,
+               summary="Remove a user from a group")
 def remove_group_user(group_id: str, user_id: str, actor: ActorDep, session: SessionDep,
                       rt: RuntimeDep) -> Response:
     outcome = admin.remove_member(session, actor, rt.settings.region, group_id, user_id)
@@ -499,7 +510,8 @@ def _grant_routes(target_type: str, holder: str, base: str, suffix: str) -> None
             (one, delete_grant, "DELETE", 204, f"Revoke a role from a {holder} on {where}")):
         verb = {"GET": "list", "PUT": "put", "HEAD": "head", "DELETE": "delete"}[method]
         router.add_api_route(path, handler, methods=[method], status_code=status, name=f"{verb}_grant_{name}",
-                             summary=summary, openapi_extra=params)
+                             summary=summary, openapi_extra=params,
+                             responses=_LAST_ADMIN if method == "DELETE" else None)
 
 
 for _holder in (grants.GROUP, grants.USER):

@@ -12,7 +12,7 @@ from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
 from openims.api.ims_wire import CreateImageWire, image_body, job_body, job_started
-from openims.api.openapi_docs import OBJECT, STRING, Responses, array, json_response, obj, query
+from openims.api.openapi_docs import BOOLEAN, OBJECT, STRING, Responses, array, json_response, obj, query
 from openims.api.params import parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import jobs
@@ -34,7 +34,10 @@ _STARTED: Responses = {200: json_response("The job was started", obj("job_id", j
                        400: {"description": "Invalid request, or over the image quota (IMS error code in the body)"},
                        401: {"description": "Missing or invalid token"},
                        403: {"description": "Not permitted (read-only role)"}}
-_IMAGES: Responses = {200: json_response("The images", obj("images", images=array(SCHEMAS["image"]))),
+# An IMS image is the native one with IMS's two deletion fields (ims_wire.image_body).
+_IMS_IMAGE = {**SCHEMAS["image"], "properties": {**SCHEMAS["image"]["properties"], "deleted": BOOLEAN,
+                                                 "deleted_at": {"type": ["null", "string"]}}}
+_IMAGES: Responses = {200: json_response("The images", obj("images", images=array(_IMS_IMAGE))),
                       400: {"description": "Invalid filter (IMS error code in the body)"},
                       401: {"description": "Missing or invalid token"}}
 _FILTER = ("name", "status", "disk_format", "container_format", "visibility", "owner", "__imagetype", "tag",

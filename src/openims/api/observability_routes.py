@@ -85,7 +85,9 @@ _READINESS = obj("status", "failed", "checks", status={"type": "string", "enum":
                  failed=array(STRING), checks=OBJECT)
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response,
+            responses={200: {"description": "The metrics", "content": {"text/plain": {"schema": STRING}}},
+                       403: {"description": "Not available to this address (OPENIMS_METRICS_ALLOW)"}})
 async def prometheus_metrics(request: Request, rt: RuntimeDep) -> Response:
     if not _allowed(rt, request):
         raise ImsForbidden("The metrics are not available to this address.")

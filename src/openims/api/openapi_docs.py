@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
+
+from openims.api.errors import is_iam_path
+
 Schema = dict[str, Any]
 Responses = dict[int | str, dict[str, Any]]  # a decorator's ``responses=``
 
@@ -53,3 +57,72 @@ STRING: Schema = {"type": "string"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 LINKS: Schema = array(obj("rel", "href", rel=STRING, href=STRING))
+
+
+# ---------------------------------------------------------------- what every route can answer
+
+_IMS_ERROR: Schema = obj("error", error=obj("code", "message", code=STRING, message=STRING))
+_KEYSTONE_ERROR: Schema = obj("error", error=obj("code", "title", "message", code=INTEGER, title=STRING,
+                                                  message=STRING))
+ERROR_SCHEMAS: dict[str, Schema] = {"ImsError": _IMS_ERROR, "KeystoneError": _KEYSTONE_ERROR}
+_IMS_REF: Schema = {"$ref": "#/components/schemas/ImsError"}
+_KEYSTONE_REF: Schema = {"$ref": "#/components/schemas/KeystoneError"}
+
+# Answered without a caller (version discovery, probes); every other route authenticates the caller first.
+PUBLIC_PATHS = frozenset({"/", "/v1", "/v2", "/image", "/versions", "/identity", "/v3", "/healthz", "/readyz",
+                          "/metrics", "/v3/auth/tokens"})
+
+
+def _error_schema(path: str, status: str) -> Schema:
+    # api.errors.render: Keystone's shape on IAM paths and for every 401; elsewhere IMS's, except an IAM error
+    # raised by a shared check (Keystone's).
+    if is_iam_path(path) or status == "401":
+        return _KEYSTONE_REF
+    return {"anyOf": [_IMS_REF, _KEYSTONE_REF]}
+
+
+def complete(doc: dict[str, Any]) -> dict[str, Any]:
+    """Add to every operation what the central layers answer (api.errors, the middlewares), in place.
+
+    FastAPI documents a 422 for request validation: api.errors answers those 400 in the family's shape.
+    Every authenticated route may answer 401 (no or a bad credential) and 403 (a role that does not allow
+    it, another project's path); a ``{param}`` names something that may not exist (404); a body may be over
+    the size limit (413); any route may find the database or the object store away for a moment (503).
+    Error answers without a body schema get the family's.
+    """
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(ERROR_SCHEMAS)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    for path, item in doc.get("paths", {}).items():
+        for op in item.values():
+            responses: dict[str, Any] = op.setdefault("responses", {})
+            responses.pop("422", None)
+            extra = {"503": "The database or the object store is unavailable for a moment (Retry-After: 1)"}
+            if op.get("parameters") or op.get("requestBody"):
+                extra["400"] = "Invalid request"
+            if op.get("requestBody"):
+                extra["413"] = "The body is larger than the deployment allows"
+            if path not in PUBLIC_PATHS:
+                extra["401"] = "Missing, invalid or expired credentials"
+                extra["403"] = "Not permitted to the caller's roles"
+            if "{" in path:
+                extra["404"] = "Not found (or not visible to the caller)"
+            for status, description in extra.items():
+                responses.setdefault(status, {"description": description})
+            for status, response in responses.items():
+                if status[0] in "45" and not response.get("content"):
+                    response["content"] = {"application/json": {"schema": _error_schema(path, status)}}
+    return doc
+
+
+def install(app: FastAPI) -> None:
+    """Serve ``complete``'s document at ``/openapi.json`` (built once, on first use, as FastAPI does)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
