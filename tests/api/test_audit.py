@@ -131,6 +131,13 @@ class TestRecorded:
         assert client.get("/v2/cloudimages", headers={"X-Auth-Token": "nope"}).status_code == 401
         rows = _rows(runtime)
         assert any(r.trace_name == "authenticate" and r.code == "401" for r in rows)
+        # A refused signature: traced with the access key it named.
+        date = runtime.clock().strftime("%Y%m%dT%H%M%SZ")
+        r = client.get("/v2/cloudimages", headers={
+            "Authorization": "SDK-HMAC-SHA256 Access=AKNOTAKEY0000000000X, SignedHeaders=host;x-sdk-date, "
+                             "Signature=" + "0" * 64, "X-Sdk-Date": date})
+        assert r.status_code == 401, r.text
+        assert any(t.trace_name == "authenticate" and t.access_key_id == "AKNOTAKEY0000000000X" for t in _rows(runtime))
 
     def test_no_secrets_in_traces(self, client: TestClient, admin_headers: H, runtime: Runtime, pid: str,
                                   tmp_path: Path) -> None:

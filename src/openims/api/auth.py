@@ -223,6 +223,8 @@ def _rate_limited_signed_caller(request: Request, rt: Runtime, body: bytes | Non
         access_key: str | None = signing.parse_authorization(request.headers["authorization"]).access_key
     except ServiceError:
         access_key = None  # a malformed header counts against its address only
+    if access_key is not None:
+        auditing.note(request.scope, auditing.ACCESS_KEY, access_key)  # a failed signature's trace names it
     counted = [(Limit.SIGNATURE_KEY, access_key), (Limit.SIGNATURE_SOURCE, source_address(request, rt))]
     refusal = rt.limits.over(counted)
     if refusal is not None:

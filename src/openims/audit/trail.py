@@ -159,14 +159,15 @@ def _completed(session: Session, trace: Trace) -> Trace:
 
 def _row(trace: Trace, *, trace_id: str, record_time: int) -> AuditTrace:
     return AuditTrace(
-        id=trace_id, time=trace.time, record_time=record_time, domain_id=trace.domain_id,
-        project_id=trace.project_id, user_id=trace.user_id, user_name=_cut(trace.user_name, 255),
-        user_domain_name=_cut(trace.user_domain_name, 255), access_key_id=trace.access_key_id,
+        # What a failed login claimed is the caller's word: cut to the columns' sizes.
+        id=trace_id, time=trace.time, record_time=record_time, domain_id=_cut(trace.domain_id, 64),
+        project_id=_cut(trace.project_id, 64), user_id=_cut(trace.user_id, 64), user_name=_cut(trace.user_name, 255),
+        user_domain_name=_cut(trace.user_domain_name, 255), access_key_id=_cut(trace.access_key_id, 64),
         service_type=trace.service_type, resource_type=trace.resource_type,
         resource_id=_cut(trace.resource_id, 255), resource_name=_cut(trace.resource_name, 255),
         trace_name=trace.trace_name, trace_rating=trace.trace_rating, trace_type=trace.trace_type,
-        code=trace.code, request_id=trace.request_id, source_ip=_cut(trace.source_ip, 64),
-        api_version=trace.api_version)
+        code=_cut(trace.code, 16), request_id=_cut(trace.request_id, 64), source_ip=_cut(trace.source_ip, 64),
+        api_version=_cut(trace.api_version, 16))
 
 
 def _cut(value: str | None, size: int) -> str | None:
