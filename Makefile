@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-s3 cluster test lint typecheck bench-import bench-api bench-load bench-scale clean setup
+.PHONY: run run-s3 cluster test fuzz lint typecheck bench-import bench-api bench-load bench-scale clean setup
 
 setup: $(STAMP)
 	@./scripts/ensure-system-deps.sh
@@ -33,6 +33,12 @@ cluster: setup
 test: setup
 	@command -v haproxy >/dev/null || ./scripts/ensure-system-deps.sh haproxy
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+# Schemathesis against a real server's /openapi.json, longer than in `make test`: more examples per
+# operation and a random seed (OPENIMS_FUZZ_EXAMPLES, OPENIMS_FUZZ_SEED override them).
+fuzz: setup
+	OPENIMS_FUZZ_EXAMPLES=$${OPENIMS_FUZZ_EXAMPLES:-60} OPENIMS_FUZZ_SEED=$${OPENIMS_FUZZ_SEED:-random} \
+	  $(BIN)/python -m pytest -q -s -m fuzz tests/fuzz
 
 lint: setup
 	$(BIN)/ruff check src tests bench
