@@ -14,6 +14,7 @@ from openims.runtime import Runtime
 from openims.worker.runner import Worker
 from tests.conftest import login
 from tests.support.images import make_image
+from tests.support.openapi import assert_documented
 from tests.support.tenants import add_user
 
 
@@ -314,3 +315,14 @@ def test_keyset_pages_over_nullable_sort_keys(client: TestClient, admin_headers:
                 seen += [i["id"] for i in page]
                 marker = page[-1]["id"]
             assert len(seen) == len(set(seen)) == 7, (key, direction)
+
+
+def test_ims_image_list_conforms_to_its_documented_schema(client: TestClient, admin_headers: dict[str, str]) -> None:
+    # Fuzzing finding: /v2/cloudimages was documented with the native image schema, whose extra properties
+    # are strings, while an IMS image also has "deleted": false (and "deleted_at": null).
+    r = client.post("/v2/images", json={"name": "fz", "disk_format": "qcow2", "container_format": "bare"},
+                    headers=admin_headers)
+    assert r.status_code == 201, r.text
+    listed = client.get("/v2/cloudimages", params={"sort_dir": "asc"}, headers=admin_headers)
+    assert listed.json()["images"][0]["deleted"] is False
+    assert_documented(client.get("/openapi.json").json(), "GET", "/v2/cloudimages", listed)
