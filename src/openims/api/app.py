@@ -12,6 +12,7 @@ from openims import __version__
 from openims.api import (
     access_key_routes,
     audit_routes,
+    console_routes,
     errors,
     glance_import_routes,
     glance_routes,
@@ -19,6 +20,7 @@ from openims.api import (
     iam_routes,
     ims_lifecycle_routes,
     ims_routes,
+    job_routes,
     legacy_routes,
     metadef_routes,
     obs_routes,
@@ -51,12 +53,13 @@ def create_app(rt: Runtime) -> FastAPI:
     # Starlette matches routes in order, one by one: the hot read paths go first (a request to a
     # route near the end pays for every route before it).
     modules = (glance_routes, ims_routes, version_routes, token_routes, ims_lifecycle_routes, tag_routes,
-               sharing_routes, glance_import_routes, metadef_routes, obs_routes, iam_routes, iam_admin_routes,
-               access_key_routes, legacy_routes, observability_routes, audit_routes)
+               sharing_routes, job_routes, glance_import_routes, metadef_routes, obs_routes, iam_routes,
+               iam_admin_routes, access_key_routes, legacy_routes, observability_routes, audit_routes)
     for module in modules:
         app.include_router(module.router)
     # For the Allow header of a 405 (api.errors), which Starlette fills from one route only.
     app.state.api_routes = [route for module in modules for route in module.router.routes]
+    console_routes.install(app)  # the web console's static files, at /console/
     # Outermost first: ids on every response (errors included), then prefixes, then the access log and
     # metrics (inside the prefixes: they read the matched route off the routed scope), then size limit.
     # Innermost: checks streamed bodies against the hash their signature declared (api.auth).

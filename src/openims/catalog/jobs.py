@@ -107,6 +107,28 @@ def get_for_project(session: Session, project_id: str, job_id: str) -> Job:
     return job
 
 
+def list_for_project(session: Session, project_id: str, *, statuses: frozenset[JobStatus] = frozenset(),
+                     job_types: frozenset[str] = frozenset(), limit: int = 100,
+                     marker: str | None = None) -> list[Job]:
+    """The project's top-level jobs, newest first, keyset-paged after ``marker`` (a job id of the project).
+
+    The project is in the query (another project's marker is unknown here: ImsNotFound).
+    """
+    query = select(Job).where(Job.project_id == project_id, Job.parent_id.is_(None))
+    if statuses:
+        query = query.where(Job.status.in_(sorted(statuses)))
+    if job_types:
+        query = query.where(Job.job_type.in_(sorted(job_types)))
+    if marker:
+        after = session.execute(select(Job.created_at, Job.id).where(
+            Job.id == marker, Job.project_id == project_id)).first()
+        if after is None:
+            raise ImsNotFound(f"Job {marker} (the marker) does not exist.", code="IMG.0023")
+        query = query.where(or_(Job.created_at < after.created_at,
+                                and_(Job.created_at == after.created_at, Job.id < after.id)))
+    return list(session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)))
+
+
 def children(session: Session, job_id: str) -> list[Job]:
     return list(session.scalars(select(Job).where(Job.parent_id == job_id).order_by(Job.created_at, Job.id)))
 
