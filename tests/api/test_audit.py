@@ -17,7 +17,7 @@ from openims.db.models import AuditTrace, Domain, Grant, Group, GroupMember, Rol
 from openims.iam.ids import new_id
 from openims.runtime import Runtime
 from openims.worker.runner import Worker
-from tests.api.test_images_api import upload
+from tests.api.test_images_api import VALID, create, upload
 from tests.api.test_tags import new_images, project_of
 from tests.conftest import ADMIN_PASSWORD, login, new_tenant, password_auth
 from tests.support.images import make_image
@@ -89,6 +89,15 @@ class TestRecorded:
         assert end["code"] == "SUCCESS" and end["resource_name"] == "imsImportImageJob"
         # The upload before it.
         assert named(client, admin_headers, pid, "putObject", resource_id="bkt", resource_name="disk.qcow2")
+
+    def test_a_failed_job_ends_with_its_error_code(self, client: TestClient, admin_headers: H, runtime: Runtime,
+                                                   pid: str) -> None:
+        client.put("/obs/bkt", headers=admin_headers)
+        job_id = create(client, admin_headers, **VALID).json()["job_id"]
+        Worker(runtime).run_until_idle()
+        [end] = named(client, admin_headers, pid, "endJob", resource_id=job_id)
+        assert end["code"] == "IMG.0057" and end["trace_rating"] == "warning" and end["trace_type"] == "SystemAction"
+        assert end["user"] is None  # the worker's, not a user's
 
     def test_update_delete_share(self, client: TestClient, admin_headers: H, runtime: Runtime, pid: str,
                                  source: None) -> None:
