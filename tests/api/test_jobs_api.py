@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
@@ -150,3 +151,21 @@ class TestJobEvents:
         r = client.get(f"/v1/{other_pid}/jobs/{job_id}/events", headers=other)
         assert r.status_code == 404 and r.json()["error"]["code"] == "IMG.0023"
         assert client.get(f"/v1/{pid}/jobs/{job_id}/events", headers=other).status_code == 403
+
+
+def test_events_conform_to_their_documented_schema(client: TestClient, admin_headers: H, runtime: Runtime, pid: str,
+                                                   source: None) -> None:
+    # Fuzzing finding: the stream was documented as {"type": "string"}, which OpenAPI 3.1 (and schemathesis)
+    # reads as the schema of each event; an event is an object of id, event and data (JSON text).
+    job_id = submit(client, admin_headers, "documented")
+    Worker(runtime).run_until_idle()
+    r = client.get(f"/v1/{pid}/jobs/{job_id}/events", headers=admin_headers)
+    assert r.status_code == 200
+    doc = client.get("/openapi.json").json()
+    schema = doc["paths"]["/v1/{project_id}/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"][
+        "text/event-stream"]["schema"]
+    raw = [{**e, "data": json.dumps(e["data"])} for e in events(r.text)]
+    assert raw
+    for event in raw:
+        jsonschema.validate(event, schema)
+        json.loads(event["data"])

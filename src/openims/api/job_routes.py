@@ -58,7 +58,10 @@ _LIST_QUERY: dict[str, Any] = {"parameters": query(
 _EVENTS: Responses = {200: {"description": "Server-sent events until the job ends: each `id` (the state, for "
                                            "Last-Event-ID), `event: job`, `data` JSON {job_id, status, progress, "
                                            "stage, error_code, fail_reason, entities}",
-                            "content": {"text/event-stream": {"schema": STRING}}},
+                            # OpenAPI 3.1: an event stream's schema describes each event (schemathesis reads it so).
+                            "content": {"text/event-stream": {"schema": {"type": "object", "properties": {
+                                "id": STRING, "event": {"type": "string", "enum": ["job"]},
+                                "data": {**STRING, "contentMediaType": "application/json"}, "retry": INTEGER}}}}},
                       401: {"description": "Missing or invalid token"},
                       403: {"description": "Another project's path"},
                       404: {"description": "No such job in the project"}}
