@@ -32,6 +32,7 @@ cluster: setup
 
 test: setup
 	@command -v haproxy >/dev/null || ./scripts/ensure-system-deps.sh haproxy
+	@test -x /usr/bin/chromium || ./scripts/ensure-system-deps.sh chromium  # tests/console (Playwright)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # Schemathesis against a real server's /openapi.json, longer than in `make test`: more examples per

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what openims needs from Debian when it is missing: qemu-img (qemu-utils) by default,
-# or the packages named as arguments (e.g. `wrk` for the API benchmark).
+# or the packages named as arguments (e.g. `wrk` for the API benchmark, `chromium` for the console tests).
 set -euo pipefail
 PACKAGES=("$@")
 if [ ${#PACKAGES[@]} -eq 0 ]; then
