@@ -13,10 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openims.api import job_routes
+from openims.api.app import create_app
+from openims.client.ims import ImsClient
+from openims.client.session import Credentials, Session
+from openims.client.token_cache import TokenCache
 from openims.clock import ManualClock
 from openims.runtime import Runtime
 from openims.worker.runner import Worker
-from tests.conftest import new_tenant
+from tests.conftest import ADMIN_PASSWORD, login, new_tenant
 from tests.support.images import make_image
 
 H = dict[str, str]
@@ -169,3 +173,40 @@ def test_events_conform_to_their_documented_schema(client: TestClient, admin_hea
     for event in raw:
         jsonschema.validate(event, schema)
         json.loads(event["data"])
+
+
+class TestClientFollowsEvents:
+    """openims.client's wait_job (behind `openims job show --wait` and `image import --wait`)."""
+
+    def _ims(self, http: TestClient) -> ImsClient:
+        creds = Credentials(endpoint="http://testserver", password=ADMIN_PASSWORD)
+        return ImsClient(Session(creds, token_cache=TokenCache.in_memory(), http_client=http))
+
+    def test_follows_the_stream(self, client: TestClient, admin_headers: H, runtime: Runtime,
+                                source: None) -> None:
+        job_id = submit(client, admin_headers, "followed")
+        worker = threading.Thread(target=lambda: (time.sleep(0.3), Worker(runtime).run_until_idle()))
+        worker.start()
+        seen: list[dict[str, Any]] = []
+        job = self._ims(client).wait_job(job_id, progress=seen.append, timeout=60)
+        worker.join()
+        assert job["status"] == "SUCCESS" and job["entities"]["image_id"]
+        assert any("stage" in s for s in seen)  # states from the event stream, not from polling
+        assert seen[-1]["status"] == "SUCCESS"
+
+    def test_polls_a_server_without_the_stream(self, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        # A server of before the stream: the application built without its route.
+        monkeypatch.setattr(job_routes.router, "routes", [
+            r for r in job_routes.router.routes if not getattr(r, "path", "").endswith("/events")])
+        with TestClient(create_app(runtime)) as http:
+            headers = {"X-Auth-Token": login(http)}
+            http.put("/obs/bkt/disk.qcow2", content=make_image(runtime.settings.data_dir.parent / "src", "qcow2")
+                     .read_bytes(), headers=headers)
+            job_id = submit(http, headers, "polled")
+            worker = threading.Thread(target=lambda: (time.sleep(0.3), Worker(runtime).run_until_idle()))
+            worker.start()
+            seen: list[dict[str, Any]] = []
+            job = self._ims(http).wait_job(job_id, progress=seen.append, timeout=60, interval=0.05)
+            worker.join()
+        assert job["status"] == "SUCCESS"
+        assert seen and not any("stage" in s for s in seen)

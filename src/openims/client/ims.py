@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,27 @@ def _chunks(path: Path, progress: Callable[[int], None] | None) -> Iterator[byte
             yield chunk
             if progress is not None:
                 progress(len(chunk))
+
+
+def server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str | None, dict[str, Any] | None]]:
+    """(id, decoded JSON data) per event of a text/event-stream; (None, None) for a comment (a keep-alive),
+    so a reader can look at the clock while a job is quiet."""
+    event_id: str | None = None
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield event_id, json.loads("\n".join(data))
+            event_id, data = None, []
+        elif line.startswith(":"):
+            yield None, None
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "id":
+                event_id = value
+            elif name == "data":
+                data.append(value)
 
 
 class ImsClient:
@@ -112,17 +134,60 @@ class ImsClient:
 
     def wait_job(self, job_id: str, *, progress: Callable[[dict[str, Any]], None] | None = None,
                  timeout: float | None = None, interval: float = 0.5) -> dict[str, Any]:
+        """Follow a job to its end: its event stream (openims), or by polling a server without one.
+
+        ``progress`` gets each state (a job, or an event with the job's status and entities); the
+        final job is returned, or JobFailed raised.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        job = self.show_job(job_id)  # an unknown job is an error here, not a stream missing
+        if progress is not None:
+            progress(job)
+        if job["status"] not in FINAL and self._follow_events(job_id, progress, deadline, interval):
+            job = self.show_job(job_id)
+        while job["status"] not in FINAL:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout} s")
+            time.sleep(interval)
             job = self.show_job(job_id)
             if progress is not None:
                 progress(job)
-            if job["status"] in FINAL:
-                if job["status"] == "FAIL":
-                    raise JobFailed(job)
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout} s")
+        if job["status"] == "FAIL":
+            raise JobFailed(job)
+        return job
+
+    def _follow_events(self, job_id: str, progress: Callable[[dict[str, Any]], None] | None,
+                       deadline: float | None, interval: float) -> bool:
+        """Read GET /v1/{project}/jobs/{job_id}/events until the job's final event (True), reconnecting
+        with Last-Event-ID after a lost connection; False when the server has no such stream (poll)."""
+        path = f"/v1/{self.session.project_id}/jobs/{job_id}/events"
+        last_id: str | None = None
+        lost = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            try:
+                with self.session.stream("GET", path, headers=headers) as response:
+                    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                        return False
+                    for event_id, data in server_sent_events(response.iter_lines()):
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise TimeoutError(f"job {job_id} did not end in time")
+                        last_id = event_id or last_id
+                        if data is None:
+                            continue
+                        lost = 0
+                        if progress is not None:
+                            progress(data)
+                        if data.get("status") in FINAL:
+                            return True
+            except ApiError as exc:
+                if exc.status in (404, 405, 501):
+                    return False  # an older server (or a proxy) without the stream
+                lost += 1
+                if exc.status != 0 or lost > 3:
+                    return False  # polling still works where the stream does not
             time.sleep(interval)
 
     def list_images(self, **filters: Any) -> list[dict[str, Any]]:

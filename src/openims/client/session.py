@@ -11,7 +11,8 @@ import datetime as dt
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -268,6 +269,28 @@ class Session:
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.request("GET", path, **kw)
+
+    @contextmanager
+    def stream(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+               read_timeout: float = 60.0) -> Iterator[httpx.Response]:
+        """An authenticated response whose body is read as it arrives (an event stream).
+
+        ``ApiError`` for an error answer, and for a connection lost or silent past ``read_timeout``
+        (status 0), whether before the answer or while it is read.
+        """
+        entry, _ = self._current()
+        timeout = httpx.Timeout(read_timeout, connect=10.0)
+        try:
+            with self.http.stream(method, self.url(path), timeout=timeout,
+                                  headers={**(headers or {}), "X-Auth-Token": entry.token}) as response:
+                if response.status_code not in DEFAULT_EXPECT:
+                    response.read()
+                    raise ApiError.from_response(response)
+                yield response
+        except httpx.TimeoutException as exc:
+            raise ApiError(0, "Timeout", f"{method} {self.url(path)} timed out: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise ApiError(0, "ConnectionError", f"Lost {self.endpoint}: {exc}") from exc
 
     def close(self) -> None:
         if self._owns_http:
