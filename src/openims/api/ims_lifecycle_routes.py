@@ -14,6 +14,7 @@ from openims.api.auth import CallerDep, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_routes import views
 from openims.api.glance_schemas import SCHEMAS
+from openims.api.iam_routes import is_account_admin
 from openims.api.ims_wire import ImageTagWire, Wire, job_started
 from openims.api.openapi_docs import array, json_body, json_response, obj
 from openims.catalog import lifecycle, quotas
@@ -213,9 +214,15 @@ def _target_project(caller: CallerDep, session: SessionDep, project: str | None)
             return quotas.find_project(session, None, project).id
         except ImsNotFound:
             pass  # a name: looked up in the operator's own account
+    message = "The role is invalid: only account administrators may manage other projects' quotas."
     if not caller.can(Permission.IAM_ADMIN):
-        raise ImsForbidden("The role is invalid: only account administrators may manage other projects' quotas.")
-    return quotas.find_project(session, caller.domain_id, project).id
+        raise ImsForbidden(message)
+    target = quotas.find_project(session, caller.domain_id, project).id  # another account's: 404
+    # An administrator of the whole account, not of one project: a project's te_admin naming another
+    # project of its account read and set that project's quota (issue 16, the isolation matrix).
+    if not is_account_admin(session, caller):
+        raise ImsForbidden(message)
+    return target
 
 
 @router.get("/v1/cloudimages/quota", summary="Query the image quota", responses=_ERRORS)
@@ -229,11 +236,15 @@ def show_quota(caller: ReaderDep, session: SessionDep, rt: RuntimeDep,
             responses=_ERRORS)
 def set_quota(body: QuotaUpdateWire, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
               project_id: ProjectParam = None) -> dict[str, Any]:
+    message = "The role is invalid: only account administrators may change quotas."
     if not caller.can(Permission.IAM_ADMIN) and not caller.can(Permission.OPERATOR):
-        raise ImsForbidden("The role is invalid: only account administrators may change quotas.")
+        raise ImsForbidden(message)
     if project_id is None and not caller.token.project_id:
         raise ImsBadRequest("project_id is required with a token that is not scoped to a project.", code="IMG.0067")
     target = _target_project(caller, session, project_id)
+    # Not a project's te_admin, even for its own project: the quota is the account administrators' limit.
+    if not caller.can(Permission.OPERATOR) and not is_account_admin(session, caller):
+        raise ImsForbidden(message)
     for resource in body.quotas.resources:
         if resource.type != "image":
             raise ImsBadRequest(f"The quota of {resource.type!r} cannot be set: only 'image' is configurable.",
