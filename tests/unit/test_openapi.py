@@ -117,3 +117,11 @@ def test_central_errors_are_declared_in_the_family_shape(document: dict[str, Any
     assert image["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/KeystoneError"}
     assert {"ImsError", "KeystoneError"} <= set(document["components"]["schemas"])
     assert "401" not in document["paths"]["/"]["get"]["responses"]  # version discovery needs no token
+
+
+def test_constraints_read_by_hand_are_declared(document: dict[str, Any]) -> None:
+    for method in ("get", "head", "delete"):
+        params = document["paths"]["/v3/auth/tokens"][method]["parameters"]
+        assert any(p["name"] == "X-Subject-Token" and p["in"] == "header" and p["required"] for p in params)
+    created = document["paths"]["/v2/metadefs/namespaces/{namespace}/properties"]["post"]["requestBody"]
+    assert created["content"]["application/json"]["schema"]["required"] == ["name", "title", "type"]

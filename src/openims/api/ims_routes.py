@@ -44,14 +44,15 @@ _FILTER = ("name", "status", "disk_format", "container_format", "visibility", "o
            "member_status", "__os_type", "__platform", "__os_bit", "__os_version", "__isregistered",
            "__whole_image", "__support_kvm", "__support_xen", "virtual_env_type", "enterprise_project_id",
            "architecture", "hw_firmware_type", "marker", "sort_key")
+_TIME_FILTER: dict[str, Any] = {"type": "string", "pattern": "^(gt|gte|lt|lte|eq|neq):."}
 _LIST_QUERY: dict[str, Any] = {"parameters": query(
     ("id", STRING, "Image ids, comma-separated"),
     ("limit", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Page size (default 500)"),
     ("min_disk", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Minimum disk (GB)"),
     ("protected", {"type": "string", "enum": ["true", "false"]}, "Protected or not"),
     ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "asc or desc"),
-    ("created_at", STRING, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
-    ("updated_at", STRING, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
+    ("created_at", _TIME_FILTER, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
+    ("updated_at", _TIME_FILTER, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
     *((name, STRING, f"Filter on {name}") for name in _FILTER))}
 
 

@@ -17,12 +17,14 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from openims.api import metadef_wire as wire
+from openims.api import openapi_docs
 from openims.api.auth import Caller, ReaderDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_routes import json_body
 from openims.api.openapi_docs import STRING, array, json_response, obj
 from openims.catalog.metadefs import contents, definitions, namespaces, resource_types
 from openims.catalog.metadefs.access import Actor
+from openims.catalog.metadefs.definitions import NAME_MAX, PROPERTY_TYPES
 from openims.iam.roles import Permission
 
 router = api_router(tags=["glance metadefs"])
@@ -36,6 +38,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such namespace visible to the project, or nothing of that name in it"},
 }
 _WRITE_ERRORS = {**_ERRORS, 409: {"description": "The name is taken"}}
+_NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": "^[^/]+$"}
 _NAMED = obj("name", name=STRING)
 
 
@@ -44,9 +47,13 @@ def _created(what: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any
 JsonBody = Annotated[Any, Depends(json_body)]
 
 
-def _body(description: str) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "description": description}}}}}
+def _body(description: str, *required: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return openapi_docs.json_body({**obj(*required, **properties), "description": description})
+
+
+def _property_body(description: str) -> dict[str, Any]:
+    return _body(description, "name", "title", "type", name=_NAME, title=STRING,
+                 type={"type": "string", "enum": list(PROPERTY_TYPES)})
 
 
 def _actor(caller: Caller) -> Actor:
@@ -78,7 +85,8 @@ def list_namespaces(request: Request, caller: ReaderDep, session: SessionDep) ->
              responses=_created("namespace", obj("namespace", namespace=STRING)),
              openapi_extra=_body("namespace, display_name, description, visibility, "
                                                           "protected, owner, resource_type_associations, properties, "
-                                                          "objects, tags (GET /v2/schemas/metadefs/namespace)"))
+                                                          "objects, tags (GET /v2/schemas/metadefs/namespace)",
+                                                          "namespace", namespace=_NAME))
 def create_namespace(request: Request, caller: ReaderDep, body: JsonBody, session: SessionDep,
                      rt: RuntimeDep) -> JSONResponse:
     row = namespaces.create(session, _actor(caller), definitions.namespace_spec(body), rt.clock())
@@ -94,7 +102,7 @@ def show_namespace(namespace: str, caller: ReaderDep, session: SessionDep,
 
 
 @router.put(_NS, summary="Replace a namespace's attributes (its contents stay)", responses=_WRITE_ERRORS,
-            openapi_extra=_body("the namespace's attributes, as in POST"))
+            openapi_extra=_body("the namespace's attributes, as in POST", "namespace", namespace=_NAME))
 def update_namespace(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                      rt: RuntimeDep) -> dict[str, Any]:
     row = namespaces.update(session, _actor(caller), namespace, definitions.namespace_spec(body, contents=False),
@@ -118,7 +126,8 @@ def list_objects(namespace: str, caller: ReaderDep, session: SessionDep) -> dict
 
 
 @router.post(_NS + "/objects", status_code=201, summary="Create an object", responses=_created("object", _NAMED),
-             openapi_extra=_body("name, description, required, properties (GET /v2/schemas/metadefs/object)"))
+             openapi_extra=_body("name, description, required, properties (GET /v2/schemas/metadefs/object)",
+                                 "name", name=_NAME))
 def create_object(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                   rt: RuntimeDep) -> JSONResponse:
     row, obj = contents.create_object(session, _actor(caller), namespace, definitions.object_spec(body), rt.clock())
@@ -138,7 +147,7 @@ def show_object(namespace: str, object_name: str, caller: ReaderDep, session: Se
 
 
 @router.put(_NS + "/objects/{object_name}", summary="Replace (or rename) an object", responses=_WRITE_ERRORS,
-            openapi_extra=_body("the whole object, as in POST"))
+            openapi_extra=_body("the whole object, as in POST", "name", name=_NAME))
 def update_object(namespace: str, object_name: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                   rt: RuntimeDep) -> dict[str, Any]:
     row, obj = contents.update_object(session, _actor(caller), namespace, object_name, definitions.object_spec(body),
@@ -162,8 +171,8 @@ def list_properties(namespace: str, caller: ReaderDep, session: SessionDep) -> d
 
 @router.post(_NS + "/properties", status_code=201, summary="Create a property definition",
              responses=_created("property definition", _NAMED),
-             openapi_extra=_body("name, title, type and the JSON-schema keywords of "
-                                 "GET /v2/schemas/metadefs/property"))
+             openapi_extra=_property_body("name, title, type and the JSON-schema keywords of "
+                                          "GET /v2/schemas/metadefs/property"))
 def create_property(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                     rt: RuntimeDep) -> JSONResponse:
     prop = contents.create_property(session, _actor(caller), namespace, definitions.property_spec(body), rt.clock())
@@ -185,7 +194,8 @@ def show_property(namespace: str, property_name: str, caller: ReaderDep, session
 
 
 @router.put(_NS + "/properties/{property_name}", summary="Replace (or rename) a property definition",
-            responses=_WRITE_ERRORS, openapi_extra=_body("the whole definition with its name, as in POST"))
+            responses=_WRITE_ERRORS,
+            openapi_extra=_property_body("the whole definition with its name, as in POST"))
 def update_property(namespace: str, property_name: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                     rt: RuntimeDep) -> dict[str, Any]:
     prop = contents.update_property(session, _actor(caller), namespace, property_name,
@@ -211,7 +221,7 @@ def list_tags(namespace: str, caller: ReaderDep, session: SessionDep) -> dict[st
 @router.post(_NS + "/tags", status_code=201, summary="Create tags: they replace the namespace's tags unless "
                                                     "X-Openstack-Append: True",
              responses=_created("tags", obj("tags", tags=array(_NAMED))),
-             openapi_extra=_body('{"tags": [{"name": …}, …]}'))
+             openapi_extra=_body('{"tags": [{"name": …}, …]}', "tags", tags=array(obj("name", name=_NAME))))
 def create_tags(namespace: str, request: Request, caller: ReaderDep, body: JsonBody, session: SessionDep,
                 rt: RuntimeDep) -> JSONResponse:
     created = contents.create_tags(session, _actor(caller), namespace, definitions.tag_names(body), rt.clock(),
@@ -237,7 +247,7 @@ def create_tag(namespace: str, tag_name: str, caller: ReaderDep, session: Sessio
 
 
 @router.put(_NS + "/tags/{tag_name}", summary="Rename a tag", responses=_WRITE_ERRORS,
-            openapi_extra=_body('{"name": …}'))
+            openapi_extra=_body('{"name": …}', "name", name=_NAME))
 def update_tag(namespace: str, tag_name: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                rt: RuntimeDep) -> dict[str, Any]:
     tag = contents.update_tag(session, _actor(caller), namespace, tag_name, definitions.tag_name(body), rt.clock())
@@ -265,7 +275,8 @@ def list_associations(namespace: str, caller: ReaderDep, session: SessionDep) ->
 
 
 @router.post(_NS + "/resource_types", status_code=201, summary="Associate a resource type with a namespace",
-             responses=_created("association", _NAMED), openapi_extra=_body("name, prefix, properties_target"))
+             responses=_created("association", _NAMED),
+             openapi_extra=_body("name, prefix, properties_target", "name", name=_NAME))
 def create_association(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                        rt: RuntimeDep) -> JSONResponse:
     assoc = resource_types.create_association(session, _actor(caller), namespace,

@@ -128,6 +128,12 @@ _TOKEN = obj("token", token=obj("methods", "expires_at", "issued_at", "user", me
                                  catalog=array(OBJECT)))
 
 
+# The token GET, HEAD and DELETE act on (X-Auth-Token is the caller's).
+_SUBJECT: dict[str, Any] = {"parameters": [{"name": "X-Subject-Token", "in": "header", "required": True,
+                                             "schema": {"type": "string", "minLength": 1},
+                                             "description": "The token to validate, check or revoke"}]}
+
+
 @router.post("/v3/auth/tokens", status_code=201, summary="Obtain a token (password or token method)",
              responses={201: json_response("The token (its id in X-Subject-Token)", _TOKEN),
                         400: {"description": "Invalid request (Keystone's error shape)"},
@@ -224,7 +230,8 @@ def _may_inspect(session: Session, caller: Caller, subject: TokenData) -> None:
             responses={200: json_response("The token in X-Subject-Token", _TOKEN),
                        400: {"description": "X-Subject-Token is missing"},
                        401: {"description": "Missing or invalid token"},
-                       404: {"description": "The subject token is invalid, revoked or not yours to see"}})
+                       404: {"description": "The subject token is invalid, revoked or not yours to see"}},
+            openapi_extra=_SUBJECT)
 def validate_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
                    nocatalog: str | None = Query(default=None, max_length=16)) -> JSONResponse:
     data = _subject(request, rt)
@@ -236,7 +243,8 @@ def validate_token(request: Request, caller: CallerDep, session: SessionDep, rt:
 @router.head("/v3/auth/tokens", status_code=200, summary="Check a token", response_class=Response,
              responses={400: {"description": "X-Subject-Token is missing"},
                         401: {"description": "Missing or invalid token"},
-                        404: {"description": "The subject token is invalid, revoked or not yours to see"}})
+                        404: {"description": "The subject token is invalid, revoked or not yours to see"}},
+            openapi_extra=_SUBJECT)
 def check_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
     # 200 as the IAM status table and Keystone's code answer (the prose of both says 204).
     data = _subject(request, rt)
@@ -244,7 +252,7 @@ def check_token(request: Request, caller: CallerDep, session: SessionDep, rt: Ru
     return Response(status_code=200, headers={"X-Subject-Token": request.headers["x-subject-token"]})
 
 
-@router.delete("/v3/auth/tokens", status_code=204, summary="Revoke a token")
+@router.delete("/v3/auth/tokens", status_code=204, summary="Revoke a token", openapi_extra=_SUBJECT)
 def revoke_token(request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
     data = _subject(request, rt)
     _may_inspect(session, caller, data)
