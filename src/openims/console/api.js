@@ -104,7 +104,7 @@ export async function signIn(account, user, password) {
     credentials: 'omit'});
   if (!resp.ok) throw await errorOf(resp);
   const projects = (await resp.json()).projects.filter((p) => p.enabled !== false)
-    .map((p) => ({id: p.id, name: p.name}));
+    .map((p) => ({id: p.id, name: p.name})).sort((a, b) => a.name.localeCompare(b.name));
   if (!projects.length) throw new ApiError(0, 'This user has no role on any project of the account.');
   return scopeTo(domainToken.token, projects[0].id, projects);
 }
