@@ -19,9 +19,11 @@ from typing import Any
 
 import httpx
 
-KINDS = ("login", "import", "upload", "list", "poll")
-# Expected status per kind: anything else is an error.
-EXPECTED = {"login": 201, "import": 200, "upload": 201, "list": 200, "poll": 200}
+KINDS = ("login", "import", "upload", "list", "poll", "show", "direct")
+# Expected status per kind: anything else is an error. ``show`` is GET /v2/images/{id} of an image the
+# run made; ``direct`` a Glance direct upload (POST /v2/images, then PUT …/file: its status is the PUT's,
+# or the POST's when that failed).
+EXPECTED = {"login": 201, "import": 200, "upload": 201, "list": 200, "poll": 200, "show": 200, "direct": 204}
 DEFAULT_MIX = {"login": 1, "import": 1, "upload": 1, "list": 4, "poll": 3}
 
 
@@ -37,6 +39,7 @@ class Sample:
 class Results:
     samples: list[Sample] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
+    image_ids: list[str] = field(default_factory=list)  # made by ``direct``, shown by ``show``
     wall: float = 0.0
 
     def errors(self) -> list[Sample]:
@@ -93,17 +96,20 @@ def login_body(user: str, password: str, domain: str = "admin", project: str = "
 
 
 class Load:
-    """N clients of one user against ``base``; the image file ``bucket:key`` must already exist."""
+    """N clients of one user against ``base`` (several: client i talks to ``base[i % len]``, as behind a
+    balancer); the image file ``bucket:key`` must already exist."""
 
-    def __init__(self, base: str, *, password: str, image_url: str, user: str = "admin",
-                 request_timeout: float = 60.0, upload_bytes: int = 64 * 1024) -> None:
-        self.base = base
+    def __init__(self, base: str | list[str], *, password: str, image_url: str, user: str = "admin",
+                 request_timeout: float = 60.0, upload_bytes: int = 64 * 1024,
+                 image_ids: list[str] | None = None) -> None:
+        self.bases = [base] if isinstance(base, str) else list(base)
+        self.base = self.bases[0]
         self.password = password
         self.user = user
         self.image_url = image_url
         self.request_timeout = request_timeout
         self.upload_payload = random.Random(7).randbytes(upload_bytes)
-        self.results = Results()
+        self.results = Results(image_ids=list(image_ids or []))
         self._token = ""
         self._project = ""
         self._counter = 0
@@ -130,6 +136,21 @@ class Load:
                     self.results.job_ids.append(r.json()["job_id"])
             elif kind == "upload":
                 r = await client.put(f"/obs/loadbucket/obj-{n % 50}", headers=headers, content=self.upload_payload)
+            elif kind == "show":
+                image_ids = self.results.image_ids
+                if image_ids:
+                    r = await client.get(f"/v2/images/{rng.choice(image_ids)}", headers=headers)
+                else:
+                    r = await client.get("/v2/images", headers=headers, params={"limit": 5})
+            elif kind == "direct":
+                r = await client.post("/v2/images", headers=headers, json={
+                    "name": f"direct-{n}", "disk_format": "raw", "container_format": "bare"})
+                if r.status_code == 201:
+                    image_id = r.json()["id"]
+                    r = await client.put(f"/v2/images/{image_id}/file", content=self.upload_payload,
+                                         headers={**headers, "Content-Type": "application/octet-stream"})
+                    if r.status_code == 204:
+                        self.results.image_ids.append(image_id)
             elif kind == "list":
                 r = await client.get("/v2/cloudimages", headers=headers, params={"limit": 20})
             else:
@@ -148,7 +169,8 @@ class Load:
     async def _client(self, index: int, kinds: list[str], deadline: float | None, burst: str | None) -> None:
         rng = random.Random(index)
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=self.base, timeout=self.request_timeout, limits=limits) as client:
+        base = self.bases[index % len(self.bases)]
+        async with httpx.AsyncClient(base_url=base, timeout=self.request_timeout, limits=limits) as client:
             if burst is not None:
                 await self._one(client, burst, rng)
                 return
