@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +23,7 @@ from openims.runtime import Runtime
 from openims.worker.runner import Worker
 from tests.conftest import ADMIN_PASSWORD, login, new_tenant
 from tests.support.images import make_image
+from tests.support.server import Api, ServerProcess
 
 H = dict[str, str]
 VALID = {"image_url": "bkt:disk.qcow2", "min_disk": 40, "os_version": "CentOS 7.0 64bit"}
@@ -210,3 +212,22 @@ class TestClientFollowsEvents:
             worker.join()
         assert job["status"] == "SUCCESS"
         assert seen and not any("stage" in s for s in seen)
+
+
+@pytest.mark.e2e
+def test_events_arrive_as_they_happen_on_a_real_server(tmp_path: Path) -> None:
+    """Through uvicorn and every middleware: the first event is delivered while the job is still waiting
+    (no worker here), not buffered until the stream ends."""
+    with ServerProcess(tmp_path / "data", env={"OPENIMS_WORKERS": "0"}) as server:
+        api = Api(server.url)
+        api.upload("bkt", "disk.qcow2", make_image(tmp_path / "src", "qcow2"))
+        job_id = api.create(**VALID, name="waiting")
+        url = f"/v1/{api.project_id}/jobs/{job_id}/events"
+        with api.http.stream("GET", url, timeout=httpx.Timeout(10)) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            started = time.monotonic()
+            lines = r.iter_lines()
+            while not (line := next(lines)).startswith("data: "):
+                pass
+            assert json.loads(line[6:])["status"] == "INIT"
+            assert time.monotonic() - started < 5

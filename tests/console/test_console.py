@@ -116,11 +116,14 @@ def test_upload_import_follow_job_and_edit_tag(page: Page, qcow2: Path) -> None:
     p.get_by_label("OS version", exact=True).select_option("CentOS 7.0 64bit")
     p.get_by_label("Min disk (GB)", exact=True).fill("40")
     p.get_by_label("Tags", exact=True).fill("team=web")
+    streams: list[str] = []
+    p.on("request", lambda r: streams.append(r.url) if r.url.endswith("/events") else None)
     p.get_by_role("button", name="Import image").click()
 
     expect(p.get_by_role("heading", name=re.compile("^Job "))).to_be_visible()
     expect(p.locator(".job-status")).to_have_text(re.compile("Status: SUCCESS"), timeout=45_000)
     assert p.get_by_role("progressbar").evaluate("el => el.value") == 100
+    assert streams, "the live view follows the job's event stream"
     p.get_by_role("link", name="Open the image").click()
     expect(p.get_by_role("heading", name="from-the-browser")).to_be_visible()
     tags = p.get_by_role("table", name="Tags")
@@ -166,3 +169,28 @@ def test_phone_width_has_no_horizontal_scroll(phone: Page) -> None:
         p.get_by_role("link", name=link, exact=True).click()
         expect(p.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         assert p.evaluate(no_scroll), f"{link}: the page scrolls sideways at 390 px"
+
+
+def test_errors_in_words_with_request_id(page: Page) -> None:
+    page.expect_http_errors()
+    p = page.page
+    page.open("/console/#/buckets")
+    page.sign_in()
+    p.get_by_label("New bucket name").fill("bad..name")
+    p.get_by_role("button", name="Create bucket").click()
+    alert = p.locator("#error")
+    expect(alert).to_contain_text("invalid bucket name")
+    expect(alert).to_contain_text(re.compile(r"request id [0-9a-f]{32}"))
+
+
+def test_every_control_is_labelled(page: Page) -> None:
+    p = page.page
+    page.open()
+    page.sign_in()
+    unlabelled = """() => [...document.querySelectorAll('input, select, textarea')]
+        .filter((el) => !el.labels.length && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+        .map((el) => el.outerHTML)"""
+    for link in ("Images", "Import", "Jobs", "Buckets", "Access keys"):
+        p.get_by_role("link", name=link, exact=True).click()
+        expect(p.locator("#view h1")).to_be_visible()
+        assert p.evaluate(unlabelled) == [], link
