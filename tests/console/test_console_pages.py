@@ -11,6 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.api.test_operators import PASSWORD as PARTNER_PASSWORD
+from tests.api.test_operators import make_account
 from tests.console.conftest import Page
 from tests.support.images import make_image
 from tests.support.server import Api, ServerProcess
@@ -150,6 +152,23 @@ def test_access_key_disable_and_delete(page: Page) -> None:
 def test_quota_page(page: Page) -> None:
     p = signed_in(page, "#/quota")
     expect(p.get_by_role("table").get_by_role("cell", name="image", exact=True)).to_be_visible()
+
+
+def test_member_accepts_a_shared_image(page: Page, api: Api, image: dict[str, Any]) -> None:
+    partner = make_account(api.http, {}, "partner", "partner-admin")
+    r = api.http.post("/v1/cloudimages/members", json={"images": [image["id"]], "projects": [partner["project"]]})
+    assert r.status_code == 200, r.text
+    assert api.wait_job(r.json()["job_id"])["status"] == "SUCCESS"
+    p = page.page
+    page.open(f"/console/#/images/{image['id']}")
+    page.sign_in(account="partner", user="partner-admin", password=PARTNER_PASSWORD)
+    expect(p.get_by_role("heading", name=image["name"])).to_be_visible()
+    expect(p.get_by_text("This image is shared with your project.")).to_be_visible()
+    expect(p.get_by_role("button", name="Delete image")).to_have_count(0)  # not the owner's
+    p.get_by_role("button", name="Accept").click()
+    wait_job_view(p)
+    p.get_by_role("link", name="Images", exact=True).click()
+    expect(p.get_by_role("link", name=image["name"], exact=True)).to_be_visible()
 
 
 def test_project_switcher(page: Page, api: Api, server: ServerProcess, image: dict[str, Any]) -> None:

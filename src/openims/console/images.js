@@ -125,7 +125,7 @@ async function tagsSection(ctx, image, mine) {
   const pid = ctx.session.projectId;
   const base = `/v2/${enc(pid)}/images/${enc(image.id)}/tags`;
   const {tags} = mine ? await api('GET', base, {signal: ctx.signal})
-    : {tags: (image.tags || []).map((t) => { const [key, ...rest] = t.split('='); return {key, value: rest.join('=')}; })};
+    : {tags: (image.tags || []).map((t) => { const [key, ...rest] = t.split('.'); return {key, value: rest.join('.')}; })};
   const refresh = async (message) => { await imageDetails(ctx, image.id); ctx.ui.notice(message); };
   const rows = tags.map((t) => [t.key, t.value, mine ? h('button', {type: 'button', text: 'Remove',
     'aria-label': `Remove tag ${t.key}`, onclick: async () => {
