@@ -24,7 +24,8 @@ from openims.api.glance_routes import json_body
 from openims.api.openapi_docs import STRING, array, json_response, obj
 from openims.catalog.metadefs import contents, definitions, namespaces, resource_types
 from openims.catalog.metadefs.access import Actor
-from openims.catalog.metadefs.definitions import NAME_MAX, PROPERTY_TYPES
+from openims.catalog.metadefs.definitions import NAME_MAX, PROPERTY_TYPES, VISIBILITIES
+from openims.catalog.metadefs.namespaces import SORT_DIRS, SORT_KEYS
 from openims.iam.roles import Permission
 
 router = api_router(tags=["glance metadefs"])
@@ -73,7 +74,15 @@ def _namespace(session: Session, row: Any) -> dict[str, Any]:
 
 
 @router.get("/v2/metadefs/namespaces", summary="List metadata definition namespaces",
-            responses={k: _ERRORS[k] for k in (400, 401)})
+            responses={**{k: _ERRORS[k] for k in (400, 401)},
+                       404: {"description": "The marker is no namespace the caller can see"}},
+            openapi_extra={"parameters": openapi_docs.query(
+                ("limit", {"type": "integer", "minimum": 0}, "Page size"),
+                ("marker", STRING, "The last namespace of the previous page"),
+                ("visibility", {"type": "string", "enum": list(VISIBILITIES)}, "public or private"),
+                ("resource_types", STRING, "Resource type names, comma-separated"),
+                ("sort_key", {"type": "string", "enum": list(SORT_KEYS)}, "Sort key"),
+                ("sort_dir", {"type": "string", "enum": list(SORT_DIRS)}, "asc or desc"))})
 def list_namespaces(request: Request, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
     params = request.query_params.multi_items()
     q = wire.namespace_query(params)

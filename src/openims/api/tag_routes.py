@@ -11,6 +11,7 @@ from pydantic import Field
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import IMAGE_ERRORS, Wire
+from openims.api.openapi_docs import STRING, query
 from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import tags
@@ -202,9 +203,22 @@ def put_tag(body: PutTagWire, caller: WriterDep, session: SessionDep, rt: Runtim
 
 
 _EQUALS = ("name", "status", "disk_format", "container_format", "visibility", "owner")
+_INT = {"type": "integer", "minimum": 0, "maximum": INT32_MAX}
+_TIME = {"type": "string", "pattern": "^(gt|gte|lt|lte|eq|neq):."}
+_TAGS_QUERY: dict[str, Any] = {"parameters": query(
+    *((name, STRING, f"Filter on {name}") for name in (*_EQUALS, "__imagetype", "tag", "member_status", "sort_key",
+                                                          *image_rules.PROPERTY_FILTERS)),
+    ("id", STRING, "Image ids, comma-separated"),
+    ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "asc or desc"),
+    ("min_disk", _INT, "Minimum disk (GB)"), ("min_ram", _INT, "Minimum memory (MB)"),
+    ("protected", {"type": "string", "enum": ["true", "false"]}, "Protected or not"),
+    ("created_at", _TIME, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
+    ("updated_at", _TIME, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
+    ("page", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "Page number (from 1)"),
+    ("limit", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "Tags per page (default: all)"))}
 
 
-@router.get("/v1/cloudimages/tags",
+@router.get("/v1/cloudimages/tags", openapi_extra=_TAGS_QUERY,
             responses=IMAGE_ERRORS, summary="Query the tags of the images matching the criteria")
 def query_tags(request: Request, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
     p = request.query_params
