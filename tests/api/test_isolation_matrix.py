@@ -539,6 +539,7 @@ def test_route_keeps_to_its_tenant(world: World, key: str) -> None:
     row = MATRIX[key]
     method, template = key.split(" ", 1)
     before = snapshot(world)
+    jobs: list[tuple[str, H, str, str]] = []
     for who, headers in world.callers.items():
         values = {**world.ids, **world.caller_ids[who]}
         values.update(_fill(row.path, values))
@@ -552,7 +553,14 @@ def test_route_keeps_to_its_tenant(world: World, key: str) -> None:
             kwargs["headers"].setdefault("Content-Type", "application/json")
         r = world.client.request(method, path, **kwargs)
         _check(key, who, getattr(row, who), r, world.secrets)
+        if r.status_code == 200 and "job_id" in r.text:
+            jobs.append((who, headers, r.json()["job_id"], str(r.request.url) + r.request.content.decode()))
     Worker(world.runtime).run_until_idle()  # a job a stranger started must not touch A either
+    for who, headers, job_id, asked in jobs:  # nor tell the stranger about A in its result
+        job = world.client.get(f"/v1/cloudimages/job/{job_id}", headers=headers)
+        assert job.status_code == 200, job.text
+        told = [s for s in world.secrets if s in job.text and s not in asked]
+        assert not told, f"{key} as {who}: its job names A's {told}: {job.text[:300]}"
     after = snapshot(world)
     if row.account_bucket:
         for state in (before, after):
