@@ -7,7 +7,8 @@ a private metadata namespace (with an object, a property, a tag and a resource t
 
 Every route of ``app.routes`` is then called, its path filled with A's ids, by two strangers:
 
-* ``same``: a ``te_admin`` of project B of the same account (not an administrator of the account);
+* ``same``: a ``te_admin`` of project B of the same account (not an administrator of the account),
+  and ``member``, a Keystone ``member`` of project B (the ``same`` column holds for both);
 * ``other``: the administrator of another account.
 
 Each route has a row in ``MATRIX`` saying what each of them gets (the documented answer: 404 for what
@@ -427,6 +428,8 @@ def _build(client: TestClient, rt: Runtime, tmp: Path) -> World:
     # The strangers.
     add_user(rt.db, name="bob", role="te_admin", domain_name="acme", project_name="local-1_b")
     same = {"X-Auth-Token": login(client, "bob", USER_PASSWORD, domain="acme", project="local-1_b")}
+    add_user(rt.db, name="carl", role="member", domain_name="acme", project_name="local-1_b")
+    member = {"X-Auth-Token": login(client, "carl", USER_PASSWORD, domain="acme", project="local-1_b")}
     evil = make_account(client, operator, "evil", "eviladmin")
     other = {"X-Auth-Token": evil["token"]}
 
@@ -442,8 +445,8 @@ def _build(client: TestClient, rt: Runtime, tmp: Path) -> World:
            "ims_image_id": job["entities"]["image_id"]}
     secrets = [image_id, job_id, job["entities"]["image_id"], project, user_id, group_id, access, "acme-ns",
                "glance-img", "ims-img", "alice"]
-    return World(client, rt, owner, {"same": same, "other": other}, {"same": me(same), "other": me(other)},
-                 ids, secrets)
+    return World(client, rt, owner, {"same": same, "member": member, "other": other},
+                 {"same": me(same), "member": me(member), "other": me(other)}, ids, secrets)
 
 
 @pytest.fixture(scope="module", params=DB_KINDS)
@@ -552,7 +555,7 @@ def test_route_keeps_to_its_tenant(world: World, key: str) -> None:
             kwargs["content"] = json.dumps(_fill(row.body, values))
             kwargs["headers"].setdefault("Content-Type", "application/json")
         r = world.client.request(method, path, **kwargs)
-        _check(key, who, getattr(row, who), r, world.secrets)
+        _check(key, who, row.other if who == "other" else row.same, r, world.secrets)
         if r.status_code == 200 and "job_id" in r.text:
             jobs.append((who, headers, r.json()["job_id"], str(r.request.url) + r.request.content.decode()))
     Worker(world.runtime).run_until_idle()  # a job a stranger started must not touch A either
