@@ -44,14 +44,17 @@ export async function imagesView(ctx) {
 
 async function load(ctx, results) {
   const f = listState.filters;
-  const q = new URLSearchParams({limit: String(listState.limit), sort_key: f.sort_key, sort_dir: f.sort_dir});
+  // One more than a page: whether a next page exists (a full last page must not lead to an empty one).
+  const q = new URLSearchParams({limit: String(listState.limit + 1), sort_key: f.sort_key, sort_dir: f.sort_dir});
   if (f.status) q.set('status', f.status);
   if (f.type) q.set('__imagetype', f.type);
   if (f.os) q.set('__os_type', f.os);
   if (f.tag) q.set('tag', f.tag);
   const marker = listState.markers.at(-1);
   if (marker) q.set('marker', marker);
-  const {images} = await api('GET', `/v2/cloudimages?${q}`, {signal: ctx.signal});
+  const found = (await api('GET', `/v2/cloudimages?${q}`, {signal: ctx.signal})).images;
+  const more = found.length > listState.limit;
+  const images = found.slice(0, listState.limit);
   const rows = images.map((img) => [
     h('a', {href: `#/images/${enc(img.id)}`, text: img.name || img.id}),
     img.status, TYPE_NAMES[img.__imagetype] || img.__imagetype || '', img.__os_version || img.__os_type || '',
@@ -61,7 +64,7 @@ async function load(ctx, results) {
   const prev = h('button', {type: 'button', text: 'Previous page', disabled: page === 1, onclick: () => {
     listState.markers.pop(); ctx.ui.run(() => load(ctx, results));
   }});
-  const next = h('button', {type: 'button', text: 'Next page', disabled: images.length < listState.limit,
+  const next = h('button', {type: 'button', text: 'Next page', disabled: !more,
     onclick: () => { listState.markers.push(images.at(-1).id); ctx.ui.run(() => load(ctx, results)); }});
   clear(results, table(`Images, page ${page}`, ['Name', 'Status', 'Type', 'OS', 'Format', 'Min disk', 'Size',
     'Created'], rows, 'No images match.'), h('div', {class: 'pager'}, prev, h('span', {text: `Page ${page}`}), next));

@@ -145,6 +145,11 @@ export async function importView(ctx) {
       const [url, size] = box.querySelectorAll('input');
       return {image_url: url.value.trim(), min_disk: Number(size.value)};
     });
+    if (quick.checked && dataDisks.length) {
+      // IMS's quick import has no data_images: refuse rather than import the system disk alone.
+      ctx.ui.error('Quick import takes no data disks: remove them, or import without quick import.');
+      return;
+    }
     if (dataDisks.length) body.data_images = dataDisks;
     let path = '/v2/cloudimages/action';
     if (quick.checked) { path = '/v2/cloudimages/quickimport/action'; body.type = 'ECS'; }
