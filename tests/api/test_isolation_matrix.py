@@ -62,6 +62,8 @@ class Row:
     path: dict[str, str] = field(default_factory=dict)  # path parameters other than A's defaults
     # The account's buckets are shared by its projects (docs/api.md): the same account's write shows there.
     account_bucket: bool = False
+    # The caller's own jobs from other rows name A's images it asked about (refused: "does not exist").
+    echoes_images: bool = False
 
 
 def n404(**kw: Any) -> Row:
@@ -72,14 +74,15 @@ def own(**kw: Any) -> Row:
     return Row(OWN, OWN, **kw)
 
 
-# ``{project_id}`` in an IMS path must be the token's project: 403 for everyone else (docs/api.md).
-def p403(**kw: Any) -> Row:
-    return Row(403, 403, **kw)
-
-
-# The caller's own project in the path, A's image or job in it: 404 (what 403 above would not test).
+# ``{project_id}`` in an IMS path must be the token's project: with A's, 403 for everyone else
+# (docs/api.md; the test checks it for every row below). With the caller's own project in the path:
+# A's image or job in it is 404 (mine404); a listing names nothing of A's (mine).
 def mine404(path: dict[str, str] | None = None, **kw: Any) -> Row:
     return Row(404, 404, path={"project_id": "{caller_project}", **(path or {})}, **kw)
+
+
+def mine(**kw: Any) -> Row:
+    return Row(OWN, OWN, path={"project_id": "{caller_project}"}, **kw)
 
 
 # IAM administration: the same account's non-administrator 403, another account 404 (docs/api.md,
@@ -128,7 +131,7 @@ MATRIX: dict[str, Row] = {
                                                           "min_disk": 40}),
     "POST /v1/cloudimages/dataimages/action": own(body={"name": "mine", "image_url": "acme-bkt:disk.qcow2",
                                                         "min_disk": 40}),
-    "GET /v1/{project_id}/jobs": p403(),
+    "GET /v1/{project_id}/jobs": mine(echoes_images=True),
     "GET /v1/{project_id}/jobs/{job_id}": mine404(),
     "GET /v1/{project_id}/jobs/{job_id}/events": mine404(),
     "GET /v1/cloudimages/job/{job_id}": n404(),
@@ -154,12 +157,12 @@ MATRIX: dict[str, Row] = {
     "GET /v1/cloudimages/os_version": own(),
     # --- tags
     "POST /v2/{project_id}/images/{image_id}/tags": mine404(body=TAG),
-    "GET /v2/{project_id}/images/tags": p403(),
+    "GET /v2/{project_id}/images/tags": mine(),
     "GET /v2/{project_id}/images/{image_id}/tags": mine404(),
     "DELETE /v2/{project_id}/images/{image_id}/tags/{key}": mine404({"key": "env"}),
     "POST /v2/{project_id}/images/{image_id}/tags/action": mine404(body=BATCH_TAGS),
     "DELETE /v1/{project_id}/cloudimages/{image_id}/tags/delete": mine404(body={"tags": [{"key": "env"}]}),
-    "POST /v2/{project_id}/images/resource_instances/action": p403(body={"action": "filter"}),
+    "POST /v2/{project_id}/images/resource_instances/action": mine(body={"action": "filter"}),
     "PUT /v1/cloudimages/tags": n404(body={"image_id": "{image_id}", "tag": "stolen.x"}),
     "GET /v1/cloudimages/tags": own(),
     "PUT /v2/images/{image_id}/tags/{tag}": n404(path={"tag": "stolen"}),
@@ -361,6 +364,10 @@ class World:
     ids: dict[str, str]  # path parameter -> A's value
     secrets: list[str]  # strings a stranger's 2xx must never contain
 
+    @property
+    def image_ids(self) -> tuple[str, str]:
+        return self.ids["image_id"], self.ids["ims_image_id"]
+
 
 def _ok(r: httpx.Response, *statuses: int) -> Any:
     assert r.status_code in (statuses or (200,)), r.text
@@ -555,9 +562,15 @@ def test_route_keeps_to_its_tenant(world: World, key: str) -> None:
             kwargs["content"] = json.dumps(_fill(row.body, values))
             kwargs["headers"].setdefault("Content-Type", "application/json")
         r = world.client.request(method, path, **kwargs)
-        _check(key, who, row.other if who == "other" else row.same, r, world.secrets)
-        if r.status_code == 200 and "job_id" in r.text:
-            jobs.append((who, headers, r.json()["job_id"], str(r.request.url) + r.request.content.decode()))
+        secrets = [s for s in world.secrets if not (row.echoes_images and s in world.image_ids)]
+        _check(key, who, row.other if who == "other" else row.same, r, secrets)
+        if row.path.get("project_id") == "{caller_project}":  # and A's project in the path: 403
+            forbidden = world.client.request(method, _fill(template, {**values, "project_id": world.ids["project_id"]}),
+                                             **kwargs)
+            _check(key + " (A's project in the path)", who, 403, forbidden, world.secrets)
+        started = r.json() if r.status_code == 200 and r.text.startswith('{"job_id"') else {}
+        if "job_id" in started:  # an asynchronous call: its job is read back below
+            jobs.append((who, headers, started["job_id"], str(r.request.url) + r.request.content.decode()))
     Worker(world.runtime).run_until_idle()  # a job a stranger started must not touch A either
     for who, headers, job_id, asked in jobs:  # nor tell the stranger about A in its result
         job = world.client.get(f"/v1/cloudimages/job/{job_id}", headers=headers)
