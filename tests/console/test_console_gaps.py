@@ -225,10 +225,20 @@ def test_import_with_data_disks(tab: Page, api: Api, tmp_path: Path) -> None:
     p.get_by_label("Name", exact=True).fill("with-disks")
     p.get_by_label("OS version", exact=True).select_option("CentOS 7.0 64bit")
     p.get_by_label("Min disk (GB)", exact=True).fill("40")
+    # Three disks, then the first removed: the others are renumbered 1 and 2.
+    p.get_by_role("button", name="Add a data disk").click()
+    expect(p.get_by_label("Data disk 1 file", exact=True)).to_be_focused()
+    p.get_by_label("Data disk 1 file", exact=True).fill("gaps-files:not-this-one.qcow2")
     for i in (1, 2):
         p.get_by_role("button", name="Add a data disk").click()
-        p.get_by_label(f"Data disk {i} file", exact=True).fill(f"gaps-files:data{i}.qcow2")
-        p.get_by_label(f"Data disk {i} min disk (GB)", exact=True).fill(str(50 * i))
+        p.get_by_label(f"Data disk {i + 1} file", exact=True).fill(f"gaps-files:data{i}.qcow2")
+        p.get_by_label(f"Data disk {i + 1} min disk (GB)", exact=True).fill(str(50 * i))
+    p.get_by_role("button", name="Remove data disk 1").click()
+    expect(p.get_by_role("button", name="Remove data disk 3")).to_have_count(0)
+    expect(p.get_by_role("group", name="Data disk 2")).to_be_visible()
+    for i in (1, 2):
+        expect(p.get_by_label(f"Data disk {i} file", exact=True)).to_have_value(f"gaps-files:data{i}.qcow2")
+        expect(p.get_by_label(f"Data disk {i} min disk (GB)", exact=True)).to_have_value(str(50 * i))
     p.get_by_role("button", name="Import image").click()
     expect(p.locator(".job-status")).to_have_text(re.compile("Status: SUCCESS"), timeout=45_000)
     job_id = p.get_by_role("heading", name=re.compile("^Job ")).inner_text().removeprefix("Job ")
@@ -249,11 +259,12 @@ def test_import_with_data_disks(tab: Page, api: Api, tmp_path: Path) -> None:
         assert name in shown
 
 
-def test_quick_import_refuses_data_disks(tab: Page) -> None:
+def test_quick_import_refuses_data_disks(tab: Page, api: Api, tmp_path: Path) -> None:
     """Quick import has no data disks in IMS: the console says so instead of dropping them."""
+    api.upload("gaps-files", "refused.raw", make_image(tmp_path, "raw", size=65536, seed=6))
     p = go(tab, "#/import", "Import an image")
     p.get_by_label("Bucket", exact=True).select_option("gaps-files")
-    p.get_by_label("Image file", exact=True).select_option("quick.raw")
+    p.get_by_label("Image file", exact=True).select_option("refused.raw")
     p.get_by_label("Name", exact=True).fill("quick-with-disks")
     p.get_by_label("Quick import (raw files only, no conversion)").check()
     p.get_by_role("button", name="Add a data disk").click()

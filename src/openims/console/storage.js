@@ -83,11 +83,18 @@ export async function importView(ctx) {
     api('GET', '/v1/cloudimages/os_version', {signal: ctx.signal})]);
   const bucket = select([['', 'Choose a bucket'], ...names.map((n) => [n, n])], names[0] || '');
   const file = h('select', {required: true});
+  // The files of the chosen bucket. A refill of the same bucket keeps the file chosen meanwhile, and an
+  // answer for a bucket no longer chosen (a quick change of mind) is dropped.
+  let filled = ''; let asked = 0;
   const fillFiles = async (selected) => {
-    if (!bucket.value) { clear(file, h('option', {value: '', text: 'No bucket chosen'})); return; }
-    const objects = await objectsOf(ctx, bucket.value);
+    const which = bucket.value; const mine = ++asked;
+    if (!which) { filled = ''; clear(file, h('option', {value: '', text: 'No bucket chosen'})); return; }
+    const objects = await objectsOf(ctx, which);
+    if (mine !== asked) return;
+    const keep = selected ?? (filled === which ? file.value : undefined);
+    filled = which;
     clear(file, objects.length ? objects.map((o) => h('option', {value: o.key, text: `${o.key} (${formatBytes(o.size)})`,
-      selected: o.key === selected})) : h('option', {value: '', text: 'The bucket is empty'}));
+      selected: o.key === keep})) : h('option', {value: '', text: 'The bucket is empty'}));
   };
   bucket.addEventListener('change', () => ctx.ui.run(() => fillFiles()));
   const newBucket = h('input', {minlength: 3, maxlength: 63});
@@ -109,15 +116,25 @@ export async function importView(ctx) {
   const tags = h('input', {placeholder: 'key=value, key2=value2'});
   const quick = h('input', {type: 'checkbox'});
   const disks = h('div', {class: 'data-disks'});
+  // The disks are numbered by position: removing one renumbers the others (no two "Data disk 2").
+  const renumber = () => {
+    [...disks.children].forEach((box, i) => {
+      const n = i + 1;
+      box.querySelector('legend').textContent = `Data disk ${n}`;
+      const [urlLabel, sizeLabel] = box.querySelectorAll('label');
+      urlLabel.textContent = `Data disk ${n} file`;
+      sizeLabel.textContent = `Data disk ${n} min disk (GB)`;
+      box.querySelector('button').textContent = `Remove data disk ${n}`;
+    });
+  };
   const addDisk = h('button', {type: 'button', text: 'Add a data disk', onclick: () => {
-    const n = disks.children.length + 1;
     const url = h('input', {required: true, placeholder: 'bucket:file'});
     const size = h('input', {type: 'number', min: 1, max: 2048, value: '40', required: true});
-    const box = h('fieldset', {class: 'data-disk'}, h('legend', {text: `Data disk ${n}`}),
-      field(`Data disk ${n} file`, url, 'bucket:file'), field(`Data disk ${n} min disk (GB)`, size),
-      h('button', {type: 'button', text: `Remove data disk ${n}`, onclick: () => box.remove()}));
+    const box = h('fieldset', {class: 'data-disk'}, h('legend'), field('', url, 'bucket:file'), field('', size),
+      h('button', {type: 'button', onclick: () => { box.remove(); renumber(); addDisk.focus(); }}));
     box.dataset.disk = '1';
     disks.append(box);
+    renumber();
     url.focus();
   }});
 
