@@ -332,8 +332,11 @@ def test_sign_out_forgets_the_token(page: Page, server: ServerProcess) -> None:
     expect(p.get_by_role("navigation", name="Main")).to_be_hidden()
     assert p.evaluate("sessionStorage.length") == 0
     assert p.context.cookies() == []
-    # Nothing of the session in the page's memory: the data shown is gone with it.
+    # Nothing of the session left in the page: the view, the project list, who was signed in.
     assert p.locator("#view").inner_text() == ""
+    expect(p.locator("#project-switch option")).to_have_count(0)
+    expect(p.locator("#who")).to_have_text("")
+    assert "local-1" not in p.content()
     assert token not in p.content()
     # The token is revoked on the server too.
     r = httpx.get(server.url + "/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token})

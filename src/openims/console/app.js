@@ -40,9 +40,15 @@ let flashed = '';
 let leaving = null; // aborts the current view's streams and requests when another one opens
 
 function showSignIn(message) {
+  // Nothing of the session stays in the page: its view (and the requests and streams it had
+  // running), the project list and who was signed in.
+  if (leaving) { leaving.abort(); leaving = null; }
   $('topbar').hidden = true;
   $('view').hidden = true;
   clear($('view'));
+  clear($('project-switch'));
+  $('who').textContent = '';
+  ui.clearMessages();
   $('signin').hidden = false;
   $('signin-message').textContent = message || '';
   document.title = 'Sign in · openims console';
@@ -90,7 +96,6 @@ whenExpired(() => {
   // The token expired or was revoked: back to sign-in, saying why.
   if (!session.get()) return;
   session.clear();
-  if (leaving) leaving.abort();
   showSignIn('Your session has expired or was ended. Sign in again.');
 });
 
