@@ -294,6 +294,15 @@ def test_failed_job_says_why(tab: Page, api: Api, tmp_path: Path) -> None:
     # The same words when the page is opened after the job ended.
     p.reload()
     expect(p.locator(".outcome")).to_contain_text(job["fail_reason"])
+    # And in the jobs list: its code, its reason and how long it ran.
+    p = go(tab, "#/jobs", "Jobs")
+    p.get_by_label("Status", exact=True).select_option("FAIL")
+    p.get_by_role("button", name="Apply").click()
+    row = p.get_by_role("row").filter(has=p.get_by_role("link", name=job_id, exact=True))
+    expect(row).to_contain_text(f"{job['error_code']}: {job['fail_reason']}")
+    expect(row.get_by_role("cell", name=re.compile(r"^\d+ (s|min \d+ s)$"))).to_have_count(1)
+    headings = p.get_by_role("columnheader").all_inner_texts()
+    assert headings[-2:] == ["Duration", "Error"], headings
 
 
 def test_copy_secret_to_clipboard_and_not_shown_again(tab: Page) -> None:

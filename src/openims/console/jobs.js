@@ -15,6 +15,17 @@ function percent(job) {
   return Number(job.entities?.process_percent ?? job.progress ?? 0);
 }
 
+/** How long the job ran (so far, while it runs), in words: 1 h 2 min, 3 min 4 s, 5 s. */
+export function duration(job) {
+  const begin = Date.parse(job.begin_time || '');
+  if (Number.isNaN(begin)) return '';
+  const end = job.end_time ? Date.parse(job.end_time) : Date.now();
+  const s = Math.max(0, Math.round((end - begin) / 1000));
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${s} s`;
+}
+
 export async function jobsView(ctx) {
   const status = select(STATUSES, state.status); const type = select(TYPES, state.type);
   const results = h('div', {class: 'results'});
@@ -37,9 +48,10 @@ async function load(ctx, results) {
   const body = await api('GET', `/v1/${enc(ctx.session.projectId)}/jobs?${q}`, {signal: ctx.signal});
   const rows = body.jobs.map((j) => [h('a', {href: `#/jobs/${enc(j.job_id)}`, text: j.job_id}), j.job_type, j.status,
     `${percent(j).toFixed(0)} %`, j.entities?.image_name || j.entities?.image_id || '', j.begin_time || '',
-    j.end_time || '']);
+    j.end_time || '', duration(j), j.status === 'FAIL' ? `${j.error_code || 'no code'}: ${j.fail_reason || ''}` : '']);
   const page = state.markers.length + 1;
-  clear(results, table(`Jobs, page ${page}`, ['Job', 'Type', 'Status', 'Progress', 'Image', 'Began', 'Ended'], rows,
+  clear(results, table(`Jobs, page ${page}`, ['Job', 'Type', 'Status', 'Progress', 'Image', 'Began', 'Ended',
+    'Duration', 'Error'], rows,
     'No jobs.'), h('div', {class: 'pager'},
     h('button', {type: 'button', text: 'Previous page', disabled: page === 1,
       onclick: () => { state.markers.pop(); ctx.ui.run(() => load(ctx, results)); }}),
