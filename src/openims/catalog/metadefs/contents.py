@@ -12,6 +12,7 @@ PUT replaces an item as a whole and may rename it (409 when the new name is take
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -22,35 +23,60 @@ from openims.catalog.metadefs.definitions import ObjectSpec, PropertySpec
 from openims.db.models import MetadefNamespace, MetadefObject, MetadefProperty, MetadefTag
 from openims.errors import ImsConflict, ImsNotFound
 
-# ---------------------------------------------------------------- properties
+# ---------------------------------------------------------------- every kind of item
+
+_Item = TypeVar("_Item", MetadefProperty, MetadefObject, MetadefTag)
+# What Glance's messages call each kind: (in "…already exists", in "…not found" and "…is protected").
+_NAMES: dict[type[Any], tuple[str, str]] = {
+    MetadefProperty: ("A metadata definition property", "property"),
+    MetadefObject: ("A metadata definition object", "object"),
+    MetadefTag: ("A metadata tag", "tag"),
+}
 
 
-def _property_taken(namespace: MetadefNamespace, name: str) -> str:
-    return f"A metadata definition property with name={name} already exists in namespace={namespace.namespace}."
+def _taken(model: type[_Item], namespace: MetadefNamespace, name: str) -> str:
+    return f"{_NAMES[model][0]} with name={name} already exists in namespace={namespace.namespace}."
 
 
-def _find_property(session: Session, namespace: MetadefNamespace, name: str) -> MetadefProperty:
-    row = session.scalar(select(MetadefProperty).where(MetadefProperty.namespace_id == namespace.id,
-                                                       MetadefProperty.name == name))
+def _find(session: Session, model: type[_Item], namespace: MetadefNamespace, name: str) -> _Item:
+    row = session.scalar(select(model).where(model.namespace_id == namespace.id, model.name == name))
     if row is None:
-        raise ImsNotFound(f"Metadata definition property with name={name} not found in "
+        raise ImsNotFound(f"Metadata definition {_NAMES[model][1]} with name={name} not found in "
                           f"namespace={namespace.namespace}.")
     return row
 
 
-def _no_property(session: Session, namespace: MetadefNamespace, name: str) -> None:
-    if session.scalar(select(MetadefProperty.id).where(MetadefProperty.namespace_id == namespace.id,
-                                                       MetadefProperty.name == name)) is not None:
-        raise ImsConflict(_property_taken(namespace, name))
+def _free(session: Session, model: type[_Item], namespace: MetadefNamespace, names: list[str]) -> None:
+    """409 when one of the names is already an item of this kind in the namespace."""
+    taken = session.scalar(select(model.name).where(model.namespace_id == namespace.id,
+                                                    model.name.in_(names)).limit(1))
+    if taken is not None:
+        raise ImsConflict(_taken(model, namespace, taken))
+
+
+def _delete_one(session: Session, actor: Actor, model: type[_Item], namespace: str, name: str) -> None:
+    row = writable(session, actor, namespace)
+    item = _find(session, model, row, name)
+    if row.protected:
+        raise protected(_NAMES[model][1], name)
+    session.execute(delete(model).where(model.id == item.id))
+
+
+def _delete_all(session: Session, actor: Actor, model: type[_Item], namespace: str) -> None:
+    row = deletable(session, actor, namespace)
+    session.execute(delete(model).where(model.namespace_id == row.id))
+
+
+# ---------------------------------------------------------------- properties
 
 
 def add_property(session: Session, namespace: MetadefNamespace, spec: PropertySpec,
                  now: dt.datetime) -> MetadefProperty:
-    _no_property(session, namespace, spec.name)
+    _free(session, MetadefProperty, namespace, [spec.name])
     row = MetadefProperty(namespace_id=namespace.id, name=spec.name, definition=spec.definition, created_at=now,
                           updated_at=now)
     session.add(row)
-    with unique(_property_taken(namespace, spec.name)):
+    with unique(_taken(MetadefProperty, namespace, spec.name)):
         session.flush()
     return row
 
@@ -74,7 +100,7 @@ def get_property(session: Session, actor: Actor, namespace: str, name: str,
             raise ImsNotFound(f"Property {name} does not start with the expected resource type association "
                               f"prefix of '{prefix}'.")
         name = name[len(prefix):]
-    return _find_property(session, row, name)
+    return _find(session, MetadefProperty, row, name)
 
 
 def create_property(session: Session, actor: Actor, namespace: str, spec: PropertySpec,
@@ -85,55 +111,32 @@ def create_property(session: Session, actor: Actor, namespace: str, spec: Proper
 def update_property(session: Session, actor: Actor, namespace: str, name: str, spec: PropertySpec,
                     now: dt.datetime) -> MetadefProperty:
     row = writable(session, actor, namespace)
-    prop = _find_property(session, row, name)
+    prop = _find(session, MetadefProperty, row, name)
     if spec.name != prop.name:
-        _no_property(session, row, spec.name)
+        _free(session, MetadefProperty, row, [spec.name])
     prop.name, prop.definition, prop.updated_at = spec.name, spec.definition, now
-    with unique(_property_taken(row, spec.name)):
+    with unique(_taken(MetadefProperty, row, spec.name)):
         session.flush()
     return prop
 
 
 def delete_property(session: Session, actor: Actor, namespace: str, name: str) -> None:
-    row = writable(session, actor, namespace)
-    prop = _find_property(session, row, name)
-    if row.protected:
-        raise protected("property", name)
-    session.execute(delete(MetadefProperty).where(MetadefProperty.id == prop.id))
+    _delete_one(session, actor, MetadefProperty, namespace, name)
 
 
 def delete_properties(session: Session, actor: Actor, namespace: str) -> None:
-    row = deletable(session, actor, namespace)
-    session.execute(delete(MetadefProperty).where(MetadefProperty.namespace_id == row.id))
+    _delete_all(session, actor, MetadefProperty, namespace)
 
 
 # ---------------------------------------------------------------- objects
 
 
-def _object_taken(namespace: MetadefNamespace, name: str) -> str:
-    return f"A metadata definition object with name={name} already exists in namespace={namespace.namespace}."
-
-
-def _find_object(session: Session, namespace: MetadefNamespace, name: str) -> MetadefObject:
-    row = session.scalar(select(MetadefObject).where(MetadefObject.namespace_id == namespace.id,
-                                                     MetadefObject.name == name))
-    if row is None:
-        raise ImsNotFound(f"Metadata definition object with name={name} not found in namespace={namespace.namespace}.")
-    return row
-
-
-def _no_object(session: Session, namespace: MetadefNamespace, name: str) -> None:
-    if session.scalar(select(MetadefObject.id).where(MetadefObject.namespace_id == namespace.id,
-                                                     MetadefObject.name == name)) is not None:
-        raise ImsConflict(_object_taken(namespace, name))
-
-
 def add_object(session: Session, namespace: MetadefNamespace, spec: ObjectSpec, now: dt.datetime) -> MetadefObject:
-    _no_object(session, namespace, spec.name)
+    _free(session, MetadefObject, namespace, [spec.name])
     row = MetadefObject(namespace_id=namespace.id, name=spec.name, description=spec.description,
                         required=spec.required, properties=spec.properties, created_at=now, updated_at=now)
     session.add(row)
-    with unique(_object_taken(namespace, spec.name)):
+    with unique(_taken(MetadefObject, namespace, spec.name)):
         session.flush()
     return row
 
@@ -150,7 +153,7 @@ def list_objects(session: Session, actor: Actor, namespace: str) -> tuple[Metade
 
 def get_object(session: Session, actor: Actor, namespace: str, name: str) -> tuple[MetadefNamespace, MetadefObject]:
     row = readable(session, actor, namespace)
-    return row, _find_object(session, row, name)
+    return row, _find(session, MetadefObject, row, name)
 
 
 def create_object(session: Session, actor: Actor, namespace: str, spec: ObjectSpec,
@@ -162,49 +165,26 @@ def create_object(session: Session, actor: Actor, namespace: str, spec: ObjectSp
 def update_object(session: Session, actor: Actor, namespace: str, name: str, spec: ObjectSpec,
                   now: dt.datetime) -> tuple[MetadefNamespace, MetadefObject]:
     row = writable(session, actor, namespace)
-    obj = _find_object(session, row, name)
+    obj = _find(session, MetadefObject, row, name)
     if spec.name != obj.name:
-        _no_object(session, row, spec.name)
+        _free(session, MetadefObject, row, [spec.name])
     obj.name, obj.description, obj.required, obj.properties = spec.name, spec.description, spec.required, \
         spec.properties
     obj.updated_at = now
-    with unique(_object_taken(row, spec.name)):
+    with unique(_taken(MetadefObject, row, spec.name)):
         session.flush()
     return row, obj
 
 
 def delete_object(session: Session, actor: Actor, namespace: str, name: str) -> None:
-    row = writable(session, actor, namespace)
-    obj = _find_object(session, row, name)
-    if row.protected:
-        raise protected("object", name)
-    session.execute(delete(MetadefObject).where(MetadefObject.id == obj.id))
+    _delete_one(session, actor, MetadefObject, namespace, name)
 
 
 def delete_objects(session: Session, actor: Actor, namespace: str) -> None:
-    row = deletable(session, actor, namespace)
-    session.execute(delete(MetadefObject).where(MetadefObject.namespace_id == row.id))
+    _delete_all(session, actor, MetadefObject, namespace)
 
 
 # ---------------------------------------------------------------- tags
-
-
-def _tag_taken(namespace: MetadefNamespace, name: str) -> str:
-    return f"A metadata tag with name={name} already exists in namespace={namespace.namespace}."
-
-
-def _find_tag(session: Session, namespace: MetadefNamespace, name: str) -> MetadefTag:
-    row = session.scalar(select(MetadefTag).where(MetadefTag.namespace_id == namespace.id, MetadefTag.name == name))
-    if row is None:
-        raise ImsNotFound(f"Metadata definition tag with name={name} not found in namespace={namespace.namespace}.")
-    return row
-
-
-def _no_tags(session: Session, namespace: MetadefNamespace, names: list[str]) -> None:
-    taken = session.scalar(select(MetadefTag.name).where(MetadefTag.namespace_id == namespace.id,
-                                                         MetadefTag.name.in_(names)).limit(1))
-    if taken is not None:
-        raise ImsConflict(_tag_taken(namespace, taken))
 
 
 def add_tags(session: Session, namespace: MetadefNamespace, names: list[str], now: dt.datetime, *,
@@ -216,10 +196,10 @@ def add_tags(session: Session, namespace: MetadefNamespace, names: list[str], no
     if not append:
         session.execute(delete(MetadefTag).where(MetadefTag.namespace_id == namespace.id))
     else:
-        _no_tags(session, namespace, names)
+        _free(session, MetadefTag, namespace, names)
     rows = [MetadefTag(namespace_id=namespace.id, name=n, created_at=now, updated_at=now) for n in names]
     session.add_all(rows)
-    with unique(_tag_taken(namespace, names[0] if len(names) == 1 else ", ".join(names))):
+    with unique(_taken(MetadefTag, namespace, names[0] if len(names) == 1 else ", ".join(names))):
         session.flush()
     return rows
 
@@ -234,7 +214,7 @@ def list_tags(session: Session, actor: Actor, namespace: str) -> list[MetadefTag
 
 
 def get_tag(session: Session, actor: Actor, namespace: str, name: str) -> MetadefTag:
-    return _find_tag(session, readable(session, actor, namespace), name)
+    return _find(session, MetadefTag, readable(session, actor, namespace), name)
 
 
 def create_tag(session: Session, actor: Actor, namespace: str, name: str, now: dt.datetime) -> MetadefTag:
@@ -252,23 +232,18 @@ def create_tags(session: Session, actor: Actor, namespace: str, names: list[str]
 def update_tag(session: Session, actor: Actor, namespace: str, name: str, new_name: str,
                now: dt.datetime) -> MetadefTag:
     row = writable(session, actor, namespace)
-    tag = _find_tag(session, row, name)
+    tag = _find(session, MetadefTag, row, name)
     if new_name != tag.name:
-        _no_tags(session, row, [new_name])
+        _free(session, MetadefTag, row, [new_name])
     tag.name, tag.updated_at = new_name, now
-    with unique(_tag_taken(row, new_name)):
+    with unique(_taken(MetadefTag, row, new_name)):
         session.flush()
     return tag
 
 
 def delete_tag(session: Session, actor: Actor, namespace: str, name: str) -> None:
-    row = writable(session, actor, namespace)
-    tag = _find_tag(session, row, name)
-    if row.protected:
-        raise protected("tag", name)
-    session.execute(delete(MetadefTag).where(MetadefTag.id == tag.id))
+    _delete_one(session, actor, MetadefTag, namespace, name)
 
 
 def delete_tags(session: Session, actor: Actor, namespace: str) -> None:
-    row = deletable(session, actor, namespace)
-    session.execute(delete(MetadefTag).where(MetadefTag.namespace_id == row.id))
+    _delete_all(session, actor, MetadefTag, namespace)
