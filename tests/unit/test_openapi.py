@@ -128,3 +128,38 @@ def test_constraints_read_by_hand_are_declared(document: dict[str, Any]) -> None
         assert any(p["name"] == "X-Subject-Token" and p["in"] == "header" and p["required"] for p in params)
     created = document["paths"]["/v2/metadefs/namespaces/{namespace}/properties"]["post"]["requestBody"]
     assert created["content"]["application/json"]["schema"]["required"] == ["name", "title", "type"]
+
+
+def _param(doc: dict[str, Any], method: str, path: str, name: str) -> dict[str, Any]:
+    return next(p["schema"] for p in doc["paths"][path][method]["parameters"] if p["name"] == name)
+
+
+def _string_branch(schema: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in schema.get("anyOf", [schema]) if s.get("type") == "string")
+
+
+def test_name_rules_checked_by_hand_are_declared_from_the_code(document: dict[str, Any]) -> None:
+    # The rules are the code's own constants (not copies), declared without validating (the routes' errors
+    # keep their codes: IMG.0109 for a bucket name, Keystone's 400 for an IAM name).
+    from openims.iam import accounts, admin
+    from openims.objects.base import BUCKET_NAME, BUCKET_NAME_LENGTH, InvalidObjectName, check_bucket_name
+
+    low, high = BUCKET_NAME_LENGTH
+    for method, path in (("put", "/obs/{bucket}"), ("get", "/obs/{bucket}"), ("put", "/obs/{bucket}/{key}")):
+        schema = _param(document, method, path, "bucket")
+        assert (schema["pattern"], schema["minLength"], schema["maxLength"]) == (BUCKET_NAME.pattern, low, high)
+    # The declared rule is never stricter than the check: what it refuses, check_bucket_name refuses too.
+    for name in ("ab", "a" * (high + 1), "Abc", "-abc", "abc-", "a_b", "ab c"):
+        assert not re.search(BUCKET_NAME.pattern, name) or not low <= len(name) <= high
+        with pytest.raises(InvalidObjectName):
+            check_bucket_name(name)
+    assert check_bucket_name("a" * high) and check_bucket_name("a.b-1")
+
+    schemas = document["components"]["schemas"]
+    users = [_string_branch(schemas[m]["properties"]["name"]) for m in ("UserCreate", "UserUpdate")]
+    assert all((u["pattern"], u["minLength"], u["maxLength"]) == (admin.USER_NAME.pattern, *admin.USER_NAME_LENGTH)
+               for u in users)
+    domains = [_string_branch(schemas[m]["properties"]["name"]) for m in ("DomainCreate", "DomainUpdate")]
+    assert all(d["pattern"] == accounts.DOMAIN_NAME.pattern for d in domains)
+    projects = [_string_branch(schemas[m]["properties"]["name"]) for m in ("ProjectCreate", "ProjectUpdate")]
+    assert all(p["pattern"] == admin.PROJECT_NAME and p["maxLength"] == admin.MAX_NAME for p in projects)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from openims.api.auth import CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import domain_body, group_body, project_body, role_body, user_body
-from openims.api.openapi_docs import Responses
+from openims.api.openapi_docs import Responses, rule
 from openims.db.session import after_commit
 from openims.errors import IamBadRequest
 from openims.iam import accounts, admin, grants
@@ -30,6 +30,14 @@ router = api_router(tags=["iam-admin"])
 
 
 
+# The name rules iam.admin and iam.accounts check by hand, declared for the document (json_schema_extra: not
+# validated here, so a bad name keeps its own message).
+_USER_NAME = rule(admin.USER_NAME, admin.USER_NAME_LENGTH)
+_GROUP_NAME = rule(r"\S")  # anything but blank (admin._check_group_name), at most MAX_NAME
+_DOMAIN_NAME = rule(accounts.DOMAIN_NAME)
+_PROJECT_NAME = rule(admin.PROJECT_NAME)  # '<region>_' + the suffix (admin._check_project_name)
+
+
 def _id() -> Any:
     return Field(default=None, max_length=64)
 
@@ -40,7 +48,7 @@ class _Body(BaseModel):
 
 
 class ProjectCreate(_Body):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra=_PROJECT_NAME)
     description: str | None = Field(default=None, max_length=255)
     domain_id: str | None = _id()
     parent_id: str | None = _id()
@@ -52,7 +60,7 @@ class ProjectCreateRequest(_Body):
 
 
 class ProjectUpdate(_Body):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=64, json_schema_extra=_PROJECT_NAME)
     description: str | None = Field(default=None, max_length=255)
     enabled: StrictBool | None = None
 
@@ -70,7 +78,7 @@ class ProjectStatusRequest(_Body):
 
 
 class UserCreate(_Body):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra=_USER_NAME)
     password: str | None = Field(default=None, max_length=1024)
     enabled: StrictBool = True
     description: str | None = Field(default=None, max_length=255)
@@ -84,7 +92,7 @@ class UserCreateRequest(_Body):
 
 
 class UserUpdate(_Body):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=64, json_schema_extra=_USER_NAME)
     password: str | None = Field(default=None, max_length=1024)
     enabled: StrictBool | None = None
     description: str | None = Field(default=None, max_length=255)
@@ -107,7 +115,7 @@ class PasswordChangeRequest(_Body):
 
 
 class GroupCreate(_Body):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra=_GROUP_NAME)
     description: str | None = Field(default=None, max_length=255)
     domain_id: str | None = _id()
 
@@ -117,7 +125,7 @@ class GroupCreateRequest(_Body):
 
 
 class GroupUpdate(_Body):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=64, json_schema_extra=_GROUP_NAME)
     description: str | None = Field(default=None, max_length=255)
     domain_id: str | None = _id()
 
@@ -127,7 +135,7 @@ class GroupUpdateRequest(_Body):
 
 
 class DomainCreate(_Body):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra=_DOMAIN_NAME)
     description: str | None = Field(default=None, max_length=255)
     enabled: StrictBool = True
 
@@ -137,7 +145,7 @@ class DomainCreateRequest(_Body):
 
 
 class DomainUpdate(_Body):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=64, json_schema_extra=_DOMAIN_NAME)
     description: str | None = Field(default=None, max_length=255)
     enabled: StrictBool | None = None
 

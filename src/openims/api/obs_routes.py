@@ -1,32 +1,45 @@
 """Minimal object API for the embedded buckets: make buckets, list them, stream uploads in.
 
 Not S3: just enough for ``openims obs put/ls/mb`` to work from another host. Buckets belong to
-the caller's account; another account's bucket answers 404 like a missing one.
+the caller's account. Reading or uploading into another account's bucket answers 404 like a missing
+one; creating a bucket under a name another account holds is 409 IMG.0038 (names are one namespace).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import ts
-from openims.api.openapi_docs import STRING, json_body, json_response, obj
+from openims.api.openapi_docs import STRING, json_body, json_response, obj, rule
 from openims.catalog import buckets
 from openims.concurrency import transfer_limiter
 from openims.errors import ImsBadRequest, ImsNotFound
-from openims.objects.base import InvalidObjectName, ObjectInfo, ObjectNotFound, check_bucket_name, check_key
+from openims.objects.base import (
+    BUCKET_NAME,
+    BUCKET_NAME_LENGTH,
+    InvalidObjectName,
+    ObjectInfo,
+    ObjectNotFound,
+    check_bucket_name,
+    check_key,
+)
 
 router = api_router(prefix="/obs", tags=["obs"])
 
 _BUCKET = obj("name", name=STRING)
+# The bucket-name rule, declared but checked by _valid_bucket (IMG.0109, not request validation's IMG.0001).
+_BUCKET_PATH = Path(description="3-63 lower-case letters, digits, hyphens and periods, starting and ending with a "
+                    "letter or digit; no '..', '.-' or '-.'; not shaped like an IPv4 address",
+                    json_schema_extra=rule(BUCKET_NAME, BUCKET_NAME_LENGTH))
 
 
 def _object(info: ObjectInfo) -> dict[str, Any]:
@@ -51,13 +64,14 @@ def list_buckets(caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> dict
                        400: {"description": "Invalid bucket name"}, 401: {"description": "Missing or invalid token"},
                        403: {"description": "Not permitted (read-only role)"},
                        409: {"description": "The name is another account's bucket"}})
-def make_bucket(bucket: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> JSONResponse:
+def make_bucket(bucket: Annotated[str, _BUCKET_PATH], caller: WriterDep, session: SessionDep,
+                rt: RuntimeDep) -> JSONResponse:
     created = buckets.create(session, rt.buckets, caller.domain_id, _valid_bucket(bucket), rt.clock())
     return JSONResponse({"name": bucket}, status_code=201 if created else 200)
 
 
 @router.get("/{bucket}", summary="List objects in a bucket")
-def list_objects(bucket: str, caller: ReaderDep, session: SessionDep, rt: RuntimeDep,
+def list_objects(bucket: Annotated[str, _BUCKET_PATH], caller: ReaderDep, session: SessionDep, rt: RuntimeDep,
                  prefix: str = Query(default="", max_length=1024),
                  limit: int = Query(default=1000, ge=1, le=10000)) -> dict[str, Any]:
     buckets.require_own(session, rt.buckets, caller.domain_id, _valid_bucket(bucket))
@@ -117,7 +131,8 @@ class _TooLarge(Exception):
                 413: {"description": "Larger than OPENIMS_MAX_QUICK_IMPORT_SIZE"}},
             openapi_extra=json_body({"type": "string", "format": "binary"}, media_types=("application/octet-stream",),
                                     description="The object's bytes, streamed"))
-async def put_object(bucket: str, key: str, request: Request, caller: WriterDep, rt: RuntimeDep) -> JSONResponse:
+async def put_object(bucket: Annotated[str, _BUCKET_PATH], key: str, request: Request, caller: WriterDep,
+                     rt: RuntimeDep) -> JSONResponse:
     _valid_bucket(bucket)
     try:
         check_key(key)

@@ -8,6 +8,8 @@ schemathesis against it).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -51,6 +53,25 @@ def query(*params: tuple[str, Schema, str]) -> list[dict[str, Any]]:
     """Query parameters a route reads off ``request.query_params``: (name, schema, description)."""
     return [{"name": name, "in": "query", "required": False, "schema": schema, "description": description}
             for name, schema, description in params]
+
+
+def rule(regex: re.Pattern[str] | str, length: tuple[int, int] | None = None) -> Callable[[Schema], None]:
+    """A string rule checked by hand (so that its error keeps the route's own code), for the document only.
+
+    Given as ``json_schema_extra`` of a ``Path``/``Field``: FastAPI and pydantic put it in the schema but do
+    not validate it; the route's own check (whose regex and limits these are) answers. On an optional field
+    the rule goes to the string branch of its ``anyOf``.
+    """
+    said: Schema = {"pattern": regex if isinstance(regex, str) else regex.pattern}
+    if length is not None:
+        said["minLength"], said["maxLength"] = length
+
+    def extra(schema: Schema) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch.update(said)
+
+    return extra
 
 
 STRING: Schema = {"type": "string"}

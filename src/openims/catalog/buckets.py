@@ -1,4 +1,4 @@
-"""Bucket ownership: a bucket belongs to one account; other accounts cannot tell it exists."""
+"""Bucket ownership: a bucket belongs to one account; to others it reads as missing, but its name is taken."""
 
 from __future__ import annotations
 

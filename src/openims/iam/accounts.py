@@ -32,7 +32,7 @@ from openims.iam.ids import new_id
 
 # Account names are what users type as their domain at login: a letter or digit first, then letters,
 # digits, '-', '_' or '.', at most 64 in all (domains.name).
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 _DENIED = "You are not authorized to perform the requested action: accounts are managed by the operator."
 
@@ -43,7 +43,7 @@ def require_operator(actor: Actor) -> None:
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not DOMAIN_NAME.match(name):
         raise IamBadRequest(f"Invalid domain name {name[:64]!r}: 1 to 64 letters, digits, '-', '_' or '.', "
                             "starting with a letter or digit.")
 

@@ -36,8 +36,11 @@ ALL_PROJECTS = "all_projects"
 TARGET_TYPES = (PROJECT, DOMAIN, ALL_PROJECTS)
 
 # Huawei IAM user names: 5-32 characters, letters, digits, '-', '_', '.'; no leading digit.
-_USER_NAME = re.compile(r"^[^\W\d][\w.\-]{4,31}$")
+USER_NAME = re.compile(r"^[^\W\d][\w.\-]{4,31}$")
+USER_NAME_LENGTH = (5, 32)
 _PROJECT_SUFFIX = re.compile(r"^[A-Za-z0-9_\-]+$")
+# A project name as the document can say it without the region: something, then '_' and the suffix.
+PROJECT_NAME = r"^.+_[A-Za-z0-9_\-]+$"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_NAME = 64
 MAX_DESCRIPTION = 255
@@ -354,7 +357,7 @@ def delete_project(session: Session, actor: Actor, region: str, project_id: str)
 
 
 def _check_user_name(name: str) -> None:
-    if not _USER_NAME.match(name):
+    if not USER_NAME.match(name):
         raise IamBadRequest(
             f"Invalid user name {name!r}: 5 to 32 characters of letters, digits, '-', '_' or '.', "
             "not starting with a digit."

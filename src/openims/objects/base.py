@@ -13,7 +13,8 @@ from typing import BinaryIO, Protocol
 
 # OBS/S3 bucket names: 3-63 lower-case letters, digits, hyphens and periods, starting and ending
 # with a letter or digit, not shaped like an IP address.
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_NAME_LENGTH = (3, 63)
 _IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 MAX_KEY_BYTES = 1024
 
@@ -39,7 +40,7 @@ class StorageUnavailable(Exception):
 
 
 def check_bucket_name(name: str) -> str:
-    if not _BUCKET.match(name) or _IPV4.match(name) or ".." in name or ".-" in name or "-." in name:
+    if not BUCKET_NAME.match(name) or _IPV4.match(name) or ".." in name or ".-" in name or "-." in name:
         raise InvalidObjectName(
             f"invalid bucket name {name!r}: use 3-63 lower-case letters, digits, hyphens and periods"
         )
