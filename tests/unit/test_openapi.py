@@ -134,10 +134,6 @@ def _param(doc: dict[str, Any], method: str, path: str, name: str) -> dict[str, 
     return next(p["schema"] for p in doc["paths"][path][method]["parameters"] if p["name"] == name)
 
 
-def _string_branch(schema: dict[str, Any]) -> dict[str, Any]:
-    return next(s for s in schema.get("anyOf", [schema]) if s.get("type") == "string")
-
-
 def test_name_rules_checked_by_hand_are_declared_from_the_code(document: dict[str, Any]) -> None:
     # The rules are the code's own constants (not copies), declared without validating (the routes' errors
     # keep their codes: IMG.0109 for a bucket name, Keystone's 400 for an IAM name).
@@ -156,10 +152,51 @@ def test_name_rules_checked_by_hand_are_declared_from_the_code(document: dict[st
     assert check_bucket_name("a" * high) and check_bucket_name("a.b-1")
 
     schemas = document["components"]["schemas"]
-    users = [_string_branch(schemas[m]["properties"]["name"]) for m in ("UserCreate", "UserUpdate")]
+    users = [_non_null(schemas[m]["properties"]["name"]) for m in ("UserCreate", "UserUpdate")]
     assert all((u["pattern"], u["minLength"], u["maxLength"]) == (admin.USER_NAME.pattern, *admin.USER_NAME_LENGTH)
                for u in users)
-    domains = [_string_branch(schemas[m]["properties"]["name"]) for m in ("DomainCreate", "DomainUpdate")]
+    domains = [_non_null(schemas[m]["properties"]["name"]) for m in ("DomainCreate", "DomainUpdate")]
     assert all(d["pattern"] == accounts.DOMAIN_NAME.pattern for d in domains)
-    projects = [_string_branch(schemas[m]["properties"]["name"]) for m in ("ProjectCreate", "ProjectUpdate")]
+    projects = [_non_null(schemas[m]["properties"]["name"]) for m in ("ProjectCreate", "ProjectUpdate")]
     assert all(p["pattern"] == admin.PROJECT_NAME and p["maxLength"] == admin.MAX_NAME for p in projects)
+
+
+_NAMES = ("ok", "a b", "a.b-c_d", " a", "a ", "a\tb", "a/b", "é-ok", "", "x" * 128, "x" * 129, "a\n")
+_TAGS = ("k", "k.v", ".v", "k.", "k.v.w", "k v", "k" * 36 + ".v", "k" * 37, "k." + "v" * 43, "k." + "v" * 44)
+
+
+def test_ims_image_rules_are_declared_as_checked(document: dict[str, Any]) -> None:
+    # IMS creation's required fields and rules are checked by hand (IMG.0013, IMG.0017, IMG.0055, …):
+    # the document says them, and the declared patterns accept exactly what the checks accept.
+    from openims.catalog import validation
+    from openims.errors import ImsBadRequest
+
+    schemas = document["components"]["schemas"]
+    system, data = schemas["CreateImageWire"], schemas["CreateDataImageWire"]
+    for body, disk in ((system, validation.SYSTEM_DISK_GB), (data, validation.DATA_DISK_GB)):
+        assert {"name", "image_url", "min_disk"} <= set(body["required"])
+        size = _non_null(body["properties"]["min_disk"])
+        assert (size["minimum"], size["maximum"]) == disk
+        assert _non_null(body["properties"]["os_type"])["enum"] == list(validation.OS_TYPES)
+    assert _non_null(system["properties"]["type"])["enum"] == list(validation.IMAGE_TYPES)
+    assert _non_null(data["properties"]["data_images"])["maxItems"] == 0
+    name = _non_null(system["properties"]["name"])
+    assert (name["pattern"], name["maxLength"]) == (validation.IMAGE_NAME_PATTERN, validation.IMAGE_NAME_MAX)
+
+    def accepted(check: Any, value: Any) -> bool:
+        try:
+            check(value)
+        except ImsBadRequest:
+            return False
+        return True
+
+    for text in _NAMES:
+        declared = bool(re.match(name["pattern"], text)) and len(text) <= name["maxLength"]
+        assert declared == accepted(validation.image_name, text), text
+    tag = _non_null(system["properties"]["tags"])["items"]
+    for text in _TAGS:
+        assert bool(re.match(tag["pattern"], text)) == accepted(lambda t: validation.tags([t], None), text), text
+
+
+def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in schema.get("anyOf", [schema]) if s.get("type") != "null")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
-from openims.api.ims_wire import CreateImageWire, image_body, job_body, job_started
+from openims.api.ims_wire import CreateDataImageWire, CreateImageWire, image_body, job_body, job_started
 from openims.api.openapi_docs import BOOLEAN, OBJECT, STRING, Responses, array, json_response, obj, query
 from openims.api.params import parse_int
 from openims.catalog import images as image_rules
@@ -95,7 +95,7 @@ def create_image(body: CreateImageWire, caller: WriterDep, session: SessionDep, 
 @router.post("/v1/cloudimages/dataimages/action", summary="Create a data disk image from an image file",
              responses=_STARTED)
 @router.post("/v2.1/cloudimages/dataimages/action", include_in_schema=False)
-def create_data_image(body: CreateImageWire, caller: WriterDep, session: SessionDep,
+def create_data_image(body: CreateDataImageWire, caller: WriterDep, session: SessionDep,
                       rt: RuntimeDep) -> dict[str, Any]:
     return _create(body, caller, session, rt, data_disk=True)
 

@@ -8,9 +8,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from openims.catalog.imports import DiskSource, FileImportRequest
+from openims.api.openapi_docs import Schema, model_rules
+from openims.catalog import validation as v
+from openims.catalog.imports import MAX_DATA_IMAGES, DiskSource, FileImportRequest
 from openims.db.models import Image, Job
 from openims.db.session import after_commit
+from openims.objects.base import BUCKET_NAME
 from openims.runtime import Runtime
 
 
@@ -93,12 +96,34 @@ def job_started(session: Session, rt: Runtime, job_id: str) -> dict[str, Any]:
     return {"job_id": job_id}
 
 
+# The rules catalog.validation and catalog.imports check by hand (with their IMG codes), for the document.
+_NAME: Schema = {"maxLength": v.IMAGE_NAME_MAX, "pattern": v.IMAGE_NAME_PATTERN}
+_DESCRIPTION: Schema = {"maxLength": v.DESCRIPTION_MAX, "pattern": v.DESCRIPTION_PATTERN}
+_IMAGE_URL: Schema = {"pattern": rf"^{BUCKET_NAME.pattern.strip('^$')}:[\s\S]",
+                      "description": "<bucket>:<object key> of the image file"}
+_TAGS: Schema = {"items": {"type": "string", "minLength": 1, "pattern": v.TAG_PATTERN}}
+_NONE: Schema = {"maxLength": 0, "description": "Not available in this deployment: any value is refused"}
+
+
+def _disk(low_high: tuple[int, int]) -> Schema:
+    return {"minimum": low_high[0], "maximum": low_high[1]}
+
+
 class ImageTagWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        key={"pattern": rf"^\s*[\w-]{{1,{v.TAG_KEY_MAX}}}\s*$"},
+        value={"pattern": rf"^\s*[\w-]{{0,{v.TAG_VALUE_MAX}}}\s*$"}))
+
     key: str = Field(max_length=128)
     value: str = Field(default="", max_length=128)
 
 
 class DataImageWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        name={"maxLength": v.IMAGE_NAME_MAX, "pattern": f"^(?:{v.IMAGE_NAME_PATTERN.strip('^$')})?$",
+              "description": "Empty or left out: the system disk image's name with -data<n>"},
+        description=_DESCRIPTION, image_url=_IMAGE_URL, min_disk=_disk(v.DATA_DISK_GB), tags=_TAGS))
+
     name: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=4096)
     image_url: str = Field(max_length=2048)
@@ -107,8 +132,21 @@ class DataImageWire(Wire):
     image_tags: list[ImageTagWire] | None = Field(default=None, max_length=64)
 
 
+def _create_rules(*, data_disk: bool) -> Any:
+    kinds: Schema = {} if data_disk else {"type": {"enum": list(v.IMAGE_TYPES)}}  # a data image ignores type
+    memory = {"minimum": 0, "maximum": v.INT32_MAX}
+    return model_rules(
+        "name", "image_url", "min_disk", name=_NAME, description=_DESCRIPTION, image_url=_IMAGE_URL,
+        min_disk=_disk(v.DATA_DISK_GB if data_disk else v.SYSTEM_DISK_GB), os_type={"enum": list(v.OS_TYPES)},
+        tags=_TAGS, architecture={"enum": list(v.ARCHITECTURES)}, hw_firmware_type={"enum": list(v.FIRMWARE_TYPES)},
+        min_ram=memory, max_ram=memory, data_images={"maxItems": 0 if data_disk else MAX_DATA_IMAGES},
+        cmk_id=_NONE, instance_id=_NONE, volume_id=_NONE, backup_id=_NONE, **kinds)
+
+
 class CreateImageWire(Wire):
     """POST /v2/cloudimages/action — the external-file form (the ECS/volume forms are refused)."""
+
+    model_config = ConfigDict(json_schema_extra=_create_rules(data_disk=False))
 
     name: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=4096)
@@ -149,3 +187,9 @@ class CreateImageWire(Wire):
             architecture=self.architecture, hw_firmware_type=self.hw_firmware_type, min_ram=self.min_ram,
             max_ram=self.max_ram, cmk_id=self.cmk_id, enterprise_project_id=self.enterprise_project_id,
             is_quick_import=self.is_quick_import, data_images=data)
+
+
+class CreateDataImageWire(CreateImageWire):
+    """POST /v1/cloudimages/dataimages/action: the same body, a data disk's sizes (documented apart)."""
+
+    model_config = ConfigDict(json_schema_extra=_create_rules(data_disk=True))

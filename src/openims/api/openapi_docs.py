@@ -74,6 +74,25 @@ def rule(regex: re.Pattern[str] | str, length: tuple[int, int] | None = None) ->
     return extra
 
 
+def model_rules(*required: str, **rules: Schema) -> Callable[[Schema], None]:
+    """A body model's rules checked by hand, for the document only (a model's ``json_schema_extra``).
+
+    ``required``: fields the route's own checks require (with their codes, so pydantic must not); ``rules``:
+    constraints added to a field's schema (to its non-null branch when optional).
+    """
+
+    def extra(schema: Schema) -> None:
+        if required:
+            schema["required"] = list(dict.fromkeys([*schema.get("required", []), *required]))
+        for name, said in rules.items():
+            prop = schema["properties"][name]
+            for branch in prop.get("anyOf", [prop]):
+                if branch.get("type") != "null":
+                    branch.update(said)
+
+    return extra
+
+
 STRING: Schema = {"type": "string"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}

@@ -23,6 +23,15 @@ INT64_MAX = 2**63 - 1
 TAG_KEY_MAX = 36
 TAG_VALUE_MAX = 43
 MAX_TAGS = 10
+IMAGE_NAME_MAX = 128
+DESCRIPTION_MAX = 1024
+
+# The same rules as JSON Schema patterns, for the OpenAPI document (the checks below answer with their codes):
+# a name is _NAME not starting or ending with a space; a description has no character of
+# _DESCRIPTION_FORBIDDEN; a tag of the ``tags`` form is ``key`` or ``key.value`` (see tags()).
+IMAGE_NAME_PATTERN = r"^[\w\-.](?:[\w\-. ]*[\w\-.])?$"
+DESCRIPTION_PATTERN = r"^[^\r\n<>]*$"
+TAG_PATTERN = rf"^[\w-]{{0,{TAG_KEY_MAX}}}(?:\.[\w-]{{0,{TAG_VALUE_MAX}}})?$"
 IMAGE_TYPES = {"ECS": "FusionCompute", "FusionCompute": "FusionCompute", "BMS": "Ironic", "Ironic": "Ironic",
                "IsoImage": "IsoImage"}
 OS_TYPES = ("Linux", "Windows", "Other")
@@ -37,8 +46,8 @@ def image_name(name: object, *, required: bool = True) -> str:
         return ""
     if not isinstance(name, str):
         raise ImsBadRequest("The image name must be a string.", code="IMG.0003")
-    if len(name) > 128:
-        raise ImsBadRequest("The image name contains more than 128 characters.", code="IMG.0002")
+    if len(name) > IMAGE_NAME_MAX:
+        raise ImsBadRequest(f"The image name contains more than {IMAGE_NAME_MAX} characters.", code="IMG.0002")
     if name != name.strip(" ") or not _NAME.match(name):
         raise ImsBadRequest(
             "The image name format is invalid: 1-128 letters, digits, spaces, hyphens, periods and "
@@ -51,8 +60,8 @@ def description(value: object) -> str:
         return ""
     if not isinstance(value, str):
         raise ImsBadRequest("The description must be a string.", code="IMG.0054")
-    if len(value) > 1024:
-        raise ImsBadRequest("The description contains more than 1024 characters.", code="IMG.0004")
+    if len(value) > DESCRIPTION_MAX:
+        raise ImsBadRequest(f"The description contains more than {DESCRIPTION_MAX} characters.", code="IMG.0004")
     if _DESCRIPTION_FORBIDDEN.search(value):
         raise ImsBadRequest("The description must not contain carriage returns or angle brackets.",
                             code="IMG.0054")
