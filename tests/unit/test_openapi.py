@@ -193,6 +193,13 @@ def test_ims_image_rules_are_declared_as_checked(document: dict[str, Any]) -> No
     for text in _NAMES:
         declared = bool(re.match(name["pattern"], text)) and len(text) <= name["maxLength"]
         assert declared == accepted(validation.image_name, text), text
+    from openims.catalog import lifecycle, quotas
+
+    quota = schemas["QuotaResourceWire"]["properties"]["quota"]
+    assert (_non_null(quota)["minimum"], _non_null(quota)["maximum"]) == (quotas.MIN_IMAGES, quotas.MAX_IMAGES)
+    file_format = _non_null(schemas["ExportWire"]["properties"]["file_format"])["pattern"]
+    assert all(re.match(file_format, f) and re.match(file_format, f.upper()) for f in lifecycle.EXPORT_FORMATS)
+    assert not re.match(file_format, "zvhd2")
     tag = _non_null(system["properties"]["tags"])["items"]
     for text in _TAGS:
         assert bool(re.match(tag["pattern"], text)) == accepted(lambda t: validation.tags([t], None), text), text

@@ -8,16 +8,26 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from pydantic import Field, StrictBool, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from openims.api.auth import CallerDep, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_routes import views
 from openims.api.glance_schemas import SCHEMAS
 from openims.api.iam_routes import is_account_admin
-from openims.api.ims_wire import ImageTagWire, Wire, job_started
-from openims.api.openapi_docs import array, json_body, json_response, obj
-from openims.catalog import lifecycle, quotas
+from openims.api.ims_wire import (
+    DESCRIPTION_RULE,
+    IMAGE_URL_RULE,
+    NAME_RULE,
+    REFUSED_RULE,
+    TAGS_RULE,
+    ImageTagWire,
+    Wire,
+    disk_rule,
+    job_started,
+)
+from openims.api.openapi_docs import array, json_body, json_response, model_rules, obj
+from openims.catalog import lifecycle, quotas, validation
 from openims.catalog.imports import DiskSource, FileImportRequest, submit_file_import
 from openims.catalog.os_versions import all_versions
 from openims.errors import ImsBadRequest, ImsForbidden, ImsNotFound
@@ -37,6 +47,15 @@ class PatchOpWire(Wire):
 class QuickImportWire(Wire):
     """POST /v2/cloudimages/quickimport/action (importing_an_image_file_quickly.rst)."""
 
+    # Checked by hand (catalog.imports, with IMG codes); os_version is required too unless type is DataImage.
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        "name", "image_url", "min_disk", name=NAME_RULE, description=DESCRIPTION_RULE, image_url=IMAGE_URL_RULE,
+        min_disk=disk_rule((validation.SYSTEM_DISK_GB[0], validation.DATA_DISK_GB[1])),
+        os_type={"enum": list(validation.OS_TYPES)}, tags=TAGS_RULE,
+        type={"enum": [*validation.IMAGE_TYPES, lifecycle.DATA_IMAGE]},
+        architecture={"enum": list(validation.ARCHITECTURES)},
+        hw_firmware_type={"enum": list(validation.FIRMWARE_TYPES)}))
+
     name: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=4096)
     os_version: str | None = Field(default=None, max_length=255)
@@ -52,16 +71,33 @@ class QuickImportWire(Wire):
 
 
 class RegisterWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules("image_url", image_url=IMAGE_URL_RULE))
+
     image_url: str | None = Field(default=None, max_length=2048)
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
 class ExportWire(Wire):
+    # Checked by hand (catalog.lifecycle.export_format, export_url); a quick export is refused (ZVHD2).
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        "bucket_url", "file_format",
+        bucket_url={"pattern": IMAGE_URL_RULE["pattern"].removesuffix(r"[\s\S]")
+                    + r"[A-Za-z0-9._\-]+(/[A-Za-z0-9._\-]+)*$", "description": "<bucket>:<folder/…/file name>"},
+        file_format={"pattern": "^(" + "|".join(_any_case(f) for f in lifecycle.EXPORT_FORMATS) + ")$"},
+        is_quick_export={"enum": [False]}))
+
     bucket_url: str | None = Field(default=None, max_length=2048)
     file_format: str | None = Field(default=None, max_length=16)
     is_quick_export: StrictBool = False
 
 
 class CopyWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        "name", name=NAME_RULE, description=DESCRIPTION_RULE, cmk_id=REFUSED_RULE))
+
     name: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=4096)
     cmk_id: str | None = Field(default=None, max_length=255)
@@ -69,6 +105,9 @@ class CopyWire(Wire):
 
 
 class QuotaResourceWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        type={"enum": ["image"]}, quota={"minimum": quotas.MIN_IMAGES, "maximum": quotas.MAX_IMAGES}))
+
     type: str = Field(max_length=32)
     # null returns the project to the deployment default.
     quota: int | None

@@ -97,15 +97,15 @@ def job_started(session: Session, rt: Runtime, job_id: str) -> dict[str, Any]:
 
 
 # The rules catalog.validation and catalog.imports check by hand (with their IMG codes), for the document.
-_NAME: Schema = {"maxLength": v.IMAGE_NAME_MAX, "pattern": v.IMAGE_NAME_PATTERN}
-_DESCRIPTION: Schema = {"maxLength": v.DESCRIPTION_MAX, "pattern": v.DESCRIPTION_PATTERN}
-_IMAGE_URL: Schema = {"pattern": rf"^{BUCKET_NAME.pattern.strip('^$')}:[\s\S]",
+NAME_RULE: Schema = {"maxLength": v.IMAGE_NAME_MAX, "pattern": v.IMAGE_NAME_PATTERN}
+DESCRIPTION_RULE: Schema = {"maxLength": v.DESCRIPTION_MAX, "pattern": v.DESCRIPTION_PATTERN}
+IMAGE_URL_RULE: Schema = {"pattern": rf"^{BUCKET_NAME.pattern.strip('^$')}:[\s\S]",
                       "description": "<bucket>:<object key> of the image file"}
-_TAGS: Schema = {"items": {"type": "string", "minLength": 1, "pattern": v.TAG_PATTERN}}
-_NONE: Schema = {"maxLength": 0, "description": "Not available in this deployment: any value is refused"}
+TAGS_RULE: Schema = {"items": {"type": "string", "minLength": 1, "pattern": v.TAG_PATTERN}}
+REFUSED_RULE: Schema = {"maxLength": 0, "description": "Not available in this deployment: any value is refused"}
 
 
-def _disk(low_high: tuple[int, int]) -> Schema:
+def disk_rule(low_high: tuple[int, int]) -> Schema:
     return {"minimum": low_high[0], "maximum": low_high[1]}
 
 
@@ -122,7 +122,7 @@ class DataImageWire(Wire):
     model_config = ConfigDict(json_schema_extra=model_rules(
         name={"maxLength": v.IMAGE_NAME_MAX, "pattern": f"^(?:{v.IMAGE_NAME_PATTERN.strip('^$')})?$",
               "description": "Empty or left out: the system disk image's name with -data<n>"},
-        description=_DESCRIPTION, image_url=_IMAGE_URL, min_disk=_disk(v.DATA_DISK_GB), tags=_TAGS))
+        description=DESCRIPTION_RULE, image_url=IMAGE_URL_RULE, min_disk=disk_rule(v.DATA_DISK_GB), tags=TAGS_RULE))
 
     name: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=4096)
@@ -136,11 +136,11 @@ def _create_rules(*, data_disk: bool) -> Any:
     kinds: Schema = {} if data_disk else {"type": {"enum": list(v.IMAGE_TYPES)}}  # a data image ignores type
     memory = {"minimum": 0, "maximum": v.INT32_MAX}
     return model_rules(
-        "name", "image_url", "min_disk", name=_NAME, description=_DESCRIPTION, image_url=_IMAGE_URL,
-        min_disk=_disk(v.DATA_DISK_GB if data_disk else v.SYSTEM_DISK_GB), os_type={"enum": list(v.OS_TYPES)},
-        tags=_TAGS, architecture={"enum": list(v.ARCHITECTURES)}, hw_firmware_type={"enum": list(v.FIRMWARE_TYPES)},
+        "name", "image_url", "min_disk", name=NAME_RULE, description=DESCRIPTION_RULE, image_url=IMAGE_URL_RULE,
+        min_disk=disk_rule(v.DATA_DISK_GB if data_disk else v.SYSTEM_DISK_GB), os_type={"enum": list(v.OS_TYPES)},
+        tags=TAGS_RULE, architecture={"enum": list(v.ARCHITECTURES)}, hw_firmware_type={"enum": list(v.FIRMWARE_TYPES)},
         min_ram=memory, max_ram=memory, data_images={"maxItems": 0 if data_disk else MAX_DATA_IMAGES},
-        cmk_id=_NONE, instance_id=_NONE, volume_id=_NONE, backup_id=_NONE, **kinds)
+        cmk_id=REFUSED_RULE, instance_id=REFUSED_RULE, volume_id=REFUSED_RULE, backup_id=REFUSED_RULE, **kinds)
 
 
 class CreateImageWire(Wire):
