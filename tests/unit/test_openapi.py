@@ -207,3 +207,63 @@ def test_ims_image_rules_are_declared_as_checked(document: dict[str, Any]) -> No
 
 def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
     return next(s for s in schema.get("anyOf", [schema]) if s.get("type") != "null")
+
+
+def _accepted(check: Any, *args: Any) -> bool:
+    from openims.errors import ServiceError
+
+    try:
+        check(*args)
+    except ServiceError:
+        return False
+    return True
+
+
+def _matches(schema: dict[str, Any], text: str) -> bool:
+    low, high = schema.get("minLength", 0), schema.get("maxLength", len(text))
+    return bool(re.search(schema["pattern"], text)) and low <= len(text) <= high
+
+
+def test_trace_filters_are_declared_as_checked(document: dict[str, Any]) -> None:
+    from openims.api import audit_routes
+
+    params = {p["name"]: p for p in document["paths"]["/v3/{project_id}/traces"]["get"]["parameters"]}
+    assert params["trace_type"]["required"] and params["trace_type"]["schema"]["enum"] == ["system"]
+    assert "x-openims-required" not in params["trace_type"]["schema"]
+    assert params["trace_rating"]["schema"]["enum"] == list(audit_routes._RATINGS)
+    assert params["tracker_name"]["schema"]["enum"] == list(audit_routes.TRACKERS)
+    for name in ("limit", "from", "to"):
+        # The syntax int() reads (empty: left out); the range is the description's and _int's.
+        pattern = params[name]["schema"]["pattern"]
+        for text in ("0", "12", " 12 ", "+3", "1_000", "-1", "1.5", "x", "", "0x10", "1__0", "_1"):
+            assert bool(re.search(pattern, text)) == (text == "" or _int_syntax(text)), text
+    assert audit_routes._int("from", "12") == 12
+    with pytest.raises(audit_routes._BadParameter):
+        audit_routes._int("from", "-1")
+
+
+def _int_syntax(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_access_key_and_token_rules_are_declared_as_checked(document: dict[str, Any]) -> None:
+    from openims.api import iam_wire
+    from openims.iam import access_keys
+
+    schemas = document["components"]["schemas"]
+    for model in ("CredentialCreate", "CredentialUpdate"):
+        description = _non_null(schemas[model]["properties"]["description"])
+        for text in ("ok", "", "a\tb", "a\nb", "\x7f", "é", "x" * 255, "x" * 256):
+            assert _matches(description, text) == _accepted(access_keys._check_description, text), text
+    assert _non_null(schemas["CredentialUpdate"]["properties"]["status"])["enum"] == list(access_keys.STATUSES)
+    for model in ("TokenIdentity", "SecurityTokenIdentity"):
+        duration = _non_null(schemas[model]["properties"]["duration_seconds"])
+        assert (duration["minimum"], duration["maximum"]) == (access_keys.TEMPORARY_MIN_SECONDS,
+                                                              access_keys.TEMPORARY_MAX_SECONDS)
+    assert schemas["SecurityTokenIdentity"]["properties"]["methods"]["items"]["enum"] == ["token"]
+    methods = schemas["Identity"]["properties"]["methods"]
+    assert methods["contains"]["enum"] == list(iam_wire.AUTH_METHODS)

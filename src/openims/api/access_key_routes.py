@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from openims.api.auth import Caller, CallerDep, OptionalCallerDep, RuntimeDep, caller_from_token
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_wire import iso
-from openims.api.openapi_docs import STRING, json_response, obj
+from openims.api.openapi_docs import STRING, Schema, json_response, model_rules, obj
 from openims.db.models import AccessKey, User
 from openims.errors import IamBadRequest, IamUnauthorized
 from openims.iam import access_keys
@@ -30,7 +30,17 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# What iam.access_keys checks by hand (Keystone's 400), for the document: a description of at most 255
+# characters without control characters; a status active or inactive; a temporary key's duration.
+DESCRIPTION_RULE: Schema = {"maxLength": access_keys.MAX_DESCRIPTION, "pattern": r"^[^\x00-\x1f]*$"}
+DURATION_RULE: Schema = {"minimum": access_keys.TEMPORARY_MIN_SECONDS, "maximum": access_keys.TEMPORARY_MAX_SECONDS}
+# The only method: this deployment has no agencies (assume_role).
+STS_METHODS = ("token",)
+
+
 class CredentialCreate(_Body):
+    model_config = ConfigDict(json_schema_extra=model_rules(description=DESCRIPTION_RULE))
+
     user_id: str = Field(min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=1024)
 
@@ -40,6 +50,9 @@ class CredentialCreateRequest(_Body):
 
 
 class CredentialUpdate(_Body):
+    model_config = ConfigDict(json_schema_extra=model_rules(description=DESCRIPTION_RULE,
+                                                            status={"enum": list(access_keys.STATUSES)}))
+
     status: str | None = Field(default=None, max_length=16)
     description: str | None = Field(default=None, max_length=1024)
 
@@ -49,11 +62,17 @@ class CredentialUpdateRequest(_Body):
 
 
 class TokenIdentity(_Body):
+    model_config = ConfigDict(json_schema_extra=model_rules(duration_seconds=DURATION_RULE))
+
     id: str | None = Field(default=None, max_length=4096)
     duration_seconds: StrictInt | None = None
 
 
 class SecurityTokenIdentity(_Body):
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        duration_seconds=DURATION_RULE,
+        methods={"maxItems": len(STS_METHODS), "items": {"type": "string", "enum": list(STS_METHODS)}}))
+
     methods: list[str] = Field(min_length=1, max_length=4)
     token: TokenIdentity | None = None
     # The reference shows duration_seconds both inside "token" and beside "methods".
@@ -147,7 +166,7 @@ def create_security_token(req: SecurityTokenRequest, maybe_caller: OptionalCalle
     identity = req.auth.identity
     if "assume_role" in identity.methods:
         raise IamBadRequest("The assume_role method is not supported: this deployment has no agencies.")
-    if identity.methods != ["token"]:
+    if identity.methods != list(STS_METHODS):
         raise IamBadRequest("auth.identity.methods must be [\"token\"].")
     # X-Auth-Token (or a signature) takes precedence over the token in the body, as documented;
     # the official SDK sends only the body.

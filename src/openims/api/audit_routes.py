@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from openims.api.auth import CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_routes import is_account_admin
-from openims.api.openapi_docs import OBJECT, STRING, Responses, array, json_response, obj
+from openims.api.openapi_docs import OBJECT, STRING, Responses, array, json_response, obj, required_rule
 from openims.audit.trail import DEFAULT_LIMIT, MAX_LIMIT, TraceQuery, UnknownMarker, epoch_ms, list_traces, to_wire
 from openims.db.models import Project
 from openims.iam.roles import Permission
@@ -31,6 +31,14 @@ BAD_REQUEST, FORBIDDEN, NOT_FOUND = "CTS.0001", "CTS.0003", "CTS.0004"
 # CTS: without from/to, the last hour.
 DEFAULT_WINDOW = dt.timedelta(hours=1)
 _RATINGS = ("normal", "warning", "incident")
+# Only management traces are recorded, by the one tracker.
+TRACE_TYPES = ("system",)
+TRACKERS = ("", "system")
+# from/to/limit are read with int() (empty: left out): an integer in 0..2^63-1 (a stored time is a signed 64-bit
+# number of milliseconds).
+_MAX_MS = 2 ** 63 - 1
+_MS: dict[str, Any] = {"pattern": r"^(?:\s*[+-]?\d+(?:_\d+)*\s*)?$",
+                       "description": f"Milliseconds since the epoch, 0 to {_MAX_MS}"}
 
 
 # For the OpenAPI document: CTS's error shape, and Keystone's from the central layers (a 400 of request
@@ -60,7 +68,7 @@ def _int(name: str, text: str | None) -> int | None:
         value = int(text)
     except ValueError:
         raise _BadParameter(f"{name} must be an integer ({name}={text[:32]!r}).") from None
-    if not 0 <= value < 2 ** 63:  # a stored time is a signed 64-bit number of milliseconds
+    if not 0 <= value <= _MAX_MS:  # a stored time is a signed 64-bit number of milliseconds
         raise _BadParameter(f"{name} is out of range.")
     return value
 
@@ -68,12 +76,14 @@ def _int(name: str, text: str | None) -> int | None:
 @router.get("/v3/{project_id}/traces", summary="List audit traces (CTS ListTraces)", responses=_RESPONSES)
 def list_audit_traces(
     project_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep,
-    trace_type: str | None = Query(default=None, max_length=16),
-    limit: str | None = Query(default=None, max_length=32),
-    from_: str | None = Query(default=None, alias="from", max_length=32),
-    to: str | None = Query(default=None, max_length=32),
+    trace_type: str | None = Query(default=None, max_length=16, json_schema_extra=required_rule(
+        enum=list(TRACE_TYPES))),
+    limit: str | None = Query(default=None, max_length=32, json_schema_extra={
+        **_MS, "description": f"Traces per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"}),
+    from_: str | None = Query(default=None, alias="from", max_length=32, json_schema_extra=_MS),
+    to: str | None = Query(default=None, max_length=32, json_schema_extra=_MS),
     next_: str | None = Query(default=None, alias="next", max_length=64),
-    tracker_name: str | None = Query(default=None, max_length=64),
+    tracker_name: str | None = Query(default=None, max_length=64, json_schema_extra={"enum": list(TRACKERS)}),
     service_type: str | None = Query(default=None, max_length=16),
     user: str | None = Query(default=None, max_length=255),
     resource_id: str | None = Query(default=None, max_length=255),
@@ -81,7 +91,7 @@ def list_audit_traces(
     resource_type: str | None = Query(default=None, max_length=64),
     trace_id: str | None = Query(default=None, max_length=64),
     trace_name: str | None = Query(default=None, max_length=64),
-    trace_rating: str | None = Query(default=None, max_length=16),
+    trace_rating: str | None = Query(default=None, max_length=16, json_schema_extra={"enum": list(_RATINGS)}),
     access_key_id: str | None = Query(default=None, max_length=64),
     enterprise_project_id: str | None = Query(default=None, max_length=64),
 ) -> Any:
@@ -93,9 +103,9 @@ def list_audit_traces(
         return cts_error(403, FORBIDDEN, "Reading the traces takes an administrator of the account.")
     if trace_type is None:
         return cts_error(400, BAD_REQUEST, "trace_type is required (system).")
-    if trace_type != "system":
+    if trace_type not in TRACE_TYPES:
         return cts_error(400, BAD_REQUEST, "Only management traces are recorded: trace_type must be system.")
-    if tracker_name not in (None, "", "system"):
+    if tracker_name is not None and tracker_name not in TRACKERS:
         return cts_error(400, BAD_REQUEST, "The only tracker is system.")
     if trace_rating is not None and trace_rating not in _RATINGS:
         return cts_error(400, BAD_REQUEST, f"trace_rating must be one of {', '.join(_RATINGS)}.")

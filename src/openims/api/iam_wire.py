@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openims.api.openapi_docs import model_rules
 from openims.config import Settings
 from openims.db.models import Domain, Group, Project, Role, User
 from openims.iam.grants import role_policy
@@ -36,7 +37,14 @@ class TokenMethod(_Loose):
     id: str = Field(max_length=4096)
 
 
+# api.token_routes: the password method if listed, else the token method; others are ignored.
+AUTH_METHODS = ("password", "token")
+
+
 class Identity(_Loose):
+    # At least one method the service knows (Keystone's 400 otherwise).
+    model_config = ConfigDict(json_schema_extra=model_rules(methods={"contains": {"enum": list(AUTH_METHODS)}}))
+
     methods: list[str] = Field(min_length=1, max_length=4)
     password: PasswordMethod | None = None
     token: TokenMethod | None = None

@@ -74,6 +74,16 @@ def rule(regex: re.Pattern[str] | str, length: tuple[int, int] | None = None) ->
     return extra
 
 
+# A parameter the route requires by hand (so that its absence keeps the route's own error), marked in its
+# schema by ``required_rule`` and declared required by ``complete``.
+_REQUIRED_MARK = "x-openims-required"
+
+
+def required_rule(**said: Any) -> Schema:
+    """A ``json_schema_extra`` for a ``Query``: the parameter is required (checked by hand), with these rules."""
+    return {_REQUIRED_MARK: True, **said}
+
+
 def model_rules(*required: str, **rules: Schema) -> Callable[[Schema], None]:
     """A body model's rules checked by hand, for the document only (a model's ``json_schema_extra``).
 
@@ -136,6 +146,9 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
         schemas.pop(unused, None)
     for path, item in doc.get("paths", {}).items():
         for op in item.values():
+            for param in op.get("parameters", []):
+                if param.get("schema", {}).pop(_REQUIRED_MARK, False):
+                    param["required"] = True
             responses: dict[str, Any] = op.setdefault("responses", {})
             responses.pop("422", None)
             extra = {"503": "The database or the object store is unavailable for a moment (Retry-After: 1)"}
