@@ -224,6 +224,61 @@ def _matches(schema: dict[str, Any], text: str) -> bool:
     return bool(re.search(schema["pattern"], text)) and low <= len(text) <= high
 
 
+def test_member_rules_are_declared_as_checked(document: dict[str, Any]) -> None:
+    # members.submit_batch and members.answer check by hand (IMG.0001, IMG.0067).
+    from openims.catalog import members
+    from openims.catalog.images import ALL_STATUSES
+
+    schemas = document["components"]["schemas"]
+    for model, lists in (("MemberBatchWire", ("images", "projects")), ("MemberAnswerBatchWire", ("images",))):
+        for name in lists:
+            ids = schemas[model]["properties"][name]
+            assert ids["minItems"] == 1 and ids["items"]["maxLength"] == members._ID_MAX
+    for model, glance in (("MemberAnswerBatchWire", False), ("MemberAnswerWire", True)):
+        declared = schemas[model]["properties"]["status"]["enum"]
+        for status in (*ALL_STATUSES, "", "Accepted", "deleted"):
+            assert (status in declared) == _accepted(lambda s, g=glance: members.answer(s, glance=g), status), status
+
+
+_TAG_PARTS = ("k", "k-1_x", " k ", "k\t", "", " ", "k.v", "k v", "é", "k" * 36, "k" * 37, " " + "k" * 36, "k/")
+
+
+def test_tag_rules_are_declared_as_checked(document: dict[str, Any]) -> None:
+    # catalog.tags checks by hand (IMG.0115, IMG.0001): the declared patterns accept exactly what it accepts.
+    from openims.catalog import tags
+
+    schemas = document["components"]["schemas"]
+    pair = schemas["TagWire"]["properties"]
+    for text in _TAG_PARTS:
+        assert _matches(pair["key"], text) == _accepted(tags.checked_pair, text, "v"), text
+        assert _matches(pair["value"], text) == _accepted(tags.checked_pair, "k", text), text
+        assert _matches(pair["value"], text * 4) == _accepted(tags.checked_pair, "k", text * 4), text
+    tag = _non_null(schemas["PutTagWire"]["properties"]["tag"])
+    for text in (*_TAGS, *_TAG_PARTS, "k.", "k..v"):
+        assert _matches(tag, text) == _accepted(tags.checked_tag_string, text), text
+    native = _param(document, "put", "/v2/images/{image_id}/tags/{tag}", "tag")
+    for text in ("k", "k-1_x", "k.v", "k v", "", "k" * 255, "k" * 256, "é"):
+        assert _matches(native, text) == _accepted(tags.checked_native, text), text
+    batch = schemas["BatchTagsWire"]
+    assert batch["properties"]["action"]["enum"] == ["create", "delete"]
+    assert batch["else"]["properties"]["tags"]["items"]["properties"]["key"]["maxLength"] == tags.DELETE_KEY_MAX
+    query = schemas["ResourceQueryWire"]["properties"]
+    assert _non_null(query["tags"])["maxItems"] == tags.QUERY_MAX_KEYS
+    condition = schemas["ConditionWire"]["properties"]
+    assert (condition["key"]["maxLength"], condition["values"]["maxItems"]) == (tags.QUERY_KEY_MAX,
+                                                                                 tags.QUERY_MAX_VALUES)
+    limit = next(b for b in query["limit"]["anyOf"] if b["type"] == "integer")
+    for n in (0, 1, 1000, 1001):
+        q = tags.ResourceQuery(action="filter", limit=n)
+        assert (limit["minimum"] <= n <= limit["maximum"]) == _accepted(tags.check_resource_query, q), n
+    digits = next(b for b in query["limit"]["anyOf"] if b["type"] == "string")
+    from openims.api.params import parse_int
+
+    for text in ("5", " 5 ", "+5", "-5", "5.0", "", "x", "1" * 19, "1" * 20):
+        assert bool(re.search(digits["pattern"], text)) == _accepted(
+            lambda t: parse_int("limit", t, low=-(2 ** 64), high=2 ** 64), text), text
+
+
 def test_trace_filters_are_declared_as_checked(document: dict[str, Any]) -> None:
     from openims.api import audit_routes
 
@@ -267,3 +322,19 @@ def test_access_key_and_token_rules_are_declared_as_checked(document: dict[str, 
     assert schemas["SecurityTokenIdentity"]["properties"]["methods"]["items"]["enum"] == ["token"]
     methods = schemas["Identity"]["properties"]["methods"]
     assert methods["contains"]["enum"] == list(iam_wire.AUTH_METHODS)
+
+
+def test_ims_patch_paths_are_declared_as_checked(document: dict[str, Any]) -> None:
+    # lifecycle.update_image's table, its operator's rows and the extension attributes it takes.
+    from openims.catalog import lifecycle, patch
+
+    body = document["paths"]["/v2/cloudimages/{image_id}"]["patch"]["requestBody"]
+    item = body["content"]["application/json"]["schema"]["items"]
+    assert item["properties"]["op"]["enum"] == list(patch.OPS)
+    pattern = item["properties"]["path"]["pattern"]
+    names = (*lifecycle.RULES, *lifecycle.OPERATOR_RULES, *lifecycle.READ_ONLY, "__os_bit", "__anything", "_x",
+             "custom", "Custom", "a:b.c-d", "a b", "", "x" * 255, "x" * 256, "name/x")
+    for name in names:
+        known = name in lifecycle.RULES or name in lifecycle.OPERATOR_RULES
+        assert bool(re.search(pattern, "/" + name)) == (known or _accepted(lifecycle._attribute, name)), name
+    assert not re.search(pattern, "name")

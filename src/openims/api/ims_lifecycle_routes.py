@@ -5,6 +5,7 @@ Wire ↔ domain only; the rules are in ``catalog.lifecycle`` and ``catalog.quota
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -27,7 +28,7 @@ from openims.api.ims_wire import (
     job_started,
 )
 from openims.api.openapi_docs import array, json_body, json_response, model_rules, obj
-from openims.catalog import lifecycle, quotas, validation
+from openims.catalog import lifecycle, patch, quotas, validation
 from openims.catalog.imports import DiskSource, FileImportRequest, submit_file_import
 from openims.catalog.os_versions import all_versions
 from openims.errors import ImsBadRequest, ImsForbidden, ImsNotFound
@@ -42,6 +43,23 @@ class PatchOpWire(Wire):
     op: str = Field(max_length=16)
     path: str = Field(max_length=300)
     value: Any = None
+
+
+def _patchable_path() -> str:
+    """'/' and an attribute lifecycle.update_image changes: one of its table (the operator's too), or an
+    extension attribute (lifecycle._CUSTOM_NAME, neither read-only nor a "__" system attribute)."""
+    listed = "|".join(re.escape(name) for name in sorted({*lifecycle.RULES, *lifecycle.OPERATOR_RULES}))
+    read_only = "|".join(re.escape(name) for name in sorted(lifecycle.READ_ONLY))
+    return rf"^/(?:(?:{listed})|(?!(?:{read_only})$)(?!__){lifecycle._CUSTOM_NAME.pattern.strip('^$')})$"
+
+
+# lifecycle.parse_patch and patch.apply check by hand (IMG.0001): an op of patch.OPS on a patchable path; add
+# and replace carry a value.
+PATCH_PATH = _patchable_path()
+_PATCH_DOC = array({**obj("op", "path", op={"type": "string", "enum": list(patch.OPS)},
+                           path={"type": "string", "maxLength": 300, "pattern": PATCH_PATH}, value={}),
+                     "if": {"properties": {"op": {"enum": [op for op in patch.OPS if op != "remove"]}}},
+                     "then": {"required": ["value"]}})
 
 
 class QuickImportWire(Wire):
@@ -155,9 +173,7 @@ async def _patch_body(request: Request) -> list[PatchOpWire]:
 @router.patch("/v2/cloudimages/{image_id}", summary="Update image information (IMS)",
               responses={**_ERRORS, 200: json_response("The updated image, as GET /v2/images/{image_id}",
                                                        SCHEMAS["image"])},
-              openapi_extra=json_body(array(obj("op", "path",
-                                                op={"type": "string", "enum": ["add", "replace", "remove"]},
-                                                path={"type": "string", "maxLength": 300}, value={})),
+              openapi_extra=json_body(_PATCH_DOC,
                                       description="JSON-patch operations (read whatever the Content-Type)"))
 def update_image(image_id: str, body: Annotated[list[PatchOpWire], Depends(_patch_body)], caller: WriterDep,
                  session: SessionDep, rt: RuntimeDep) -> dict[str, Any]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import IMAGE_ERRORS, Wire, job_started, ts
+from openims.api.openapi_docs import Schema, model_rules
 from openims.catalog import members
+from openims.catalog.images import MemberStatus
 from openims.catalog.jobs import JobType
 from openims.db.models import ImageMember
 from openims.errors import ImsBadRequest
@@ -20,12 +22,24 @@ from openims.runtime import Runtime
 router = api_router(tags=["sharing"])
 
 
+# What members.submit_batch and members.answer check by hand (IMG.0001), for the document: non-empty lists
+# of ids of 1 to 64 characters; a member answers accepted or rejected (Glance's native route: pending too).
+_IDS: Schema = {"minItems": 1, "items": {"type": "string", "minLength": 1, "maxLength": members._ID_MAX}}
+IMS_ANSWERS = (MemberStatus.ACCEPTED.value, MemberStatus.REJECTED.value)
+GLANCE_ANSWERS = (*IMS_ANSWERS, MemberStatus.PENDING.value)
+
+
 class MemberBatchWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(images=_IDS, projects=_IDS))
+
     images: list[str] = Field(max_length=members.MAX_BATCH_IMAGES)
     projects: list[str] = Field(max_length=members.MAX_MEMBERS)
 
 
 class MemberAnswerBatchWire(Wire):
+    # project_id must also be the token's own project (IMG.0067): a member answers for itself.
+    model_config = ConfigDict(json_schema_extra=model_rules(images=_IDS, status={"enum": list(IMS_ANSWERS)}))
+
     images: list[str] = Field(max_length=members.MAX_BATCH_IMAGES)
     project_id: str = Field(max_length=64)
     status: str = Field(max_length=16)
@@ -38,6 +52,8 @@ class AddMemberWire(Wire):
 
 
 class MemberAnswerWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(status={"enum": list(GLANCE_ANSWERS)}))
+
     status: str = Field(max_length=16)
     vault_id: str | None = Field(default=None, max_length=64)
 

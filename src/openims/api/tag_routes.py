@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import IMAGE_ERRORS, Wire
-from openims.api.openapi_docs import STRING, query
+from openims.api.openapi_docs import STRING, Schema, model_rules, query, rule
 from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
-from openims.catalog import tags
+from openims.catalog import tags, validation
 from openims.catalog.tags import ResourceQuery, TagCondition
 from openims.errors import ImsBadRequest
 
@@ -23,7 +23,42 @@ router = api_router(tags=["tags"])
 _NO_CONTENT = 204
 
 
+# The rules catalog.tags checks by hand (IMG.0115, IMG.0001), for the document. A {key, value} tag is trimmed,
+# then its key has 1 to 36 and its value 0 to 43 letters, digits, '_' or '-'; the "key.value" form is not trimmed.
+TAG_KEY_RULE: Schema = {"pattern": rf"^\s*[\w-]{{1,{validation.TAG_KEY_MAX}}}\s*$"}
+TAG_VALUE_RULE: Schema = {"pattern": rf"^\s*[\w-]{{0,{validation.TAG_VALUE_MAX}}}\s*$"}
+TAG_STRING_RULE: Schema = {
+    "pattern": rf"^[\w-]{{1,{validation.TAG_KEY_MAX}}}(?:\.[\w-]{{0,{validation.TAG_VALUE_MAX}}})?$"}
+# Batch deletion checks lengths only (tags written under older rules can still be removed).
+_DELETE_ITEM: Schema = {"properties": {"key": {"type": "string", "minLength": 1, "maxLength": tags.DELETE_KEY_MAX},
+                                       "value": {"anyOf": [{"type": "string", "maxLength": tags.DELETE_VALUE_MAX},
+                                                           {"type": "null"}]}}}
+_CREATE_ITEM: Schema = {"required": ["key", "value"],
+                        "properties": {"key": {"type": "string", **TAG_KEY_RULE},
+                                       "value": {"type": "string", **TAG_VALUE_RULE}}}
+BATCH_ACTIONS = ("create", "delete")
+QUERY_ACTIONS = ("filter", "count")
+MATCH_KEYS = ("resource_name", "resource_id")
+QUERY_LIMIT = (1, 1000)  # tags.check_resource_query
+_DIGITS: Schema = {"pattern": r"^\s*[+-]?[0-9]{1,19}\s*$", "description": "A decimal integer"}
+
+
+def _batch_rules(schema: Schema) -> None:
+    """A create needs every tag's value and the tag rules; a delete checks lengths only."""
+    model_rules(action={"enum": list(BATCH_ACTIONS)})(schema)
+    schema["if"] = {"properties": {"action": {"const": "create"}}}
+    schema["then"] = {"properties": {"tags": {"items": _CREATE_ITEM}}}
+    schema["else"] = {"properties": {"tags": {"items": _DELETE_ITEM}}}
+
+
+def _condition_list(schema: Schema) -> None:
+    for name in ("tags", "tags_any", "not_tags", "not_tags_any"):
+        model_rules(**{name: {"maxItems": tags.QUERY_MAX_KEYS}})(schema)
+
+
 class TagWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(key=TAG_KEY_RULE, value=TAG_VALUE_RULE))
+
     key: str = Field(max_length=255)
     value: str = Field(max_length=255)
 
@@ -39,31 +74,57 @@ class BatchTagWire(Wire):
 
 
 class BatchTagsWire(Wire):
+    model_config = ConfigDict(json_schema_extra=_batch_rules)
+
     tags: list[BatchTagWire] = Field(max_length=100)
     action: str
 
 
 class TagListWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        tags={"items": {"type": "object", "required": ["key"], **_DELETE_ITEM}}))
+
     tags: list[BatchTagWire] = Field(max_length=100)
 
 
 class PutTagWire(Wire):
+    # Exactly one of tag and image_tag (IMG.0115).
+    model_config = ConfigDict(json_schema_extra=model_rules(tag=TAG_STRING_RULE))
+
     image_id: str = Field(max_length=64)
     tag: str | None = Field(default=None, max_length=255)
     image_tag: TagWire | None = None
 
 
 class ConditionWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        key={"minLength": 1, "maxLength": tags.QUERY_KEY_MAX},
+        values={"maxItems": tags.QUERY_MAX_VALUES, "uniqueItems": True,
+                "items": {"type": "string", "maxLength": tags.QUERY_VALUE_MAX}}))
+
     key: str = Field(max_length=255)
     values: list[str] = Field(default_factory=list, max_length=100)
 
 
 class MatchWire(Wire):
+    model_config = ConfigDict(json_schema_extra=model_rules(
+        key={"enum": list(MATCH_KEYS)}, value={"minLength": 1, "maxLength": tags.QUERY_VALUE_MAX}))
+
     key: str = Field(max_length=64)
     value: str = Field(max_length=1024)
 
 
+def _resource_query_rules(schema: Schema) -> None:
+    _condition_list(schema)
+    model_rules(action={"enum": list(QUERY_ACTIONS)})(schema)
+    for name, (low, high) in (("limit", QUERY_LIMIT), ("offset", (0, INT32_MAX))):
+        for branch in schema["properties"][name]["anyOf"]:
+            branch.update({"string": _DIGITS, "integer": {"minimum": low, "maximum": high}}.get(branch["type"], {}))
+
+
 class ResourceQueryWire(Wire):
+    model_config = ConfigDict(json_schema_extra=_resource_query_rules)
+
     action: str
     tags: list[ConditionWire] | None = Field(default=None, max_length=100)
     tags_any: list[ConditionWire] | None = Field(default=None, max_length=100)
@@ -255,7 +316,8 @@ def query_tags(request: Request, caller: ReaderDep, session: SessionDep) -> dict
 
 @router.put("/v2/images/{image_id}/tags/{tag}", status_code=_NO_CONTENT,
             responses=IMAGE_ERRORS, summary="Add a tag (native)")
-def native_add_tag(image_id: str, tag: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep) -> Response:
+def native_add_tag(image_id: str, caller: WriterDep, session: SessionDep, rt: RuntimeDep,
+                   tag: str = Path(json_schema_extra=rule(tags._NATIVE_TAG, (1, tags.NATIVE_TAG_MAX)))) -> Response:
     tags.add_native(session, caller.project_id, image_id, tag, rt.clock())
     return Response(status_code=_NO_CONTENT)
 
