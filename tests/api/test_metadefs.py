@@ -194,6 +194,20 @@ class TestNamespaces:
         r = client.post(NS, json=body, headers=admin_headers)
         assert r.status_code == 400, r.text
 
+    @pytest.mark.parametrize("text", [
+        '{"namespace": "Bad::NaN", "properties": {"p": {"title": "P", "type": "number", "minimum": NaN}}}',
+        '{"namespace": "Bad::Inf", "properties": {"p": {"title": "P", "type": "string", "default": -Infinity}}}',
+    ])
+    def test_non_json_numbers_are_400(self, client: TestClient, admin_headers: H, text: str) -> None:
+        # Python's json module reads NaN and Infinity, which JSON has not: writing them was a 500.
+        headers = {**admin_headers, "Content-Type": "application/json"}
+        r = client.post(NS, content=text, headers=headers)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "IMG.0001", r.text
+        _namespace(client, admin_headers, "Acme::Numbers")
+        r = client.post(f"{NS}/Acme::Numbers/properties", headers=headers,
+                        content='{"name": "p", "title": "P", "type": "number", "maximum": Infinity}')
+        assert r.status_code == 400, r.text
+
     def test_read_only_attributes_are_403(self, client: TestClient, admin_headers: H) -> None:
         r = client.post(NS, json={"namespace": "Bad::Self", "self": "/x"}, headers=admin_headers)
         assert r.status_code == 403 and "read-only" in _message(r)

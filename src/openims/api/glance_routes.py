@@ -93,12 +93,18 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def _not_json(constant: str) -> Any:
+    # json.loads takes NaN and ±Infinity, which JSON (RFC 8259) does not have and no column can store: a
+    # metadef property with "minimum": NaN was a 500 when it was written.
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 async def json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw:
         raise ImsBadRequest("Body expected in request.", code="IMG.0007")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ImsBadRequest("The request body is not valid JSON.", code="IMG.0001") from exc
 
