@@ -338,3 +338,42 @@ def test_ims_patch_paths_are_declared_as_checked(document: dict[str, Any]) -> No
         known = name in lifecycle.RULES or name in lifecycle.OPERATOR_RULES
         assert bool(re.search(pattern, "/" + name)) == (known or _accepted(lifecycle._attribute, name)), name
     assert not re.search(pattern, "name")
+
+
+def test_metadef_rules_are_declared_as_checked(document: dict[str, Any]) -> None:
+    # catalog.metadefs.definitions checks the bodies by hand: the document names its keys, types and limits.
+    from openims.catalog.metadefs import definitions
+
+    def body(method: str, path: str) -> dict[str, Any]:
+        return document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+    namespaces = "/v2/metadefs/namespaces"
+    for method, path in (("post", namespaces), ("put", namespaces + "/{namespace}")):
+        created = body(method, path)
+        assert set(created["properties"]) == definitions._NAMESPACE_KEYS and not created["additionalProperties"]
+        assert _non_null(created["properties"]["visibility"])["enum"] == list(definitions.VISIBILITIES)
+        assert _non_null(created["properties"]["owner"])["maxLength"] == definitions.OWNER_MAX
+        assert _non_null(created["properties"]["description"])["maxLength"] == definitions.DESCRIPTION_MAX
+    prop = body("post", namespaces + "/{namespace}/properties")
+    assert set(prop["properties"]) == definitions.PROPERTY_KEYS | {"name"} and not prop["additionalProperties"]
+    assert prop["properties"]["type"]["enum"] == list(definitions.PROPERTY_TYPES)
+    inner = _non_null(body("post", namespaces)["properties"]["properties"])["additionalProperties"]
+    assert set(inner["properties"]) == definitions.PROPERTY_KEYS and inner["required"] == ["type", "title"]
+    name = prop["properties"]["name"]
+    for text in ("ok", "a b", " ", "", "a/b", "a\x00", "a\x7f", "é", "\t", "x" * 80, "x" * 81, " a "):
+        assert _matches(name, text) == _accepted(definitions.name, text, "name"), repr(text)
+
+
+def test_import_body_and_member_paging_are_declared_as_checked(document: dict[str, Any]) -> None:
+    from openims.api.openapi_docs import INT_TEXT
+    from openims.catalog import glance_import
+
+    body = document["paths"]["/v2/images/{image_id}/import"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    method = schema["properties"]["method"]
+    assert method["properties"]["name"]["enum"] == list(glance_import.METHODS)
+    assert method["if"]["properties"]["name"]["const"] == glance_import.WEB_DOWNLOAD
+    assert method["then"]["required"] == ["uri"]
+    assert set(schema["not"]["required"]) == {"stores", "all_stores"}
+    limit = _param(document, "get", "/v1/{project_id}/cloudimages/{image_id}/members", "limit")
+    assert limit["pattern"] == INT_TEXT

@@ -19,7 +19,16 @@ from fastapi.responses import JSONResponse
 from openims.api.auth import CallerDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.iam_routes import is_account_admin
-from openims.api.openapi_docs import OBJECT, STRING, Responses, array, json_response, obj, required_rule
+from openims.api.openapi_docs import (
+    INT_TEXT,
+    OBJECT,
+    STRING,
+    Responses,
+    array,
+    json_response,
+    obj,
+    required_rule,
+)
 from openims.audit.trail import DEFAULT_LIMIT, MAX_LIMIT, TraceQuery, UnknownMarker, epoch_ms, list_traces, to_wire
 from openims.db.models import Project
 from openims.iam.roles import Permission
@@ -37,7 +46,7 @@ TRACKERS = ("", "system")
 # from/to/limit are read with int() (empty: left out): an integer in 0..2^63-1 (a stored time is a signed 64-bit
 # number of milliseconds).
 _MAX_MS = 2 ** 63 - 1
-_MS: dict[str, Any] = {"pattern": r"^(?:\s*[+-]?\d+(?:_\d+)*\s*)?$",
+_MS: dict[str, Any] = {"pattern": INT_TEXT,
                        "description": f"Milliseconds since the epoch, 0 to {_MAX_MS}"}
 
 

@@ -33,12 +33,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "The image's status does not allow this import, an import is in progress, or an "
                          "unknown store"},
 }
+# As glance_import.submit checks it: a known method (web-download with its uri), stores a list of ids, the
+# flags booleans, and all_stores not combined with stores.
 _IMPORT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["method"], "properties": {
         "method": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string", "enum": list(glance_import.METHODS)}, "uri": {"type": "string"}}},
-        "stores": {"type": "array", "items": {"type": "string"}}, "all_stores": {"type": "boolean"},
-        "all_stores_must_succeed": {"type": "boolean"}}}}}}}
+            "name": {"type": "string", "enum": list(glance_import.METHODS)}, "uri": {"type": "string"}},
+            "if": {"properties": {"name": {"const": glance_import.WEB_DOWNLOAD}}}, "then": {"required": ["uri"]}},
+        "stores": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+        "all_stores": {"type": "boolean"}, "all_stores_must_succeed": {"type": "boolean"}},
+    "not": {"required": ["stores", "all_stores"],
+            "properties": {"stores": {"type": "array"}, "all_stores": {"const": True}}}}}}}}
 
 
 def task_body(job: Job) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from openims.api import openapi_docs
 from openims.api.auth import Caller, ReaderDep, RuntimeDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.glance_routes import json_body
-from openims.api.openapi_docs import STRING, array, json_response, obj
+from openims.api.openapi_docs import BOOLEAN, STRING, Schema, array, json_response, obj
 from openims.catalog.metadefs import contents, definitions, namespaces, resource_types
 from openims.catalog.metadefs.access import Actor
-from openims.catalog.metadefs.definitions import NAME_MAX, PROPERTY_TYPES, VISIBILITIES
+from openims.catalog.metadefs.definitions import DESCRIPTION_MAX, NAME_MAX, OWNER_MAX, PROPERTY_TYPES, VISIBILITIES
 from openims.catalog.metadefs.namespaces import SORT_DIRS, SORT_KEYS
 from openims.iam.roles import Permission
 
@@ -39,7 +39,58 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such namespace visible to the project, or nothing of that name in it"},
 }
 _WRITE_ERRORS = {**_ERRORS, 409: {"description": "The name is taken"}}
-_NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": "^[^/]+$"}
+# definitions.name: 1 to NAME_MAX characters, not blank, neither '/' nor a control character.
+_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": NAME_MAX,
+                 "pattern": rf"^(?!\s*$)[^/{definitions._CONTROL.pattern.strip('[]')}]*$"}
+_TYPE: Schema = {"type": "string", "enum": list(PROPERTY_TYPES)}
+_LIST: Schema = {"type": "array"}
+
+
+def _text(limit: int) -> Schema:
+    return {"anyOf": [{"type": "string", "maxLength": limit}, {"type": "null"}]}
+
+
+def _closed(schema: Schema) -> Schema:
+    """A document definitions._document checks: no other attribute (a read-only one is 403, others 400)."""
+    return {**schema, "additionalProperties": False}
+
+
+# A property definition as definitions.definition checks it, keyword by keyword (PROPERTY_KEYS).
+_DEFINITION_KEYS: dict[str, Schema] = {
+    **{key: STRING for key in definitions._STRING_KEYS},
+    **{key: {"type": "number"} for key in definitions._NUMBER_KEYS},
+    **{key: {"type": "integer", "minimum": 0} for key in definitions._COUNT_KEYS},
+    **{key: BOOLEAN for key in definitions._FLAG_KEYS},
+    **{key: array(STRING) for key in definitions._LIST_KEYS},
+    "type": _TYPE, "enum": _LIST, "default": {},
+    "items": _closed(obj(type=_TYPE, enum=_LIST)),
+}
+DEFINITION: Schema = _closed(obj("type", "title", **_DEFINITION_KEYS))
+_PROPERTY_MAP: Schema = {"anyOf": [{"type": "object", "propertyNames": _NAME, "additionalProperties": DEFINITION},
+                                   {"type": "null"}]}
+_OBJECT_FIELDS: dict[str, Schema] = {
+    "name": _NAME, "description": _text(DESCRIPTION_MAX),
+    "required": {"anyOf": [{**array(STRING), "uniqueItems": True}, {"type": "null"}]}, "properties": _PROPERTY_MAP}
+_ASSOCIATION_FIELDS: dict[str, Schema] = {"name": _NAME, "prefix": _text(NAME_MAX),
+                                          "properties_target": _text(NAME_MAX)}
+
+
+def _namespace_doc(*, contents: bool) -> Schema:
+    """definitions.namespace_spec: its attributes; its contents at creation (a PUT ignores them, unchecked).
+    Inside a namespace, what a GET shows of an object, tag or association (times, links) is dropped."""
+    fields: dict[str, Schema] = {
+        "namespace": _NAME, "display_name": _text(NAME_MAX), "description": _text(DESCRIPTION_MAX),
+        "visibility": {"anyOf": [{"type": "string", "enum": list(VISIBILITIES)}, {"type": "null"}]},
+        "protected": {"anyOf": [BOOLEAN, {"type": "null"}]}, "owner": _text(OWNER_MAX),
+        "properties": _PROPERTY_MAP, "objects": {}, "tags": {}, "resource_type_associations": {}}
+    if contents:
+        fields.update({
+            "objects": {"anyOf": [array(obj("name", **_OBJECT_FIELDS)), {"type": "null"}]},
+            "tags": {"anyOf": [array(obj("name", name=_NAME)), {"type": "null"}]},
+            "resource_type_associations": {"anyOf": [array(obj("name", **_ASSOCIATION_FIELDS)), {"type": "null"}]}})
+    else:
+        fields["properties"] = {}
+    return _closed(obj("namespace", **fields))
 _NAMED = obj("name", name=STRING)
 
 
@@ -48,13 +99,16 @@ def _created(what: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any
 JsonBody = Annotated[Any, Depends(json_body)]
 
 
-def _body(description: str, *required: str, **properties: dict[str, Any]) -> dict[str, Any]:
-    return openapi_docs.json_body({**obj(*required, **properties), "description": description})
+def _body(description: str, /, *required: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return _document(description, _closed(obj(*required, **properties)))
+
+
+def _document(description: str, schema: Schema) -> dict[str, Any]:
+    return openapi_docs.json_body({**schema, "description": description})
 
 
 def _property_body(description: str) -> dict[str, Any]:
-    return _body(description, "name", "title", "type", name=_NAME, title=STRING,
-                 type={"type": "string", "enum": list(PROPERTY_TYPES)})
+    return _document(description, _closed(obj("name", "title", "type", name=_NAME, **_DEFINITION_KEYS)))
 
 
 def _actor(caller: Caller) -> Actor:
@@ -92,10 +146,9 @@ def list_namespaces(request: Request, caller: ReaderDep, session: SessionDep) ->
 
 @router.post("/v2/metadefs/namespaces", status_code=201, summary="Create a namespace (with any contents)",
              responses=_created("namespace", obj("namespace", namespace=STRING)),
-             openapi_extra=_body("namespace, display_name, description, visibility, "
-                                                          "protected, owner, resource_type_associations, properties, "
-                                                          "objects, tags (GET /v2/schemas/metadefs/namespace)",
-                                                          "namespace", namespace=_NAME))
+             openapi_extra=_document("namespace, display_name, description, visibility, protected, owner, "
+                                     "resource_type_associations, properties, objects, tags "
+                                     "(GET /v2/schemas/metadefs/namespace)", _namespace_doc(contents=True)))
 def create_namespace(request: Request, caller: ReaderDep, body: JsonBody, session: SessionDep,
                      rt: RuntimeDep) -> JSONResponse:
     row = namespaces.create(session, _actor(caller), definitions.namespace_spec(body), rt.clock())
@@ -111,7 +164,8 @@ def show_namespace(namespace: str, caller: ReaderDep, session: SessionDep,
 
 
 @router.put(_NS, summary="Replace a namespace's attributes (its contents stay)", responses=_WRITE_ERRORS,
-            openapi_extra=_body("the namespace's attributes, as in POST", "namespace", namespace=_NAME))
+            openapi_extra=_document("the namespace's attributes, as in POST (its contents are ignored)",
+                                    _namespace_doc(contents=False)))
 def update_namespace(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                      rt: RuntimeDep) -> dict[str, Any]:
     row = namespaces.update(session, _actor(caller), namespace, definitions.namespace_spec(body, contents=False),
@@ -136,7 +190,7 @@ def list_objects(namespace: str, caller: ReaderDep, session: SessionDep) -> dict
 
 @router.post(_NS + "/objects", status_code=201, summary="Create an object", responses=_created("object", _NAMED),
              openapi_extra=_body("name, description, required, properties (GET /v2/schemas/metadefs/object)",
-                                 "name", name=_NAME))
+                                 "name", **_OBJECT_FIELDS))
 def create_object(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                   rt: RuntimeDep) -> JSONResponse:
     row, obj = contents.create_object(session, _actor(caller), namespace, definitions.object_spec(body), rt.clock())
@@ -156,7 +210,7 @@ def show_object(namespace: str, object_name: str, caller: ReaderDep, session: Se
 
 
 @router.put(_NS + "/objects/{object_name}", summary="Replace (or rename) an object", responses=_WRITE_ERRORS,
-            openapi_extra=_body("the whole object, as in POST", "name", name=_NAME))
+            openapi_extra=_body("the whole object, as in POST", "name", **_OBJECT_FIELDS))
 def update_object(namespace: str, object_name: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                   rt: RuntimeDep) -> dict[str, Any]:
     row, obj = contents.update_object(session, _actor(caller), namespace, object_name, definitions.object_spec(body),
@@ -230,7 +284,8 @@ def list_tags(namespace: str, caller: ReaderDep, session: SessionDep) -> dict[st
 @router.post(_NS + "/tags", status_code=201, summary="Create tags: they replace the namespace's tags unless "
                                                     "X-Openstack-Append: True",
              responses=_created("tags", obj("tags", tags=array(_NAMED))),
-             openapi_extra=_body('{"tags": [{"name": …}, …]}', "tags", tags=array(obj("name", name=_NAME))))
+             openapi_extra=_body('{"tags": [{"name": …}, …]}', "tags",
+                                 tags=array(_closed(obj("name", name=_NAME)))))
 def create_tags(namespace: str, request: Request, caller: ReaderDep, body: JsonBody, session: SessionDep,
                 rt: RuntimeDep) -> JSONResponse:
     created = contents.create_tags(session, _actor(caller), namespace, definitions.tag_names(body), rt.clock(),
@@ -285,7 +340,7 @@ def list_associations(namespace: str, caller: ReaderDep, session: SessionDep) ->
 
 @router.post(_NS + "/resource_types", status_code=201, summary="Associate a resource type with a namespace",
              responses=_created("association", _NAMED),
-             openapi_extra=_body("name, prefix, properties_target", "name", name=_NAME))
+             openapi_extra=_body("name, prefix, properties_target", "name", **_ASSOCIATION_FIELDS))
 def create_association(namespace: str, caller: ReaderDep, body: JsonBody, session: SessionDep,
                        rt: RuntimeDep) -> JSONResponse:
     assoc = resource_types.create_association(session, _actor(caller), namespace,

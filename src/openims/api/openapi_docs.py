@@ -103,6 +103,9 @@ def model_rules(*required: str, **rules: Schema) -> Callable[[Schema], None]:
     return extra
 
 
+# What int() reads from a query parameter's text (or an empty one, left out): for routes that parse it so.
+INT_TEXT = r"^(?:\s*[+-]?\d+(?:_\d+)*\s*)?$"
+
 STRING: Schema = {"type": "string"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}

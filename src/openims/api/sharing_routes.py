@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Query
 from fastapi.responses import Response
 from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
 from openims.api.ims_wire import IMAGE_ERRORS, Wire, job_started, ts
-from openims.api.openapi_docs import Schema, model_rules
+from openims.api.openapi_docs import INT_TEXT, Schema, model_rules
 from openims.catalog import members
 from openims.catalog.images import MemberStatus
 from openims.catalog.jobs import JobType
@@ -109,7 +110,9 @@ def answer_members(body: MemberAnswerBatchWire, caller: WriterDep, session: Sess
 @router.get("/v1/{project_id}/cloudimages/{image_id}/members",
             responses=IMAGE_ERRORS, summary="Query the members of an image")
 def ims_list_members(project_id: str, image_id: str, caller: ReaderDep, session: SessionDep,
-                     limit: str | None = None, marker: str | None = None) -> dict[str, Any]:
+                     limit: str | None = Query(default=None, json_schema_extra={
+                         "pattern": INT_TEXT, "description": "Members per page, 1 to 1000 (default 1000)"}),
+                     marker: str | None = None) -> dict[str, Any]:
     try:
         size = int(limit) if limit else 1000
     except ValueError as exc:
