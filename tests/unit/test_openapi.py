@@ -377,3 +377,19 @@ def test_import_body_and_member_paging_are_declared_as_checked(document: dict[st
     assert set(schema["not"]["required"]) == {"stores", "all_stores"}
     limit = _param(document, "get", "/v1/{project_id}/cloudimages/{image_id}/members", "limit")
     assert limit["pattern"] == INT_TEXT
+
+
+def test_os_version_is_declared_as_checked(document: dict[str, Any]) -> None:
+    # validation.os_version: a known version in any case, trimmed (empty: none given).
+    from openims.catalog import validation
+    from openims.catalog.os_versions import all_versions
+
+    schemas = document["components"]["schemas"]
+    rules = [_non_null(schemas[m]["properties"]["os_version"])
+             for m in ("CreateImageWire", "CreateDataImageWire", "QuickImportWire")]
+    assert all(r == rules[0] for r in rules)
+    known = [osv.os_version for osv in all_versions()]
+    samples = [*known, *(k.upper() for k in known), *(f" {k.lower()}\t" for k in known[::10]), "", "  ", "Other",
+               known[0] + "x", "x" + known[0], known[0].replace(" ", "  "), f"{known[0]}|{known[1]}"]
+    for text in samples:
+        assert bool(re.search(rules[0]["pattern"], text)) == _accepted(validation.os_version, text), text

@@ -20,10 +20,12 @@ from openims.api.ims_wire import (
     DESCRIPTION_RULE,
     IMAGE_URL_RULE,
     NAME_RULE,
+    OS_VERSION_RULE,
     REFUSED_RULE,
     TAGS_RULE,
     ImageTagWire,
     Wire,
+    any_case,
     disk_rule,
     job_started,
 )
@@ -68,7 +70,7 @@ class QuickImportWire(Wire):
     # Checked by hand (catalog.imports, with IMG codes); os_version is required too unless type is DataImage.
     model_config = ConfigDict(json_schema_extra=model_rules(
         "name", "image_url", "min_disk", name=NAME_RULE, description=DESCRIPTION_RULE, image_url=IMAGE_URL_RULE,
-        min_disk=disk_rule((validation.SYSTEM_DISK_GB[0], validation.DATA_DISK_GB[1])),
+        min_disk=disk_rule((validation.SYSTEM_DISK_GB[0], validation.DATA_DISK_GB[1])), os_version=OS_VERSION_RULE,
         os_type={"enum": list(validation.OS_TYPES)}, tags=TAGS_RULE,
         type={"enum": [*validation.IMAGE_TYPES, lifecycle.DATA_IMAGE]},
         architecture={"enum": list(validation.ARCHITECTURES)},
@@ -94,17 +96,13 @@ class RegisterWire(Wire):
     image_url: str | None = Field(default=None, max_length=2048)
 
 
-def _any_case(word: str) -> str:
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
-
-
 class ExportWire(Wire):
     # Checked by hand (catalog.lifecycle.export_format, export_url); a quick export is refused (ZVHD2).
     model_config = ConfigDict(json_schema_extra=model_rules(
         "bucket_url", "file_format",
         bucket_url={"pattern": IMAGE_URL_RULE["pattern"].removesuffix(r"[\s\S]")
                     + r"[A-Za-z0-9._\-]+(/[A-Za-z0-9._\-]+)*$", "description": "<bucket>:<folder/…/file name>"},
-        file_format={"pattern": "^(" + "|".join(_any_case(f) for f in lifecycle.EXPORT_FORMATS) + ")$"},
+        file_format={"pattern": "^(" + "|".join(any_case(f) for f in lifecycle.EXPORT_FORMATS) + ")$"},
         is_quick_export={"enum": [False]}))
 
     bucket_url: str | None = Field(default=None, max_length=2048)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from openims.api.openapi_docs import Schema, model_rules
 from openims.catalog import validation as v
 from openims.catalog.imports import MAX_DATA_IMAGES, DiskSource, FileImportRequest
+from openims.catalog.os_versions import all_versions
 from openims.db.models import Image, Job
 from openims.db.session import after_commit
 from openims.objects.base import BUCKET_NAME
@@ -103,6 +105,22 @@ IMAGE_URL_RULE: Schema = {"pattern": rf"^{BUCKET_NAME.pattern.strip('^$')}:[\s\S
                       "description": "<bucket>:<object key> of the image file"}
 TAGS_RULE: Schema = {"items": {"type": "string", "minLength": 1, "pattern": v.TAG_PATTERN}}
 REFUSED_RULE: Schema = {"maxLength": 0, "description": "Not available in this deployment: any value is refused"}
+# A {key, value} tag (validation.tags) is trimmed, then its key has 1 to 36 and its value 0 to 43 letters, digits,
+# '_' or '-'.
+TAG_KEY_RULE: Schema = {"pattern": rf"^\s*[\w-]{{1,{v.TAG_KEY_MAX}}}\s*$"}
+TAG_VALUE_RULE: Schema = {"pattern": rf"^\s*[\w-]{{0,{v.TAG_VALUE_MAX}}}\s*$"}
+
+
+def any_case(text: str) -> str:
+    """A regex matching ``text`` in any case (JSON Schema patterns have no case-insensitive flag)."""
+    escaped = re.escape(text).replace("\\ ", " ")
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in escaped)
+
+
+# validation.os_version: one of GET /v1/cloudimages/os_version's values, in any case and trimmed (or empty).
+OS_VERSION_RULE: Schema = {
+    "pattern": r"^(?:|\s*(?:" + "|".join(any_case(osv.os_version) for osv in all_versions()) + r")\s*)$",
+    "description": "An OS version of GET /v1/cloudimages/os_version (any case)"}
 
 
 def disk_rule(low_high: tuple[int, int]) -> Schema:
@@ -110,9 +128,7 @@ def disk_rule(low_high: tuple[int, int]) -> Schema:
 
 
 class ImageTagWire(Wire):
-    model_config = ConfigDict(json_schema_extra=model_rules(
-        key={"pattern": rf"^\s*[\w-]{{1,{v.TAG_KEY_MAX}}}\s*$"},
-        value={"pattern": rf"^\s*[\w-]{{0,{v.TAG_VALUE_MAX}}}\s*$"}))
+    model_config = ConfigDict(json_schema_extra=model_rules(key=TAG_KEY_RULE, value=TAG_VALUE_RULE))
 
     key: str = Field(max_length=128)
     value: str = Field(default="", max_length=128)
@@ -140,6 +156,7 @@ def _create_rules(*, data_disk: bool) -> Any:
         min_disk=disk_rule(v.DATA_DISK_GB if data_disk else v.SYSTEM_DISK_GB), os_type={"enum": list(v.OS_TYPES)},
         tags=TAGS_RULE, architecture={"enum": list(v.ARCHITECTURES)}, hw_firmware_type={"enum": list(v.FIRMWARE_TYPES)},
         min_ram=memory, max_ram=memory, data_images={"maxItems": 0 if data_disk else MAX_DATA_IMAGES},
+        os_version=OS_VERSION_RULE,
         cmk_id=REFUSED_RULE, instance_id=REFUSED_RULE, volume_id=REFUSED_RULE, backup_id=REFUSED_RULE, **kinds)
 
 

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
-from openims.api.ims_wire import IMAGE_ERRORS, Wire
+from openims.api.ims_wire import IMAGE_ERRORS, TAG_KEY_RULE, TAG_VALUE_RULE, Wire
 from openims.api.openapi_docs import STRING, Schema, model_rules, query, rule
 from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
@@ -23,10 +23,8 @@ router = api_router(tags=["tags"])
 _NO_CONTENT = 204
 
 
-# The rules catalog.tags checks by hand (IMG.0115, IMG.0001), for the document. A {key, value} tag is trimmed,
-# then its key has 1 to 36 and its value 0 to 43 letters, digits, '_' or '-'; the "key.value" form is not trimmed.
-TAG_KEY_RULE: Schema = {"pattern": rf"^\s*[\w-]{{1,{validation.TAG_KEY_MAX}}}\s*$"}
-TAG_VALUE_RULE: Schema = {"pattern": rf"^\s*[\w-]{{0,{validation.TAG_VALUE_MAX}}}\s*$"}
+# The rules catalog.tags checks by hand (IMG.0115, IMG.0001), for the document: a {key, value} tag as at import
+# (ims_wire.TAG_KEY_RULE, TAG_VALUE_RULE); the "key.value" form is not trimmed.
 TAG_STRING_RULE: Schema = {
     "pattern": rf"^[\w-]{{1,{validation.TAG_KEY_MAX}}}(?:\.[\w-]{{0,{validation.TAG_VALUE_MAX}}})?$"}
 # Batch deletion checks lengths only (tags written under older rules can still be removed).
