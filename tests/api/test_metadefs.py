@@ -194,6 +194,36 @@ class TestNamespaces:
         r = client.post(NS, json=body, headers=admin_headers)
         assert r.status_code == 400, r.text
 
+    @pytest.mark.parametrize(("field", "value"), [
+        *((field, value) for field in ("objects", "tags", "resource_type_associations")
+          for value in (0, False, "", {})),
+        *(("properties", value) for value in (0, False, "", [])),
+    ])
+    def test_false_like_contents_of_a_wrong_type_are_400(self, client: TestClient, admin_headers: H, field: str,
+                                                        value: Any) -> None:
+        # They were read as empty (``or []``), where the document and Glance's schema want a list (an object of
+        # definitions for properties): a wrong type is a 400, whatever its truth.
+        r = client.post(NS, json={"namespace": f"Bad::{field}", field: value}, headers=admin_headers)
+        assert r.status_code == 400, r.text
+        assert client.get(f"{NS}/Bad::{field}", headers=admin_headers).status_code == 404
+
+    @pytest.mark.parametrize("field", ["properties", "required"])
+    @pytest.mark.parametrize("value", [0, False, ""])
+    def test_false_like_object_fields_are_400(self, client: TestClient, admin_headers: H, field: str,
+                                              value: Any) -> None:
+        objects = [{"name": "o", field: value}]
+        r = client.post(NS, json={"namespace": "Bad::Object", "objects": objects}, headers=admin_headers)
+        assert r.status_code == 400, r.text
+
+    def test_null_contents_are_empty(self, client: TestClient, admin_headers: H) -> None:
+        # As the document declares them: null is the field left out.
+        body = {"namespace": "Null::Contents", "properties": None, "objects": [{"name": "o", "required": None,
+                                                                                 "properties": None}],
+                "tags": None, "resource_type_associations": None}
+        r = client.post(NS, json=body, headers=admin_headers)
+        assert r.status_code == 201, r.text
+        assert [o["name"] for o in r.json()["objects"]] == ["o"]
+
     @pytest.mark.parametrize("text", [
         '{"namespace": "Bad::NaN", "properties": {"p": {"title": "P", "type": "number", "minimum": NaN}}}',
         '{"namespace": "Bad::Inf", "properties": {"p": {"title": "P", "type": "string", "default": -Infinity}}}',

@@ -126,6 +126,13 @@ def _strings(value: Any, what: str) -> list[str]:
     return list(value)
 
 
+def _given(body: Mapping[str, Any], key: str, empty: Any) -> Any:
+    """A content field: absent or null is ``empty``; any other value is checked for its type by the caller
+    (a false-like 0, false or "" is a wrong type, a 400, as Glance's schema answers it)."""
+    value = body.get(key)
+    return empty if value is None else value
+
+
 def visibility(value: Any) -> str:
     if value is None:
         return "private"
@@ -215,11 +222,11 @@ def object_spec(body: Any) -> ObjectSpec:
     if "name" not in doc:
         raise ImsBadRequest("'name' is a required property.")
     obj = name(doc["name"], "object name")
-    required = _strings(doc.get("required") or [], "required")
+    required = _strings(_given(doc, "required", []), "required")
     if len(set(required)) != len(required):
         raise ImsBadRequest(f"The required properties of object {obj!r} must be unique.")
     return ObjectSpec(obj, _text(doc, "description", DESCRIPTION_MAX), required,
-                      property_map(doc.get("properties") or {}, f"object {obj!r}"))
+                      property_map(_given(doc, "properties", {}), f"object {obj!r}"))
 
 
 def tag_name(body: Any) -> str:
@@ -285,12 +292,12 @@ def namespace_spec(body: Any, *, contents: bool = True) -> NamespaceSpec:
         protected=_flag(doc, "protected", False), owner=_text(doc, "owner", OWNER_MAX))
     if not contents:
         return fields
-    objects = doc.get("objects") or []
-    tags = doc.get("tags") or []
-    associations = doc.get("resource_type_associations") or []
+    objects = _given(doc, "objects", [])
+    tags = _given(doc, "tags", [])
+    associations = _given(doc, "resource_type_associations", [])
     if not isinstance(objects, list) or not isinstance(tags, list) or not isinstance(associations, list):
         raise ImsBadRequest("'objects', 'tags' and 'resource_type_associations' must be lists.")
-    properties = property_map(doc.get("properties") or {}, f"namespace {ns!r}")
+    properties = property_map(_given(doc, "properties", {}), f"namespace {ns!r}")
     spec = replace(fields, properties=[PropertySpec(k, v) for k, v in properties.items()],
                    objects=[object_spec(_nested(o)) for o in objects], tags=[tag_name(_nested(t)) for t in tags],
                    associations=[association_spec(_nested(a)) for a in associations])
