@@ -393,3 +393,96 @@ def test_os_version_is_declared_as_checked(document: dict[str, Any]) -> None:
                known[0] + "x", "x" + known[0], known[0].replace(" ", "  "), f"{known[0]}|{known[1]}"]
     for text in samples:
         assert bool(re.search(rules[0]["pattern"], text)) == _accepted(validation.os_version, text), text
+
+
+# ---------------------------------------------------------------- the image list queries
+
+_QUERY_SAMPLES = ("", " ", "x", "0", "5", " 5 ", "+5", "-1", "1.5", "1_0", "1000", "1001", "9" * 10, "9" * 19,
+                  "9" * 20, "true", "TRUE", "False", "yes", "asc", " desc ", "Asc", "name", " name ", "size",
+                  "name:asc", "name:asc, id:desc ", "name:", "name:up", "name:asc:", "size,status:desc", ",",
+                  "in:a,b", 'in:"a,b",c', "eq:a", "gt:2020-01-01T10:00:00Z", "gte:2020-01-01", "neq:x", "lt:",
+                  "in:2020-01-01", "a:b", "private", "public", "all", "shared", "gold", "community", "accepted",
+                  "pending", "rejected", "Accepted")
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    data: Path = tmp_path_factory.mktemp("listing")
+    rt = build_runtime(make_settings(data, f"sqlite:///{data / 'openims.db'}"))
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def _declared_param(schema: dict[str, Any], text: str) -> bool:
+    schema = schema.get("items", schema)
+    if "enum" in schema:
+        return text in schema["enum"]
+    return "pattern" not in schema or bool(re.search(schema["pattern"], text))
+
+
+def _query_holds(document: dict[str, Any], path: str, run: Any, exact: set[str]) -> None:
+    """Every sample a route accepts, its declared schema accepts (never stricter); ``exact``: both agree (an
+    integer's range and a time's syntax are in the description)."""
+    from openims.errors import ServiceError
+
+    params = {p["name"]: p["schema"] for p in document["paths"][path]["get"]["parameters"]}
+    assert exact <= set(params)
+    for name, schema in params.items():
+        for text in _QUERY_SAMPLES:
+            try:
+                run([(name, text)])
+                accepted = True
+            except ServiceError:
+                accepted = False
+            declared = _declared_param(schema, text)
+            assert declared or not accepted, (name, text)
+            if name in exact:
+                assert declared == accepted, (name, text)
+
+
+def _ims_request(params: list[tuple[str, str]]) -> Any:
+    from types import SimpleNamespace
+
+    from starlette.datastructures import QueryParams
+
+    return SimpleNamespace(query_params=QueryParams(params))
+
+
+def _ims_caller() -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(project_id="p", can=lambda _permission: False)
+
+
+def test_glance_list_query_is_declared_as_checked(document: dict[str, Any], catalog: Any) -> None:
+    # glance_wire.list_query and images.list_images check it by hand (IMG.0001).
+    from openims.api import glance_wire
+    from openims.catalog import images
+
+    def run(params: list[tuple[str, str]]) -> None:
+        with catalog.db.transaction(readonly=True) as session:
+            images.list_images(session, glance_wire.list_query(params, "p"))
+
+    _query_holds(document, "/v2/images", run, {
+        "sort_key", "sort_dir", "sort", "id", "name", "status", "disk_format", "container_format", "visibility",
+        "member_status", "protected", "os_hidden", "__imagetype"})
+    params = {p["name"]: p for p in document["paths"]["/v2/images"]["get"]["parameters"]}
+    assert params["tag"]["schema"]["type"] == params["sort_key"]["schema"]["type"] == "array"
+
+
+def test_ims_list_queries_are_declared_as_checked(document: dict[str, Any], catalog: Any) -> None:
+    # GET /v2/cloudimages and GET /v1/cloudimages/tags read their queries by hand (IMG.0001, IMG.0024).
+    from openims.api import ims_routes, tag_routes
+
+    def listing(params: list[tuple[str, str]]) -> None:
+        with catalog.db.transaction(readonly=True) as session:
+            ims_routes._list_cloudimages(_ims_request(params), _ims_caller(), session)
+
+    def tags(params: list[tuple[str, str]]) -> None:
+        with catalog.db.transaction(readonly=True) as session:
+            tag_routes.query_tags(_ims_request(params), _ims_caller(), session)
+
+    _query_holds(document, "/v2/cloudimages", listing, {"sort_key", "sort_dir", "__imagetype", "member_status"})
+    _query_holds(document, "/v1/cloudimages/tags", tags, {"sort_key", "sort_dir", "__imagetype", "member_status"})

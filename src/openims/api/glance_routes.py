@@ -23,7 +23,7 @@ from openims.api import glance_wire
 from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
-from openims.api.openapi_docs import STRING, json_response, query
+from openims.api.openapi_docs import json_response, query
 from openims.catalog import glance_import, native
 from openims.catalog import images as image_rules
 from openims.catalog import stores as image_stores
@@ -66,25 +66,7 @@ _PATCH_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     for media in ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")}}}
 _IMAGE = json_response("The image, as GET /v2/schemas/image describes it", SCHEMAS["image"])
 _IMAGES = json_response("A page of images, as GET /v2/schemas/images describes it", SCHEMAS["images"])
-_LIST_QUERY: dict[str, Any] = {"parameters": query(
-    ("limit", {"type": "integer", "minimum": 0}, "Page size (at most 1000)"),
-    ("marker", STRING, "The id of the last image of the previous page"),
-    ("sort_key", STRING, "Sort key (repeatable)"),
-    ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "asc or desc"),
-    ("sort", STRING, "key:dir,… (the newer syntax)"), ("name", STRING, "Name, or in:a,b"),
-    ("status", STRING, "Status, or in:a,b"), ("visibility", STRING, "public, private, shared, community or all"),
-    ("owner", STRING, "Owner project (the operator: any project)"),
-    ("member_status", {"type": "string", "enum": ["accepted", "pending", "rejected", "all"]}, "For shared images"),
-    ("tag", STRING, "A tag the image must have (repeatable)"),
-    ("protected", {"type": "string", "enum": ["true", "false"]}, "true or false"),
-    ("os_hidden", {"type": "string", "enum": ["true", "false"]}, "true or false"),
-    ("disk_format", STRING, "Disk format, or in:a,b"),
-    ("container_format", STRING, "Container format, or in:a,b"),
-    ("size_min", {"type": "integer", "minimum": 0}, "Smallest size in bytes"),
-    ("size_max", {"type": "integer", "minimum": 0}, "Largest size in bytes"),
-    ("created_at", STRING, "gt:|gte:|lt:|lte:|eq:|neq:<ISO 8601 time>"),
-    ("updated_at", STRING, "gt:|gte:|lt:|lte:|eq:|neq:<ISO 8601 time>"),
-)}
+_LIST_QUERY: dict[str, Any] = {"parameters": query(*glance_wire.LIST_PARAMETERS)}
 _DATA_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 from urllib.parse import urlencode
 
-from openims.api.ims_wire import image_body
-from openims.api.params import INT64_MAX, parse_int
-from openims.catalog.images import ImageQuery, parse_time_filter
+from openims.api.ims_wire import IMAGE_TYPES, MEMBER_FILTERS, SORT_DIRS, any_case, image_body, int_text, time_filter
+from openims.api.openapi_docs import Schema
+from openims.api.params import INT32_MAX, INT64_MAX, parse_int
+from openims.catalog.images import SORT_KEYS, TIME_OPS, ImageQuery, parse_time_filter
 from openims.catalog.patch import PatchOp
 from openims.db.models import Image
 from openims.errors import ImsBadRequest
@@ -84,6 +86,42 @@ _OPERATORS = ("in", "eq", "neq", "gt", "gte", "lt", "lte")
 
 
 
+# ---- the same rules, for the document (glance_routes declares the parameters)
+_SORT_KEYS = "|".join(re.escape(k) for k in SORT_KEYS)
+# _sorting, then images.list_images: a sort key and a direction, trimmed.
+SORT_KEY_RULE: Schema = {"type": "string", "pattern": rf"^\s*(?:{_SORT_KEYS})\s*$"}
+SORT_DIR_RULE: Schema = {"type": "string", "pattern": rf"^\s*(?:{'|'.join(SORT_DIRS)})\s*$"}
+_SORT_ITEM = rf"\s*(?:{_SORT_KEYS})\s*(?::\s*(?:{'|'.join(SORT_DIRS)})?\s*)?"
+SORT_RULE: Schema = {"type": "string", "pattern": rf"^{_SORT_ITEM}(?:,{_SORT_ITEM})*$"}
+# _in_capable: a plain value, eq:<value> or in:<a>,<b>; another operator is a 400.
+_REFUSED_OPERATORS = "|".join(op for op in _OPERATORS if op not in ("in", "eq"))
+IN_CAPABLE_RULE: Schema = {"type": "string", "pattern": rf"^(?!(?:{_REFUSED_OPERATORS}):)"}
+# _boolean: true or false in any case.
+BOOLEAN_RULE: Schema = {"type": "string", "pattern": f"^(?:{any_case('true')}|{any_case('false')})$"}
+# What GET /v2/images reads; any other parameter is a property the image must have with that value.
+LIST_PARAMETERS: tuple[tuple[str, Schema, str], ...] = (
+    ("limit", int_text(), f"Page size, 0 to {INT64_MAX} (more than {MAX_LIMIT} is {MAX_LIMIT}; "
+                          f"default {DEFAULT_LIMIT})"),
+    ("marker", {"type": "string"}, "The id of the last image of the previous page (one the caller can see)"),
+    ("sort_key", {"type": "array", "items": SORT_KEY_RULE}, "Sort keys (repeated), created_at by default"),
+    ("sort_dir", {"type": "array", "items": SORT_DIR_RULE},
+     "One direction for every sort key, or one per key (default desc)"),
+    ("sort", SORT_RULE, "key[:asc|desc],… (the newer syntax; not combined with sort_key/sort_dir)"),
+    *((name, IN_CAPABLE_RULE, f"{name}: a value, eq:<value> or in:<a>,\"<b,c>\",…") for name in _IN_CAPABLE),
+    ("visibility", {"type": "string", "enum": list(_VISIBILITIES)}, "Visibility (all: any)"),
+    ("member_status", {"type": "string", "enum": list(MEMBER_FILTERS)}, "For shared images (default accepted)"),
+    ("tag", {"type": "array", "items": {"type": "string"}}, "Tags the image must have (repeated)"),
+    *((name, {"type": "string"}, f"{name} equals") for name in _EQUAL_COLUMNS),
+    *((name, int_text(), f"{name} equals, 0 to {INT32_MAX}") for name in _INT_COLUMNS),
+    ("protected", BOOLEAN_RULE, "true or false (any case)"),
+    ("os_hidden", BOOLEAN_RULE, "true or false (any case); hidden images are listed only with true"),
+    ("size_min", int_text(), f"Smallest size in bytes, 0 to {INT64_MAX}"),
+    ("size_max", int_text(), f"Largest size in bytes, 0 to {INT64_MAX}"),
+    ("created_at", time_filter(), f"{'|'.join(TIME_OPS)}:<ISO 8601 time>"),
+    ("updated_at", time_filter(), f"{'|'.join(TIME_OPS)}:<ISO 8601 time>"),
+    ("__imagetype", {"type": "string", "enum": list(IMAGE_TYPES)}, "gold (public), private or shared"),
+)
+
 
 def _in_capable(q: ImageQuery, name: str, raw: str) -> None:
     """``in:a,"b,c"`` (quoted values may hold commas), ``eq:a`` or a plain value; other operators 400.
@@ -152,7 +190,7 @@ def list_query(params: Sequence[tuple[str, str]], project_id: str) -> ImageQuery
     limit = min(parse_int("limit", single["limit"], high=INT64_MAX) if "limit" in single else DEFAULT_LIMIT,
                 MAX_LIMIT)
     member_status = single.get("member_status", "accepted")
-    if member_status not in ("accepted", "pending", "rejected", "all"):
+    if member_status not in MEMBER_FILTERS:
         raise ImsBadRequest(f"Invalid member_status {member_status[:32]!r}: use accepted, pending, rejected or all.",
                             code="IMG.0001")
     q = ImageQuery(project_id=project_id, limit=limit, marker=single.get("marker") or None,

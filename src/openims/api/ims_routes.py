@@ -11,9 +11,21 @@ from sqlalchemy.orm import Session
 from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
-from openims.api.ims_wire import CreateDataImageWire, CreateImageWire, image_body, job_body, job_started
+from openims.api.ims_wire import (
+    IMAGE_TYPES,
+    MEMBER_FILTERS,
+    SORT_DIRS,
+    CreateDataImageWire,
+    CreateImageWire,
+    choice,
+    image_body,
+    int_text,
+    job_body,
+    job_started,
+    time_filter,
+)
 from openims.api.openapi_docs import BOOLEAN, OBJECT, STRING, Responses, array, json_response, obj, query
-from openims.api.params import parse_int
+from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
 from openims.catalog import jobs
 from openims.catalog.images import ImageQuery, parse_time_filter, tags_of
@@ -40,19 +52,23 @@ _IMS_IMAGE = {**SCHEMAS["image"], "properties": {**SCHEMAS["image"]["properties"
 _IMAGES: Responses = {200: json_response("The images", obj("images", images=array(_IMS_IMAGE))),
                       400: {"description": "Invalid filter (IMS error code in the body)"},
                       401: {"description": "Missing or invalid token"}}
-_FILTER = ("name", "status", "disk_format", "container_format", "visibility", "owner", "__imagetype", "tag",
-           "member_status", "__os_type", "__platform", "__os_bit", "__os_version", "__isregistered",
-           "__whole_image", "__support_kvm", "__support_xen", "virtual_env_type", "enterprise_project_id",
-           "architecture", "hw_firmware_type", "marker", "sort_key")
-_TIME_FILTER: dict[str, Any] = {"type": "string", "pattern": "^(gt|gte|lt|lte|eq|neq):."}
+# images.list_images' bounds; the IMS default page.
+LIST_MAX, LIST_DEFAULT = 1000, 500
+# Filters compared for equality with any value (an unknown one matches nothing).
+_FILTER = ("name", "status", "disk_format", "container_format", "visibility", "owner", "tag",
+           *image_rules.PROPERTY_FILTERS)
 _LIST_QUERY: dict[str, Any] = {"parameters": query(
     ("id", STRING, "Image ids, comma-separated"),
-    ("limit", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Page size (default 500)"),
-    ("min_disk", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Minimum disk (GB)"),
-    ("protected", {"type": "string", "enum": ["true", "false"]}, "Protected or not"),
-    ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "asc or desc"),
-    ("created_at", _TIME_FILTER, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
-    ("updated_at", _TIME_FILTER, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
+    ("limit", int_text(empty=True), f"Page size, 0 to {LIST_MAX} (default {LIST_DEFAULT})"),
+    ("marker", STRING, "The id of the last image of the previous page (one the caller can see)"),
+    ("min_disk", int_text(empty=True), f"Minimum disk (GB), 0 to {INT32_MAX} (empty: 0)"),
+    ("protected", STRING, "true (any case) for protected images; any other value for unprotected ones"),
+    ("sort_key", choice(*image_rules.SORT_KEYS), "Sort key"),
+    ("sort_dir", choice(*SORT_DIRS), "asc or desc"),
+    ("__imagetype", choice(*IMAGE_TYPES), "gold (public), private or shared"),
+    ("member_status", choice("", *MEMBER_FILTERS), "For shared images (empty: accepted)"),
+    ("created_at", time_filter(), "gt:|gte:|lt:|lte:|eq:|neq:<ISO 8601 time>"),
+    ("updated_at", time_filter(), "gt:|gte:|lt:|lte:|eq:|neq:<ISO 8601 time>"),
     *((name, STRING, f"Filter on {name}") for name in _FILTER))}
 
 
@@ -137,7 +153,7 @@ async def list_cloudimages(request: Request, caller: ReaderDep, session: Session
 
 def _list_cloudimages(request: Request, caller: Caller, session: Session) -> dict[str, Any]:
     p = request.query_params
-    q = ImageQuery(project_id=caller.project_id, limit=_int_param(p, "limit", 500), marker=p.get("marker"),
+    q = ImageQuery(project_id=caller.project_id, limit=_int_param(p, "limit", LIST_DEFAULT), marker=p.get("marker"),
                    sort_key=p.get("sort_key", "created_at"), sort_dir=p.get("sort_dir", "desc"),
                    image_type=p.get("__imagetype"), tag=p.get("tag"), member_status=p.get("member_status"),
                    operator=caller.can(Permission.OPERATOR))

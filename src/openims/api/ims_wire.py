@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from openims.api.openapi_docs import Schema, model_rules
 from openims.catalog import validation as v
+from openims.catalog.images import ALL_STATUSES, TIME_OPS
 from openims.catalog.imports import MAX_DATA_IMAGES, DiskSource, FileImportRequest
 from openims.catalog.os_versions import all_versions
 from openims.db.models import Image, Job
@@ -210,3 +211,33 @@ class CreateDataImageWire(CreateImageWire):
     """POST /v1/cloudimages/dataimages/action: the same body, a data disk's sizes (documented apart)."""
 
     model_config = ConfigDict(json_schema_extra=_create_rules(data_disk=True))
+
+
+# ---------------------------------------------------------------- image list queries, for the document
+#
+# GET /v2/cloudimages, GET /v1/cloudimages/tags and GET /v2/images read their query strings by hand (their
+# errors keep IMS's codes); these are the rules images.list_images and the routes check, declared as they are.
+
+# images.list_images: the sort directions, and what __imagetype selects (anything else is IMG.0024).
+SORT_DIRS = ("asc", "desc")
+IMAGE_TYPES = ("gold", "private", "shared")
+# images.statuses_for_filter: a membership status or all (empty or absent: accepted).
+MEMBER_FILTERS = (*ALL_STATUSES, "all")
+# params.parse_int's syntax: a decimal integer of at most 19 digits, signed, trimmed.
+_PARSE_INT = r"\s*[+-]?[0-9]{1,19}\s*"
+
+
+def int_text(*, empty: bool = False) -> Schema:
+    """A query integer as params.parse_int reads it (``empty``: an empty value is left out); the range is
+    the parameter's description, as the route checks it."""
+    return {"type": "string", "pattern": f"^(?:{_PARSE_INT}{'|' if empty else ''})$"}
+
+
+def time_filter(*, empty: bool = False) -> Schema:
+    """images.parse_time_filter: ``<operator>:<ISO 8601 time>``, an operator of TIME_OPS."""
+    ops = "|".join(TIME_OPS)
+    return {"type": "string", "pattern": f"^(?:(?:{ops}):.{'|$' if empty else ''})"}
+
+
+def choice(*words: str) -> Schema:
+    return {"type": "string", "enum": list(words)}

@@ -10,7 +10,18 @@ from pydantic import ConfigDict, Field
 
 from openims.api.auth import ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router
-from openims.api.ims_wire import IMAGE_ERRORS, TAG_KEY_RULE, TAG_VALUE_RULE, Wire
+from openims.api.ims_wire import (
+    IMAGE_ERRORS,
+    IMAGE_TYPES,
+    MEMBER_FILTERS,
+    SORT_DIRS,
+    TAG_KEY_RULE,
+    TAG_VALUE_RULE,
+    Wire,
+    choice,
+    int_text,
+    time_filter,
+)
 from openims.api.openapi_docs import STRING, Schema, model_rules, query, rule
 from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
@@ -38,7 +49,7 @@ BATCH_ACTIONS = ("create", "delete")
 QUERY_ACTIONS = ("filter", "count")
 MATCH_KEYS = ("resource_name", "resource_id")
 QUERY_LIMIT = (1, 1000)  # tags.check_resource_query
-_DIGITS: Schema = {"pattern": r"^\s*[+-]?[0-9]{1,19}\s*$", "description": "A decimal integer"}
+_DIGITS: Schema = {"pattern": int_text()["pattern"], "description": "A decimal integer"}
 
 
 def _batch_rules(schema: Schema) -> None:
@@ -262,19 +273,21 @@ def put_tag(body: PutTagWire, caller: WriterDep, session: SessionDep, rt: Runtim
 
 
 _EQUALS = ("name", "status", "disk_format", "container_format", "visibility", "owner")
-_INT = {"type": "integer", "minimum": 0, "maximum": INT32_MAX}
-_TIME = {"type": "string", "pattern": "^(gt|gte|lt|lte|eq|neq):."}
+# Every parameter is read when not empty (an empty one is left out).
 _TAGS_QUERY: dict[str, Any] = {"parameters": query(
-    *((name, STRING, f"Filter on {name}") for name in (*_EQUALS, "__imagetype", "tag", "member_status", "sort_key",
-                                                          *image_rules.PROPERTY_FILTERS)),
+    *((name, STRING, f"Filter on {name}") for name in (*_EQUALS, "tag", *image_rules.PROPERTY_FILTERS)),
+    ("__imagetype", choice("", *IMAGE_TYPES), "gold (public), private or shared"),
+    ("member_status", choice("", *MEMBER_FILTERS), "For shared images (default accepted)"),
+    ("sort_key", choice(*image_rules.SORT_KEYS), "Sort key"),
+    ("sort_dir", choice(*SORT_DIRS), "asc or desc"),
     ("id", STRING, "Image ids, comma-separated"),
-    ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "asc or desc"),
-    ("min_disk", _INT, "Minimum disk (GB)"), ("min_ram", _INT, "Minimum memory (MB)"),
-    ("protected", {"type": "string", "enum": ["true", "false"]}, "Protected or not"),
-    ("created_at", _TIME, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
-    ("updated_at", _TIME, "gt:|gte:|lt:|lte:|eq:|neq:<time>"),
-    ("page", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "Page number (from 1)"),
-    ("limit", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "Tags per page (default: all)"))}
+    ("min_disk", int_text(empty=True), f"Minimum disk (GB), -{INT32_MAX} to {INT32_MAX}"),
+    ("min_ram", int_text(empty=True), f"Minimum memory (MB), -{INT32_MAX} to {INT32_MAX}"),
+    ("protected", STRING, "true (any case) for protected images; any other value for unprotected ones"),
+    ("created_at", time_filter(empty=True), "gt:|gte:|lt:|lte:|eq:|neq:<ISO 8601 time>"),
+    ("updated_at", time_filter(empty=True), "gt:|gte:|lt:|lte:|eq:|neq:<ISO 8601 time>"),
+    ("page", int_text(empty=True), f"Page number, 1 to {INT32_MAX} (default 1)"),
+    ("limit", int_text(empty=True), f"Tags per page, 1 to {INT32_MAX} (default: all)"))}
 
 
 @router.get("/v1/cloudimages/tags", openapi_extra=_TAGS_QUERY,
