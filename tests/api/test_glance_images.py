@@ -193,6 +193,18 @@ class TestCreate:
             r = client.post("/v2/images", content=raw, headers={**admin_headers, "Content-Type": "application/json"})
             assert r.status_code == 400, (raw, r.text)
 
+    def test_a_trailing_newline_is_refused(self, client: TestClient, admin_headers: dict[str, str]) -> None:
+        # The checks' regexes ended in "$", which also matches before a final newline: such a name, id, custom
+        # property name or tag was stored with its newline, which the declared patterns (and Glance) refuse.
+        for body in ({"name": "img\n"}, {"id": UUID1 + "\n"}, {"foo\n": "x"}, {"tags": ["t\n"]},
+                     {"tags": ["k.v\n"]}):
+            r = client.post("/v2/images", json=body, headers=admin_headers)
+            assert r.status_code == 400, (body, r.text)
+        image = create(client, admin_headers, name="img")
+        assert client.put(f"/v2/images/{image['id']}/tags/t%0A", headers=admin_headers).status_code == 400
+        assert client.get(f"/v2/images/{image['id']}", headers=admin_headers).json()["tags"] == []
+        assert [i["id"] for i in client.get("/v2/images", headers=admin_headers).json()["images"]] == [image["id"]]
+
     def test_duplicate_id_is_409(self, client: TestClient, admin_headers: dict[str, str]) -> None:
         create(client, admin_headers, id=UUID1)
         r = client.post("/v2/images", json={"id": UUID1}, headers=admin_headers)

@@ -229,6 +229,8 @@ class TestUpdate:
         ([{"op": "replace", "path": "/__os_version", "value": "Plan 9"}], "IMG.0056"),
         ([{"op": "replace", "path": "/hw_firmware_type", "value": "coreboot"}], "IMG.0141"),
         ([{"op": "replace", "path": "/enterprise_project_id", "value": "nope"}], "IMG.0155"),
+        # An extension attribute's name ending in a newline ("$" matched before it): stored with it before.
+        ([{"op": "add", "path": "/foo\n", "value": "x"}], "IMG.0001"),
         # __support_kvm is "true" on imported images: HANA needs it removed first.
         ([{"op": "add", "path": "/__support_xen_hana", "value": "true"}], "IMG.0035"),
         ([{"op": "add", "path": "/__support_xen", "value": "true"},

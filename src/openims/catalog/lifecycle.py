@@ -94,7 +94,7 @@ def _attribute(name: str) -> Rule:
     if name.startswith("__"):
         raise ImsBadRequest(f"The attribute {name} is managed by the service and cannot be changed.",
                             code="IMG.0001")
-    if not _CUSTOM_NAME.match(name):
+    if not _CUSTOM_NAME.fullmatch(name):
         raise ImsBadRequest(f"The attribute name {name!r} is invalid: extension attribute names are lower-case "
                             "letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
     return patch.property_rule(name, _text, missing=_no_attribute(name))

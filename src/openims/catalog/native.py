@@ -88,7 +88,7 @@ def check_writable_name(name: str, op: str = "add") -> None:
     if op == "remove" and _kept(name):
         return
     _read_only(name)
-    if name not in CORE and name not in SYSTEM_WRITABLE and not _CUSTOM_NAME.match(name):
+    if name not in CORE and name not in SYSTEM_WRITABLE and not _CUSTOM_NAME.fullmatch(name):
         raise ImsBadRequest(f"The attribute name {name[:64]!r} is invalid: custom attribute names have 1 to 255 "
                             "lower-case letters, digits, '_', '.', ':' and '-'.", code="IMG.0001")
 
@@ -308,7 +308,7 @@ def create_queued(session: Session, *, project_id: str, body: dict[str, Any], qu
     draft = Draft.of(image)
     for name, value in body.items():
         if name == "id":
-            if not isinstance(value, str) or not _UUID.match(value):
+            if not isinstance(value, str) or not _UUID.fullmatch(value):
                 raise ImsBadRequest("id must be a UUID (8-4-4-4-12 hexadecimal digits).", code="IMG.0066")
             image.id = value.lower()
             continue

@@ -71,7 +71,7 @@ def checked_tag_string(tag: object) -> tuple[str, str]:
 
 
 def checked_native(tag: str) -> str:
-    if not tag or len(tag) > NATIVE_TAG_MAX or not _NATIVE_TAG.match(tag):
+    if not tag or len(tag) > NATIVE_TAG_MAX or not _NATIVE_TAG.fullmatch(tag):
         raise ImsBadRequest(f"The image tag is invalid: a tag has 1 to {NATIVE_TAG_MAX} letters, digits, underscores "
                             "or hyphens.", code="IMG.0115")
     return tag

@@ -48,7 +48,7 @@ def image_name(name: object, *, required: bool = True) -> str:
         raise ImsBadRequest("The image name must be a string.", code="IMG.0003")
     if len(name) > IMAGE_NAME_MAX:
         raise ImsBadRequest(f"The image name contains more than {IMAGE_NAME_MAX} characters.", code="IMG.0002")
-    if name != name.strip(" ") or not _NAME.match(name):
+    if name != name.strip(" ") or not _NAME.fullmatch(name):
         raise ImsBadRequest(
             "The image name format is invalid: 1-128 letters, digits, spaces, hyphens, periods and "
             "underscores, not starting or ending with a space.", code="IMG.0003")
@@ -149,7 +149,7 @@ def enterprise_project(value: str | None) -> str:
 
 
 def _tag_part(text: str, limit: int, what: str) -> str:
-    if len(text) > limit or not _TAG_PART.match(text):
+    if len(text) > limit or not _TAG_PART.fullmatch(text):
         raise ImsBadRequest(f"The image tag is invalid: the {what} must have at most {limit} letters, digits, "
                             "underscores or hyphens.", code="IMG.0115")
     return text
