@@ -191,7 +191,8 @@ def test_ims_image_rules_are_declared_as_checked(document: dict[str, Any]) -> No
         return True
 
     for text in _NAMES:
-        declared = bool(re.match(name["pattern"], text)) and len(text) <= name["maxLength"]
+        # Read as JSON Schema reads a pattern ("$" is the end): validation.image_name refuses "foo\n".
+        declared = bool(re.match(_ecma(name)["pattern"], text)) and len(text) <= name["maxLength"]
         assert declared == accepted(validation.image_name, text), text
     from openims.catalog import lifecycle, quotas
 
@@ -202,7 +203,7 @@ def test_ims_image_rules_are_declared_as_checked(document: dict[str, Any]) -> No
     assert not re.match(file_format, "zvhd2")
     tag = _non_null(system["properties"]["tags"])["items"]
     for text in _TAGS:
-        assert bool(re.match(tag["pattern"], text)) == accepted(lambda t: validation.tags([t], None), text), text
+        assert bool(re.match(_ecma(tag)["pattern"], text)) == accepted(lambda t: validation.tags([t], None), text), text
 
 
 def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -486,3 +487,106 @@ def test_ims_list_queries_are_declared_as_checked(document: dict[str, Any], cata
 
     _query_holds(document, "/v2/cloudimages", listing, {"sort_key", "sort_dir", "__imagetype", "member_status"})
     _query_holds(document, "/v1/cloudimages/tags", tags, {"sort_key", "sort_dir", "__imagetype", "member_status"})
+
+
+# ---------------------------------------------------------------- Glance's image bodies
+
+_ATTRIBUTE_NAMES = ("name", "min_disk", "tags", "__description", "__os_version", "id", "owner", "status", "size",
+                    "location", "deleted", "os_glance_x", "os_glancex", "__x", "__os_type", "custom", "Custom",
+                    "a:b.c-d", "a b", "", "_x", "x" * 255, "x" * 256, "foo\n", "name ", " name", "a/b", "a~b",
+                    "virtual_env_type", "architecture")
+
+
+def _image_values() -> Iterator[tuple[str, Any]]:
+    samples = (None, "", "x", "img", " img", "img\n", "a" * 128, "a" * 129, 0, 1, -1, 2048, 2049, 2 ** 31, True,
+               "true", 1.5, [], ["t"], ["k=v"], [" k = v "], ["k.v"], ["k.v.w"], ["k=v.w"], ["t\n"], ["a" * 256],
+               ["a" * 37 + ".v"], [1], "bare", "qcow2", "zvhd2", "public", "private", "shared", "uefi", "bios",
+               "arm", "x86", "12", "1234567890", "FusionCompute", "Ironic", "Other Linux(64 bit)",
+               "Ubuntu 22.04 server 64bit", "ubuntu 22.04 server 64bit ", "<b>", "x" * 256, {"a": 1})
+    for name in (*_CREATE_NAMES, "custom"):
+        for value in samples:
+            yield name, value
+
+
+def _ecma(schema: Any) -> Any:
+    """The schema with its patterns read as JSON Schema reads them (ECMA-262: "$" is the end of the text), not as
+    Python's re (where "$" also matches before a final newline): the checks now use fullmatch."""
+    if isinstance(schema, dict):
+        return {k: v.replace("$", "(?!\n)$") if k == "pattern" and isinstance(v, str) else _ecma(v)
+                for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_ecma(v) for v in schema]
+    return schema
+
+
+_CREATE_NAMES = ("name", "min_disk", "min_ram", "protected", "os_hidden", "visibility", "tags", "container_format",
+                "disk_format", "__description", "__os_version", "max_ram", "architecture", "hw_firmware_type",
+                "virtual_env_type", "enterprise_project_id", "id", "owner")
+
+
+def test_glance_create_body_is_declared_as_checked(document: dict[str, Any], catalog: Any) -> None:
+    # native.create_queued checks it by hand (IMG.0001, IMG.0003, IMG.0055, IMG.0072, IMG.0115, 403 IMG.0105, …).
+    import datetime as dt
+
+    import jsonschema
+
+    from openims.catalog import native
+    from openims.errors import ServiceError
+
+    body = document["paths"]["/v2/images"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = _ecma(body)
+    validator = jsonschema.Draft202012Validator(body)
+    names = body["propertyNames"]["pattern"]
+    for name in _ATTRIBUTE_NAMES:
+        expected = name in ("id", "owner") or _accepted(native.check_writable_name, name)
+        assert bool(re.search(names, name)) == expected, name
+    with catalog.db.transaction() as session:
+        from openims.db.models import Project
+
+        owner = session.scalars(__import__("sqlalchemy").select(Project.id).limit(1)).first()
+    for name, value in (*_image_values(), ("id", "5b0f6f5e-8e3c-4a8e-9f0e-1d2c3b4a5f60"), ("owner", owner)):
+        session = catalog.db.new_session()
+        try:
+            native.create_queued(session, project_id=owner or "p", body={name: value}, quota=10,
+                                 now=dt.datetime.now(dt.UTC), operator=True)
+            accepted = True
+        except ServiceError:
+            accepted = False
+        finally:
+            session.rollback()
+            session.close()
+        declared = validator.is_valid({name: value})
+        assert declared or not accepted, (name, value)
+        if name not in ("enterprise_project_id", "owner"):
+            assert declared == accepted, (name, value)
+
+
+def test_glance_patch_body_is_declared_as_checked(document: dict[str, Any]) -> None:
+    # glance_wire.parse_patch and native.check_writable_name check it by hand (IMG.0001, 403 IMG.0105).
+    import jsonschema
+
+    from openims.api import glance_wire
+    from openims.catalog import native
+
+    content = document["paths"]["/v2/images/{image_id}"]["patch"]["requestBody"]["content"]
+    items = {media: jsonschema.Draft202012Validator(_ecma(c["schema"]["items"])) for media, c in content.items()}
+    pointers = [f"/{n}" for n in _ATTRIBUTE_NAMES] + ["", "name", "/", "//name", "/name/x", "/ ", "/__a~1b", "/__a~2b",
+                                           "/__a~0", "/ __x ", "/\tname\t", "/max_ram~1"]
+    for media, draft in glance_wire.PATCH_MEDIA_TYPES.items():
+        for op in (*glance_wire.PATCH_OPS, "move"):
+            for pointer in pointers:
+                raw = {"op": op, "path": pointer, "value": "x"} if draft == 10 else {op: pointer, "value": "x"}
+
+                def check(raw: dict[str, Any] = raw, draft: int = draft) -> None:
+                    (parsed,) = glance_wire.parse_patch([raw], draft)
+                    native.check_writable_name(parsed.name, parsed.op)
+
+                accepted = _accepted(check)
+                if accepted and raw.get("op", op) != "remove" and pointer.strip("/ \t") in glance_wire.VALUES:
+                    continue  # "x" is no value for a typed attribute: create's test covers the values
+                assert items[media].is_valid(raw) == accepted, (media, op, pointer)
+        no_value = {"op": "add", "path": "/custom"} if draft == 10 else {"add": "/custom"}
+        assert not items[media].is_valid(no_value) and not _accepted(glance_wire.parse_patch, [no_value], draft)
+        typed = {"op": "replace", "path": "/min_disk", "value": "x"} if draft == 10 else {"replace": "/min_disk",
+                                                                                         "value": "x"}
+        assert not items[media].is_valid(typed)

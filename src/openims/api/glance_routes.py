@@ -23,6 +23,7 @@ from openims.api import glance_wire
 from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
+from openims.api.openapi_docs import json_body as json_body_doc
 from openims.api.openapi_docs import json_response, query
 from openims.catalog import glance_import, native
 from openims.catalog import images as image_rules
@@ -57,13 +58,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such image visible to the project"},
 }
 
-# The bodies are read by dependencies (arbitrary properties; JSON-patch media types), so describe them here.
-_CREATE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "description": "name, disk_format, container_format, min_disk, min_ram, protected, "
-    "visibility, tags, id, __os_version, __description and custom string properties (GET /v2/schemas/image)"}}}}}
-_PATCH_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
-    media: {"schema": {"type": "array", "items": {"type": "object"}}}
-    for media in ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")}}}
+# The bodies are read by dependencies (arbitrary properties; JSON-patch media types): glance_wire describes them.
+_CREATE_BODY = json_body_doc(glance_wire.CREATE_BODY)
+_PATCH_BODY = json_body_doc(
+    {"type": "array", "items": glance_wire.PATCH_ITEM}, media_types=("application/openstack-images-v2.1-json-patch",))
+_PATCH_BODY["requestBody"]["content"]["application/openstack-images-v2.0-json-patch"] = {
+    "schema": {"type": "array", "items": glance_wire.PATCH_ITEM_V20}}
 _IMAGE = json_response("The image, as GET /v2/schemas/image describes it", SCHEMAS["image"])
 _IMAGES = json_response("A page of images, as GET /v2/schemas/images describes it", SCHEMAS["images"])
 _LIST_QUERY: dict[str, Any] = {"parameters": query(*glance_wire.LIST_PARAMETERS)}

@@ -11,11 +11,40 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 from urllib.parse import urlencode
 
-from openims.api.ims_wire import IMAGE_TYPES, MEMBER_FILTERS, SORT_DIRS, any_case, image_body, int_text, time_filter
+from openims.api.glance_schemas import IMAGE_SCHEMA
+from openims.api.ims_wire import (
+    DESCRIPTION_RULE,
+    IMAGE_TYPES,
+    MEMBER_FILTERS,
+    NAME_RULE,
+    OS_VERSION_RULE,
+    SORT_DIRS,
+    TAG_KEY_RULE,
+    TAG_STRING_RULE,
+    TAG_VALUE_RULE,
+    any_case,
+    image_body,
+    int_text,
+    time_filter,
+)
 from openims.api.openapi_docs import Schema
 from openims.api.params import INT32_MAX, INT64_MAX, parse_int
+from openims.catalog import native as native_rules
+from openims.catalog import tags as tag_rules
 from openims.catalog.images import SORT_KEYS, TIME_OPS, ImageQuery, parse_time_filter
+from openims.catalog.native import (
+    CORE,
+    KEPT_ON_REMOVE,
+    MAX_CUSTOM_PROPERTIES,
+    MAX_MIN_DISK,
+    MAX_VALUE,
+    READ_ONLY,
+    RESERVED,
+    SYSTEM_WRITABLE,
+)
 from openims.catalog.patch import PatchOp
+from openims.catalog.tags import MAX_TAGS, NATIVE_TAG_MAX
+from openims.catalog.validation import ARCHITECTURES, FIRMWARE_TYPES
 from openims.db.models import Image
 from openims.errors import ImsBadRequest
 
@@ -244,6 +273,95 @@ def list_links(params: Sequence[tuple[str, str]], *, limit: int, last_id: str | 
 
 # ---------------------------------------------------------------- PATCH /v2/images/{id}
 
+
+# ---- the bodies, for the document (native.create_queued and native.update check them by hand)
+
+_ESCAPED = frozenset({*READ_ONLY, *RESERVED})
+# check_writable_name: a core or system attribute, or a custom one (lower case, 1-255 characters, neither
+# read-only, reserved, Glance's os_glance* nor a "__" system attribute).
+_WRITABLE = (rf"(?:{'|'.join(re.escape(n) for n in sorted({*CORE, *SYSTEM_WRITABLE}))})"
+             rf"|(?!(?:{'|'.join(re.escape(n) for n in sorted(_ESCAPED))})\s*$)"
+             rf"(?!{'|'.join(native_rules._RESERVED_PREFIXES)})(?!__)" + native_rules._CUSTOM_NAME.pattern.strip("^$"))
+# native.stored_tags: a native tag, "key=value" (each part trimmed) or "key.value".
+_TAG_PARTS = TAG_KEY_RULE["pattern"].strip("^$") + "=" + TAG_VALUE_RULE["pattern"].strip("^$")
+TAG_ITEM: Schema = {"type": "string", "anyOf": [
+    {"pattern": tag_rules._NATIVE_TAG.pattern, "minLength": 1, "maxLength": NATIVE_TAG_MAX},
+    {"pattern": f"^{_TAG_PARTS}$"}, TAG_STRING_RULE]}
+_SERVED = IMAGE_SCHEMA["properties"]
+# native._os_version: the default, as it is, or one of the listed versions (never empty).
+_DEFAULT_OS_VERSION = re.escape(native_rules.DEFAULT_OS_VERSION).replace("\\ ", " ")
+# What each writable attribute takes: the served image schema's, narrowed to what the checks take.
+VALUES: dict[str, Schema] = {
+    "name": {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}, {"type": "string", **NAME_RULE}]},
+    "min_disk": {"type": "integer", "minimum": 0, "maximum": MAX_MIN_DISK},
+    "min_ram": {"type": "integer", "minimum": 0, "maximum": INT32_MAX},
+    "protected": _SERVED["protected"], "os_hidden": _SERVED["os_hidden"],
+    "visibility": {**_SERVED["visibility"], "description": "public: the operator's alone"},
+    "tags": {"type": "array", "items": TAG_ITEM,
+             "description": f"At most {MAX_TAGS} keys: a native tag, key=value or key.value"},
+    "container_format": _SERVED["container_format"], "disk_format": _SERVED["disk_format"],
+    "__description": {"anyOf": [{"type": "null"}, {"type": "string", **DESCRIPTION_RULE}]},
+    "__os_version": {"type": "string", "maxLength": MAX_VALUE,
+                     "pattern": OS_VERSION_RULE["pattern"].replace("^(?:|", f"^(?:{_DEFAULT_OS_VERSION}|", 1),
+                     "description": OS_VERSION_RULE["description"]},
+    # Custom properties with an IMS meaning (native._custom); hw_firmware_type is uefi on arm.
+    "max_ram": {"type": "string", "pattern": r"^\d{1,9}$", "description": "MB, at least min_ram"},
+    "architecture": {"type": "string", "enum": list(ARCHITECTURES)},
+    "hw_firmware_type": {"type": "string", "enum": list(FIRMWARE_TYPES)},
+    "virtual_env_type": {"type": "string", "enum": list(native_rules._ENV_TYPES)},
+    "enterprise_project_id": {"type": "string", "maxLength": MAX_VALUE, "description": "0 or a UUID"},
+}
+_CUSTOM_VALUE: Schema = {"type": "string", "maxLength": MAX_VALUE}
+CREATE_BODY: Schema = {
+    "type": "object",
+    "description": "The image's writable attributes (GET /v2/schemas/image); any other is a custom string "
+                   f"property (at most {MAX_CUSTOM_PROPERTIES})",
+    "properties": {"id": _SERVED["id"], "owner": {"type": "string", "description": "The operator's alone"},
+                   **VALUES},
+    "propertyNames": {"pattern": f"^(?:id|owner|{_WRITABLE})$"},
+    "additionalProperties": _CUSTOM_VALUE,
+}
+
+# _pointer: "/" and one token (~0 and ~1 its only escapes), trimmed; check_writable_name: a writable attribute,
+# and for a remove also what every image keeps (KEPT_ON_REMOVE and the "__" ones, whose removal is ignored).
+PATCH_OPS = ("add", "replace", "remove")
+WRITE_PATH = rf"^/\s*(?:{_WRITABLE})\s*$"
+REMOVE_PATH = (rf"^/\s*(?:{_WRITABLE}|{'|'.join(re.escape(n) for n in sorted(KEPT_ON_REMOVE))}"
+               rf"|__(?:[^/~]|~[01])*)\s*$")
+
+
+def _values_by_path(op_key: str | None) -> list[Schema]:
+    """The value an add or a replace gives to each path: what VALUES says, a string for the others."""
+    def when(path: Schema) -> Schema:
+        if op_key is None:  # the older draft: the path is the member named after the operation
+            return {"anyOf": [{"required": [k], "properties": {k: path}} for k in ("add", "replace")]}
+        return {"required": ["op", "path"], "properties": {"op": {"enum": ["add", "replace"]}, "path": path}}
+
+    listed = "|".join(re.escape(n) for n in VALUES)
+    rules = [{"if": when({"pattern": rf"^/\s*{re.escape(name)}\s*$"}), "then": {"properties": {"value": value}}}
+             for name, value in VALUES.items()]
+    rules.append({"if": when({"pattern": rf"^/\s*(?!(?:{listed})\s*$)"}),
+                  "then": {"properties": {"value": _CUSTOM_VALUE}}})
+    return rules
+
+
+PATCH_ITEM: Schema = {
+    "type": "object", "required": ["op", "path"],
+    "properties": {"op": {"type": "string", "enum": list(PATCH_OPS)}, "path": {"type": "string"}, "value": {}},
+    "allOf": [
+        {"if": {"properties": {"op": {"const": "remove"}}}, "then": {"properties": {"path": {"pattern": REMOVE_PATH}}},
+         "else": {"required": ["value"], "properties": {"path": {"pattern": WRITE_PATH}}}},
+        *_values_by_path("op")],
+}
+# application/openstack-images-v2.0-json-patch: {"add"|"replace"|"remove": <path>, "value": …}.
+PATCH_ITEM_V20: Schema = {
+    "type": "object",
+    "properties": {"add": {"type": "string", "pattern": WRITE_PATH},
+                   "replace": {"type": "string", "pattern": WRITE_PATH},
+                   "remove": {"type": "string", "pattern": REMOVE_PATH}, "value": {}},
+    "oneOf": [{"required": [op]} for op in PATCH_OPS],
+    "allOf": [{"if": {"required": ["remove"]}, "else": {"required": ["value"]}}, *_values_by_path(None)],
+}
 
 def _pointer(pointer: Any) -> str:
     """A JSON pointer to one top-level attribute (RFC 6901 escapes), as Glance accepts them."""

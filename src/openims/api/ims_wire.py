@@ -110,6 +110,8 @@ REFUSED_RULE: Schema = {"maxLength": 0, "description": "Not available in this de
 # '_' or '-'.
 TAG_KEY_RULE: Schema = {"pattern": rf"^\s*[\w-]{{1,{v.TAG_KEY_MAX}}}\s*$"}
 TAG_VALUE_RULE: Schema = {"pattern": rf"^\s*[\w-]{{0,{v.TAG_VALUE_MAX}}}\s*$"}
+# catalog.tags.checked_tag_string: the "key.value" form, not trimmed.
+TAG_STRING_RULE: Schema = {"pattern": rf"^[\w-]{{1,{v.TAG_KEY_MAX}}}(?:\.[\w-]{{0,{v.TAG_VALUE_MAX}}})?$"}
 
 
 def any_case(text: str) -> str:

@@ -16,6 +16,7 @@ from openims.api.ims_wire import (
     MEMBER_FILTERS,
     SORT_DIRS,
     TAG_KEY_RULE,
+    TAG_STRING_RULE,
     TAG_VALUE_RULE,
     Wire,
     choice,
@@ -25,7 +26,7 @@ from openims.api.ims_wire import (
 from openims.api.openapi_docs import STRING, Schema, model_rules, query, rule
 from openims.api.params import INT32_MAX, parse_int
 from openims.catalog import images as image_rules
-from openims.catalog import tags, validation
+from openims.catalog import tags
 from openims.catalog.tags import ResourceQuery, TagCondition
 from openims.errors import ImsBadRequest
 
@@ -35,9 +36,7 @@ _NO_CONTENT = 204
 
 
 # The rules catalog.tags checks by hand (IMG.0115, IMG.0001), for the document: a {key, value} tag as at import
-# (ims_wire.TAG_KEY_RULE, TAG_VALUE_RULE); the "key.value" form is not trimmed.
-TAG_STRING_RULE: Schema = {
-    "pattern": rf"^[\w-]{{1,{validation.TAG_KEY_MAX}}}(?:\.[\w-]{{0,{validation.TAG_VALUE_MAX}}})?$"}
+# (ims_wire.TAG_KEY_RULE, TAG_VALUE_RULE); the "key.value" form is not trimmed (ims_wire.TAG_STRING_RULE).
 # Batch deletion checks lengths only (tags written under older rules can still be removed).
 _DELETE_ITEM: Schema = {"properties": {"key": {"type": "string", "minLength": 1, "maxLength": tags.DELETE_KEY_MAX},
                                        "value": {"anyOf": [{"type": "string", "maxLength": tags.DELETE_VALUE_MAX},
