@@ -205,6 +205,13 @@ class TestCreate:
         assert client.get(f"/v2/images/{image['id']}", headers=admin_headers).json()["tags"] == []
         assert [i["id"] for i in client.get("/v2/images", headers=admin_headers).json()["images"]] == [image["id"]]
 
+    def test_max_ram_is_a_string_in_both_views(self, client: TestClient, admin_headers: dict[str, str]) -> None:
+        # Stored as a number, it showed as one in GET /v2/cloudimages, where IMS and the document type it a string.
+        image = create(client, admin_headers, name="img", max_ram="2048")
+        assert image["max_ram"] == "2048"
+        (shown,) = client.get(f"/v2/cloudimages?id={image['id']}", headers=admin_headers).json()["images"]
+        assert shown["max_ram"] == "2048"
+
     def test_duplicate_id_is_409(self, client: TestClient, admin_headers: dict[str, str]) -> None:
         create(client, admin_headers, id=UUID1)
         r = client.post("/v2/images", json={"id": UUID1}, headers=admin_headers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from openims.api.ims_wire import (
     TAG_STRING_RULE,
     TAG_VALUE_RULE,
     any_case,
+    as_string,
     image_body,
     int_text,
     time_filter,
@@ -71,16 +71,6 @@ def naive_time(t: dt.datetime | None) -> str | None:
     return t.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") if t else None
 
 
-def _as_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
 def image_view(image: Image, tags: list[str], stores: str | None = None) -> dict[str, Any]:
     """One image as Glance renders it: core fields typed, every other property a string.
 
@@ -97,7 +87,7 @@ def image_view(image: Image, tags: list[str], stores: str | None = None) -> dict
         if body[key] is None:
             del body[key]
         else:
-            body[key] = _as_string(body[key])
+            body[key] = as_string(body[key])
     return body
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -57,8 +58,21 @@ def image_body(image: Image, tags: list[str]) -> dict[str, Any]:
         "__imagetype": image.image_type,
     }
     for key, value in image.properties.items():
-        body.setdefault(key, value)
+        # Extension attributes are strings (IMS's ListImages types max_ram so, and the document says it): imports
+        # and Glance's POST /v2/images stored max_ram as a number, which showed as one.
+        body.setdefault(key, value if value is None else as_string(value))
     return body
+
+
+def as_string(value: Any) -> str:
+    """A property's value as the image views show it: a string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 def job_body(job: Job, children: list[Job]) -> dict[str, Any]:
