@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,12 +78,44 @@ def pg_database() -> Iterator[str | None]:
 
 
 def _truncate(url: str) -> None:
-    # A test that left a transaction open would make TRUNCATE wait forever: fail it instead.
+    # DELETE, not TRUNCATE: on a handful of rows it is ~40 times faster (TRUNCATE swaps every table's files),
+    # and this runs before every PostgreSQL test. Children first, so no foreign key is ever violated.
+    # A test that left a transaction open would make it wait forever: fail it instead.
     engine = create_engine(url, connect_args={"options": "-c lock_timeout=20000"})
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as c:
-        c.execute(text(f"TRUNCATE {names} CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            c.execute(table.delete())
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """SQLite databases made once per session (and xdist worker) and copied for each test's runtime:
+    ``migrated`` (the schema only, as the PostgreSQL database is) and ``bootstrapped`` (also the first
+    start's rows — admin account, roles, shipped metadefs — for the default settings). Migrations and the
+    first start themselves are tested in tests/unit/db and by every server process the e2e tests start."""
+    root = tmp_path_factory.mktemp("sqlite-templates")
+    migrated, bootstrapped = root / "migrated.db", root / "bootstrapped.db"
+    migrate.upgrade(f"sqlite:///{migrated}")
+    _copy_sqlite(migrated, bootstrapped)
+    rt = build_runtime(make_settings(root / "data", f"sqlite:///{bootstrapped}"), ManualClock(), upgrade=False)
+    bootstrap_runtime(rt)
+    rt.close()
+    return {"migrated": migrated, "bootstrapped": bootstrapped}
+
+
+def _copy_sqlite(template: Path, target: Path) -> None:
+    # SQLite's backup API copies the pages whatever journal mode the template was left in.
+    source, dest = sqlite3.connect(template), sqlite3.connect(target)
+    try:
+        source.backup(dest)
+    finally:
+        source.close()
+        dest.close()
+
+
+# What the first start's rows depend on: a runtime with other values starts from the migrated template.
+_BOOTSTRAP_SETTINGS = ("region", "admin_password", "argon2_time_cost", "argon2_memory_kib")
 
 
 def make_settings(data_dir: Path, database_url: str = "", **overrides: Any) -> Settings:
@@ -120,10 +153,15 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, db_url: str, clock: ManualClock,
+def runtime(request: pytest.FixtureRequest, tmp_path: Path, db_url: str, clock: ManualClock,
             settings_overrides: dict[str, Any]) -> Iterator[Runtime]:
     settings = make_settings(tmp_path / "data", db_url, **settings_overrides)
-    rt = build_runtime(settings, clock, upgrade=db_url.startswith("sqlite"))
+    if db_url.startswith("sqlite"):
+        templates: dict[str, Path] = request.getfixturevalue("sqlite_templates")
+        default = make_settings(settings.data_dir)
+        same = all(getattr(settings, k) == getattr(default, k) for k in _BOOTSTRAP_SETTINGS)
+        _copy_sqlite(templates["bootstrapped" if same else "migrated"], Path(db_url.removeprefix("sqlite:///")))
+    rt = build_runtime(settings, clock, upgrade=False)
     bootstrap_runtime(rt)
     yield rt
     rt.close()
