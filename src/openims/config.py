@@ -51,7 +51,7 @@ def parse_stores(text: str, default: str, data_dir: Path, image_dir: Path) -> tu
         if store_id.startswith(RESERVED_STORE_PREFIX):
             raise ValueError(f"OPENIMS_STORES: the store id {store_id!r} is reserved (the {RESERVED_STORE_PREFIX} "
                              "prefix is Glance's own)")
-        if not _STORE_ID.match(store_id):
+        if not _STORE_ID.fullmatch(store_id):
             raise ValueError(f"OPENIMS_STORES: the store id {store_id!r} is not 1-64 letters, digits, _ or - "
                              "(starting with a letter or digit)")
         if any(s.id == store_id for s in specs):
@@ -127,7 +127,7 @@ def parse_rate(text: str) -> Rate | None:
     value = text.strip().lower()
     if value in RATE_OFF:
         return None
-    m = _RATE.match(value)
+    m = _RATE.fullmatch(value)
     if m is None or int(m.group(1)) < 1 or (m.group(2) and int(m.group(2)) < 1):
         raise ValueError(f"{text!r} is not a rate: <count>/<period> such as 100/min, 20/10s or 1000/h, or off")
     seconds = int(m.group(2) or 1) * _RATE_UNITS[m.group(3)]

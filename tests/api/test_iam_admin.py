@@ -151,7 +151,7 @@ class TestProjects:
         _keystone_error(client.delete(f"/v3/projects/{pid}", headers=admin_headers), 404)
 
     def test_name_rules_and_duplicates(self, client: TestClient, admin_headers: H) -> None:
-        for bad in ("dev", "local-2_dev", "local-1_", "local-1_a b", "local-1_" + "x" * 60, ""):
+        for bad in ("dev", "local-2_dev", "local-1_", "local-1_a b", "local-1_" + "x" * 60, "", "local-1_dev\n"):
             r = client.post("/v3/projects", json={"project": {"name": bad}}, headers=admin_headers)
             _keystone_error(r, 400)
         bad_bodies: list[Any] = [
@@ -288,6 +288,8 @@ class TestUsers:
             {"name": "alice", "password": "Alice-1234"},
             {"name": "alice", "password": PASSWORD, "enabled": "no"},
             {"name": "alice", "password": PASSWORD, "email": "not-an-email"},
+            {"name": "alice", "password": PASSWORD, "email": "a@b.example\n"},
+            {"name": "alice\n", "password": PASSWORD},  # `$` alone lets a final newline through
             {"password": PASSWORD},
         ):
             _keystone_error(client.post("/v3/users", json={"user": bad}, headers=admin_headers), 400)

@@ -541,6 +541,8 @@ class TestExport:
         ({"bucket_url": "no-colon"}, "IMG.0017"),
         ({"bucket_url": ":file.qcow2"}, "IMG.0068"),
         ({"bucket_url": "Bad_Bucket:file.qcow2"}, "IMG.0109"),
+        ({"bucket_url": "bkt\n:file.qcow2"}, "IMG.0109"),
+        ({"bucket_url": "bkt:file.qcow2\n"}, "IMG.0075"),
         ({"bucket_url": "bkt:"}, "IMG.0073"),
         ({"bucket_url": "bkt:" + "f" * 129}, "IMG.0074"),
         ({"bucket_url": "bkt:my file.qcow2"}, "IMG.0175"),

@@ -154,8 +154,8 @@ class TestDomains:
         assert domain["name"] == "globex" and domain["enabled"] is True and domain["description"] == "x"
         assert domain["links"]["self"].endswith(f"/v3/domains/{domain['id']}")
         _keystone_error(client.post("/v3/domains", json={"domain": {"name": "globex"}}, headers=admin_headers), 409)
-        _keystone_error(client.post("/v3/domains", json={"domain": {"name": "bad name"}}, headers=admin_headers),
-                        400)
+        for bad in ("bad name", "newline\n"):
+            _keystone_error(client.post("/v3/domains", json={"domain": {"name": bad}}, headers=admin_headers), 400)
         names = [d["name"] for d in _ok(client.get("/v3/domains", headers=admin_headers))["domains"]]
         assert names == ["admin", "globex"]
         assert _ok(client.get("/v3/domains", params={"name": "globex"}, headers=admin_headers))["domains"][0]["id"] \

@@ -349,7 +349,7 @@ def export_url(value: object) -> tuple[str, str]:
     for part in parts:
         if " " in part:
             raise ImsBadRequest("The folder name and image file name cannot contain spaces.", code="IMG.0175")
-        if not _FILE_PART.match(part) or part in (".", ".."):
+        if not _FILE_PART.fullmatch(part) or part in (".", ".."):
             raise ImsBadRequest(f"The file name contains invalid characters: {key!r}; use letters, digits, '-', '.' "
                                 "and '_', and '/' between folders.", code="IMG.0075")
     return bucket, key

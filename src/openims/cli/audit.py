@@ -22,7 +22,7 @@ COLUMNS = (("Time", "when"), ("Service", "service_type"), ("Action", "trace_name
 
 def parse_since(text: str) -> dt.timedelta:
     """``30s``, ``15m``, ``1h``, ``7d`` → a timedelta."""
-    match = _DURATION.match(text.strip())
+    match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise CliError(f"--since {text!r}: give a number and a unit s, m, h or d (1h, 30m, 7d)")
     return dt.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])

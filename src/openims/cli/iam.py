@@ -84,7 +84,7 @@ def _find_target(ctx: typer.Context) -> _Target:
 
 def _resolve(s: Session, kind: Kind, ref: str) -> dict[str, Any]:
     """The object of ``kind`` named or identified by ``ref``; ids are tried first when they look like one."""
-    if _HEX32.match(ref):
+    if _HEX32.fullmatch(ref):
         found = IamClient(s).get(kind, ref)
         if found is not None:
             return found

@@ -135,7 +135,7 @@ class Credentials:
         scope: dict[str, Any]
         if self.project is None:
             scope = {"domain": {"name": self.domain}}
-        elif _HEX32.match(self.project):
+        elif _HEX32.fullmatch(self.project):
             scope = {"project": {"id": self.project}}
         else:
             scope = {"project": {"name": self.project, "domain": {"name": self.domain}}}

@@ -43,7 +43,7 @@ def require_operator(actor: Actor) -> None:
 
 
 def _check_name(name: str) -> None:
-    if not DOMAIN_NAME.match(name):
+    if not DOMAIN_NAME.fullmatch(name):
         raise IamBadRequest(f"Invalid domain name {name[:64]!r}: 1 to 64 letters, digits, '-', '_' or '.', "
                             "starting with a letter or digit.")
 

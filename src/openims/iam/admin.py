@@ -255,7 +255,7 @@ def insert_if_absent(session: Session, row: object) -> None:
 
 def _check_project_name(name: str, region: str) -> None:
     prefix = f"{region}_"
-    if len(name) > MAX_NAME or not name.startswith(prefix) or not _PROJECT_SUFFIX.match(name[len(prefix):]):
+    if len(name) > MAX_NAME or not name.startswith(prefix) or not _PROJECT_SUFFIX.fullmatch(name[len(prefix):]):
         raise IamBadRequest(
             f"Invalid project name {name!r}: it must be '{prefix}' followed by letters, digits, '_' or '-', "
             f"at most {MAX_NAME} characters in all (for example {prefix}dev)."
@@ -357,7 +357,7 @@ def delete_project(session: Session, actor: Actor, region: str, project_id: str)
 
 
 def _check_user_name(name: str) -> None:
-    if not USER_NAME.match(name):
+    if not USER_NAME.fullmatch(name):
         raise IamBadRequest(
             f"Invalid user name {name!r}: 5 to 32 characters of letters, digits, '-', '_' or '.', "
             "not starting with a digit."
@@ -381,7 +381,7 @@ def _check_password(password: str, user_name: str) -> None:
 
 
 def _check_email(email: str | None) -> None:
-    if email and (len(email) > 255 or not _EMAIL.match(email)):
+    if email and (len(email) > 255 or not _EMAIL.fullmatch(email)):
         raise IamBadRequest(f"Invalid email address {email!r}.")
 
 

@@ -13,4 +13,4 @@ def new_id() -> str:
 
 
 def looks_like_id(value: str) -> bool:
-    return bool(_HEX32.match(value))
+    return bool(_HEX32.fullmatch(value))

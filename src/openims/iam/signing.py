@@ -129,14 +129,14 @@ def parse_authorization(value: str) -> Authorization:
     access = fields[cred_key]
     if algorithm is Algorithm.V11_HMAC_SHA256:
         access, _, scope = access.partition("/")
-        if not _SCOPE.match(scope):
+        if not _SCOPE.fullmatch(scope):
             raise refused("Credential must be <AK>/<YYYYMMDD>/<region>/<service>.")
-    if not _ACCESS_KEY.match(access):
+    if not _ACCESS_KEY.fullmatch(access):
         raise refused("the access key in the Authorization header is malformed.")
     names = tuple(fields["SignedHeaders"].split(";"))
-    if not all(_HEADER_NAME.match(n) for n in names) or len(set(names)) != len(names) or "authorization" in names:
+    if not all(_HEADER_NAME.fullmatch(n) for n in names) or len(set(names)) != len(names) or "authorization" in names:
         raise refused("SignedHeaders must list distinct lower-case header names, without authorization.")
-    if not _HEX_SIGNATURE.match(fields["Signature"]):
+    if not _HEX_SIGNATURE.fullmatch(fields["Signature"]):
         raise refused("Signature must be 64 hexadecimal characters.")
     return Authorization(algorithm, access, names, fields["Signature"].lower(), scope)
 
@@ -173,7 +173,7 @@ def check_scope(auth: Authorization, sdk_date: str, region: str) -> None:
     """V11: the derived key's scope must name the request's day and this deployment's region."""
     if auth.scope is None:
         return
-    match = _SCOPE.match(auth.scope)
+    match = _SCOPE.fullmatch(auth.scope)
     assert match is not None  # parse_authorization checked the shape
     if match.group(1) != sdk_date[:8]:
         raise refused("the date in Credential is not the date of X-Sdk-Date.")

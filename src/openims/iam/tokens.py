@@ -118,7 +118,7 @@ class TokenCodec:
 
     def verify(self, token: str) -> TokenData:
         """Decrypt and check expiry; raises Unauthorized for anything tampered, foreign or stale."""
-        if not token or len(token) > 4096 or not _CANONICAL.match(token):
+        if not token or len(token) > 4096 or not _CANONICAL.fullmatch(token):
             raise IamUnauthorized("The token is invalid.")
         try:
             if len(token) % 4:

@@ -40,7 +40,7 @@ class StorageUnavailable(Exception):
 
 
 def check_bucket_name(name: str) -> str:
-    if not BUCKET_NAME.match(name) or _IPV4.match(name) or ".." in name or ".-" in name or "-." in name:
+    if not BUCKET_NAME.fullmatch(name) or _IPV4.fullmatch(name) or ".." in name or ".-" in name or "-." in name:
         raise InvalidObjectName(
             f"invalid bucket name {name!r}: use 3-63 lower-case letters, digits, hyphens and periods"
         )

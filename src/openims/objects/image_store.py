@@ -94,7 +94,7 @@ _SUFFIX = re.compile(r"^(\.[a-z]{1,16})?$")
 
 def temp_suffix(suffix: str) -> str:
     """A temp file's suffix (".upload"): a dot and a few letters, never a path."""
-    if not _SUFFIX.match(suffix):
+    if not _SUFFIX.fullmatch(suffix):
         raise ValueError(f"invalid temp suffix {suffix!r}")
     return suffix
 # ioctl(2) FICLONE from <linux/fs.h>: share the source's blocks copy-on-write.
@@ -168,7 +168,7 @@ class FileImageStore:
 
     @staticmethod
     def _check(key: str) -> str:
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise ValueError(f"invalid image store key {key!r}")
         return key
 
@@ -179,8 +179,8 @@ class FileImageStore:
     def owns(self, location: str) -> bool:
         """Whether ``location`` names data of this store (a named store: its own prefix only)."""
         if self.prefix:
-            return location.startswith(self.prefix) and bool(_KEY.match(location.removeprefix(self.prefix)))
-        return bool(_KEY.match(location))
+            return location.startswith(self.prefix) and bool(_KEY.fullmatch(location.removeprefix(self.prefix)))
+        return bool(_KEY.fullmatch(location))
 
     def location(self, image_id: str) -> str:
         return f"{self.prefix}{self._check(image_id)}"
@@ -250,7 +250,7 @@ class FileImageStore:
     def orphans(self, known: Callable[[str], bool], older_than: dt.datetime) -> int:
         removed = 0
         for p in self.root.iterdir():
-            if not _KEY.match(p.name) or not p.is_file() or known(self.location(p.name)):
+            if not _KEY.fullmatch(p.name) or not p.is_file() or known(self.location(p.name)):
                 continue
             if dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC) < older_than:
                 p.unlink(missing_ok=True)

@@ -124,7 +124,7 @@ class Scratch:
 
         ScratchTooSmall if it can never fit, ScratchFull if it cannot now.
         """
-        if not _OWNER.match(owner):
+        if not _OWNER.fullmatch(owner):
             raise ValueError(f"invalid scratch owner {owner!r}")
         if size > self.limit:
             raise ScratchTooSmall(size, self.limit)

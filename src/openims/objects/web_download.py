@@ -132,8 +132,8 @@ def check(url: str, rules: UriFilter) -> Target:
             literal = str(ipaddress.IPv6Address(host))
         except ValueError as exc:
             raise RefusedUri(f"the host {host!r} is not a valid IPv6 address") from exc
-    elif _NUMERIC_HOST.match(host):
-        if not _STANDARD_QUAD.match(host):
+    elif _NUMERIC_HOST.fullmatch(host):
+        if not _STANDARD_QUAD.fullmatch(host):
             raise RefusedUri(f"the host {host!r} is a numeric address in a non-standard form")
         literal = host
     if rules.allowed_hosts and host not in rules.allowed_hosts:

@@ -28,6 +28,8 @@ def test_round_trip_and_expiry(tmp_path: Path) -> None:
     token = _issue(codec)
     data = codec.verify(token)
     assert data.project_id == "p" and data.roles == ("te_admin",) and data.scope == "project"
+    with pytest.raises(IamUnauthorized):
+        codec.verify(token + "\n")  # one token, one spelling: a regex's `$` alone would take a final newline
     clock.advance(59)
     codec.verify(token)
     clock.advance(1)
