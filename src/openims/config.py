@@ -250,6 +250,9 @@ class Settings(BaseSettings):
 
     # Logs: "text" (the classic one-line format) or "json" (one object per line, with request and job fields).
     log_format: Literal["text", "json"] = "text"
+    # One access line per request (openims.access). Off for a deployment whose balancer or proxy already
+    # logs each request: the line is a noticeable share of a cheap request's cost (docs/operations.md).
+    access_log: bool = True
     # The audit trail (openims.audit, docs/operations.md "Audit trail"): traces older than this many days
     # are pruned by the workers' sweep; each trace is also written as one JSON line to this file ("-":
     # standard output; empty: no file) for a SIEM.

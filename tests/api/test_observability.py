@@ -284,3 +284,15 @@ class TestAccessLog:
         login_line, probe = (json.loads(line) for line in access_lines.getvalue().splitlines())
         assert login_line["route"] == "/v3/auth/tokens" and login_line["user_id"] and login_line["account"]
         assert probe["route"] == "/healthz" and probe["level"] == "DEBUG"
+
+    def test_access_log_off_writes_no_line_but_still_counts(self, tmp_path: Path, access_lines: io.StringIO) -> None:
+        # OPENIMS_ACCESS_LOG=off: for a deployment whose balancer logs each request already.
+        settings = make_settings(tmp_path / "quiet", f"sqlite:///{tmp_path / 'quiet.db'}", access_log=False)
+        rt = build_runtime(settings, upgrade=True)
+        try:
+            with TestClient(create_app(rt)) as c:
+                assert c.get("/v2").status_code == 200
+                assert 'route="/v2",status="200"' in c.get("/metrics").text
+        finally:
+            rt.close()
+        assert access_lines.getvalue() == ""

@@ -60,3 +60,16 @@ def test_the_context_of_one_thread_is_not_another_threads() -> None:
         t.start()
         t.join()
     assert seen == [None]
+
+
+def test_times_are_formatted_as_logging_and_iso_8601_say_across_seconds() -> None:
+    # The formatters keep the date and time of the last second; a line in the next second gets its own.
+    import datetime as dt
+
+    text, as_json, standard = logs.TextFormatter(), logs.JsonFormatter(), logging.Formatter(logs.TEXT_FORMAT)
+    for created in (1_700_000_000.0, 1_700_000_000.9996, 1_700_000_001.0004, 1_700_000_001.5, 1_600_000_000.25):
+        record = _record()
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert text.format(record) == standard.format(record)
+        iso = dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds")
+        assert json.loads(as_json.format(record))["time"] == iso

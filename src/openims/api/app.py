@@ -65,7 +65,7 @@ def create_app(rt: Runtime) -> FastAPI:
     # Innermost: checks streamed bodies against the hash their signature declared (api.auth).
     app.add_middleware(SignedPayloadMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=rt.settings.max_request_body)
-    app.add_middleware(ObservedMiddleware, auditor=Auditor(rt))
+    app.add_middleware(ObservedMiddleware, auditor=Auditor(rt), access_log=rt.settings.access_log)
     app.add_middleware(PrefixMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -126,16 +126,18 @@ AUDIT_RESPONSE_LIMIT = 64 * 1024
 
 class ObservedMiddleware(HttpMiddleware):
     """Per request: the log context of every line logged while it runs (``openims.logs``), its metrics
-    (count and duration by method, route template and status), one access-log line and — once its
-    status is known — its audit trace (``auditor``, when given: mutating calls and failed authentications).
+    (count and duration by method, route template and status), one access-log line (unless
+    ``OPENIMS_ACCESS_LOG`` turns it off) and — once its status is known — its audit trace (``auditor``,
+    when given: mutating calls and failed authentications).
 
     It must sit inside ``PrefixMiddleware``, which routes a prefixed request with a copy of the scope: the
     router records the matched route on the scope this middleware passed on.
     """
 
-    def __init__(self, app: ASGIApp, *, auditor: RequestAuditor | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, auditor: RequestAuditor | None = None, access_log: bool = True) -> None:
         super().__init__(app)
         self.auditor = auditor
+        self.access_log = access_log
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -165,10 +167,12 @@ class ObservedMiddleware(HttpMiddleware):
                 seconds = time.perf_counter() - started
                 method, route = scope["method"], route_template(scope)
                 metrics.observe_request(method, route, status, seconds)
-                quiet = route in _PROBES and status < 300
-                access_log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %d %.1f ms", method, route, status,
-                               seconds * 1000, extra={"fields": {"route": route, "method": method, "status": status,
-                                                                 "duration_ms": round(seconds * 1000, 3)}})
+                if self.access_log:
+                    quiet = route in _PROBES and status < 300
+                    ms = seconds * 1000
+                    access_log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %d %.1f ms", method, route,
+                                   status, ms, extra={"fields": {"route": route, "method": method, "status": status,
+                                                                 "duration_ms": round(ms, 3)}})
                 if auditor is not None:
                     await auditor.record(scope, status, ctx, b"".join(kept) if kept is not None else None)
 
