@@ -257,6 +257,9 @@ class Settings(BaseSettings):
     # are pruned by the workers' sweep; each trace is also written as one JSON line to this file ("-":
     # standard output; empty: no file) for a SIEM.
     audit_retention_days: int = Field(default=7, ge=1)
+    # Failed authentications traced per source address and process (openims.audit.throttle): past it, a
+    # flood of bad credentials is counted and logged instead of written row by row. "off": every one.
+    audit_failed_auth_per_source: str = "60/min"
     audit_log: str = ""
     # Who may read /metrics: source networks as comma-separated CIDRs (a bare address is one host);
     # empty lets anyone. The address is the TCP peer's: behind a balancer, list the balancer's.
@@ -273,7 +276,7 @@ class Settings(BaseSettings):
         return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("rate_login_per_user", "rate_login_per_source", "rate_signature_failures_per_key",
-                     "rate_signature_failures_per_source", "rate_tokens_per_user")
+                     "rate_signature_failures_per_source", "rate_tokens_per_user", "audit_failed_auth_per_source")
     @classmethod
     def _rate(cls, v: str) -> str:
         parse_rate(v)  # refused at start, naming the setting

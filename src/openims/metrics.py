@@ -74,6 +74,9 @@ RATE_LIMITED = Counter(
     "openims_rate_limited",
     "Requests refused by a rate limit (429), by limit: login_user, login_source, signature_key, signature_source, "
     "token_user.", ["limit"])
+AUDIT_FAILURES_NOT_TRACED = Counter(
+    "openims_audit_failures_not_traced",
+    "Failed authentications left out of the audit trail, their source over OPENIMS_AUDIT_FAILED_AUTH_PER_SOURCE.")
 RATE_LIMIT_ERRORS = Counter(
     "openims_rate_limit_store_errors",
     "Rate-limit counter reads or writes that failed (the request was let through).")

@@ -10,16 +10,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
+from openims.api.app import create_app
 from openims.audit.trail import AuditTrail
+from openims.clock import ManualClock
 from openims.db.models import AuditTrace, Domain, Grant, Group, GroupMember, Role
 from openims.iam.ids import new_id
-from openims.runtime import Runtime
+from openims.runtime import Runtime, build_runtime
 from openims.worker.runner import Worker
 from tests.api.test_images_api import VALID, create, upload
 from tests.api.test_tags import new_images, project_of
-from tests.conftest import ADMIN_PASSWORD, login, new_tenant, password_auth
+from tests.conftest import ADMIN_PASSWORD, login, make_settings, new_tenant, password_auth
 from tests.support.images import make_image
 from tests.support.openapi import assert_documented
 from tests.support.tenants import USER_PASSWORD, add_user
@@ -148,6 +151,27 @@ class TestRecorded:
                              "Signature=" + "0" * 64, "X-Sdk-Date": date})
         assert r.status_code == 401, r.text
         assert any(t.trace_name == "authenticate" and t.access_key_id == "AKNOTAKEY0000000000X" for t in _rows(runtime))
+
+    def test_a_flood_of_bad_credentials_is_counted_not_written(self, runtime: Runtime, tmp_path: Path,
+                                                              clock: ManualClock) -> None:
+        # OPENIMS_AUDIT_FAILED_AUTH_PER_SOURCE: each trace is a database write; a source sending bad tokens
+        # as fast as it can gets that many written a window, and a metric counts the rest.
+        settings = make_settings(tmp_path / "flood", runtime.settings.database_url,
+                                 audit_failed_auth_per_source="3/min")
+        rt = build_runtime(settings, clock, upgrade=False)
+        try:
+            with TestClient(create_app(rt)) as c:
+                before = _not_traced(c)
+                for _ in range(5):
+                    assert c.get("/v2/cloudimages", headers={"X-Auth-Token": "nope"}).status_code == 401
+                assert c.post("/v3/auth/tokens", json=password_auth("admin", "Not-The-Password-1")).status_code == 401
+                failures = [r for r in _rows(rt) if r.trace_name in ("authenticate", "login")]
+                assert len(failures) == 3 and _not_traced(c) - before == 3
+                clock.advance(60)  # the next window
+                assert c.get("/v2/cloudimages", headers={"X-Auth-Token": "nope"}).status_code == 401
+                assert len([r for r in _rows(rt) if r.trace_name == "authenticate"]) == 4
+        finally:
+            rt.close()
 
     def test_no_secrets_in_traces(self, client: TestClient, admin_headers: H, runtime: Runtime, pid: str,
                                   tmp_path: Path) -> None:
@@ -301,3 +325,10 @@ def test_errors_are_documented_in_their_shapes(client: TestClient, admin_headers
     too_long = client.get("/v3/0/traces", params={"trace_type": "0" * 17}, headers=admin_headers)
     assert too_long.status_code == 400 and too_long.json()["error"]["code"] == 400
     assert_documented(doc, "GET", "/v3/{project_id}/traces", too_long)
+
+
+def _not_traced(client: TestClient) -> float:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        if family.name == "openims_audit_failures_not_traced":
+            return sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+    return 0.0

@@ -16,7 +16,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.types import Scope
 
-from openims import logs
+from openims import logs, metrics
 from openims.api.middleware import route_template
 from openims.audit.actions import (
     AUTHENTICATION_FAILED,
@@ -26,7 +26,9 @@ from openims.audit.actions import (
     action_of,
     service_of_path,
 )
+from openims.audit.throttle import FailureThrottle
 from openims.audit.trail import API_CALL, Trace, epoch_ms, rating_of
+from openims.config import parse_rate
 from openims.runtime import Runtime
 
 log = logging.getLogger("openims.audit")
@@ -57,6 +59,7 @@ class Auditor:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.failures = FailureThrottle(parse_rate(rt.settings.audit_failed_auth_per_source))
 
     def wants_response(self, method: str, route: str, status: int) -> bool:
         if status >= 300 or method not in MUTATING:
@@ -102,6 +105,21 @@ class Auditor:
             resource_name=resource_name, code=str(status), request_id=ctx.request_id,
             source_ip=self._source(scope), api_version=version)
 
+    def _failure_written(self, trace: Trace) -> bool:
+        """Whether a failed authentication's trace is written (``audit.throttle``); any other trace is."""
+        if trace.trace_name not in (AUTHENTICATION_FAILED, LOGIN_FAILED):
+            return True
+        decision = self.failures.decide(trace.source_ip, trace.time / 1000)
+        if decision.left_out_before:
+            log.warning("audit: %d further failed authentications from %s were not traced (over %s)",
+                        decision.left_out_before, trace.source_ip, self.rt.settings.audit_failed_auth_per_source)
+        if not decision.write:
+            metrics.AUDIT_FAILURES_NOT_TRACED.inc()
+            if decision.first_left_out:
+                log.warning("audit: failed authentications from %s are over %s: the rest of this window's are "
+                            "counted, not traced", trace.source_ip, self.rt.settings.audit_failed_auth_per_source)
+        return decision.write
+
     def _source(self, scope: Scope) -> str | None:
         from openims.api.auth import source_address  # auth imports the middleware this is handed to
 
@@ -110,7 +128,7 @@ class Auditor:
     async def record(self, scope: Scope, status: int, ctx: logs.LogContext, response: bytes | None) -> None:
         try:
             trace = self.trace_of(scope, status, ctx, response)
-            if trace is None:
+            if trace is None or not self._failure_written(trace):
                 return
             # Shielded: a client that went away must not cancel the trace of what it did.
             with anyio.CancelScope(shield=True):
