@@ -8,12 +8,15 @@ reservation is let go: the job then meets the fault on its first read, determini
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from openims.objects.scratch import Scratch
@@ -225,6 +228,28 @@ def test_crash_leftovers_are_swept_and_live_data_is_kept(api: Api, server: Serve
                 if u["UploadId"] == pending["UploadId"]]
     assert kept in stores.stored_images(server.data_dir)
     assert api.http.get(f"/v2/images/{kept}/file").status_code == 200
+
+
+def test_a_stalled_engine_holds_no_database_lock(server: ServerProcess, stores: S3Stores, api: Api) -> None:
+    # Creating a bucket asks the engine outside any transaction: while the engine hangs (SIGSTOP), the
+    # request waits for it, and every other write goes on (SQLite: one writer at a time).
+    answers: list[httpx.Response] = []
+    stores.engine.send_signal(signal.SIGSTOP)
+    try:
+        waiting = threading.Thread(target=lambda: answers.append(
+            httpx.put(f"{server.url}/obs/stalled-bucket", headers=dict(api.http.headers), timeout=120)))
+        waiting.start()
+        time.sleep(1.0)
+        assert waiting.is_alive(), "the bucket was created without the engine"
+        start = time.monotonic()
+        r = api.http.post("/v2/images", json={"name": "while-stalled", "disk_format": "raw",
+                                              "container_format": "bare"})
+        took = time.monotonic() - start
+        assert r.status_code == 201 and took < 3, f"{r.status_code} after {took:.1f} s: {r.text[:200]}"
+    finally:
+        stores.engine.send_signal(signal.SIGCONT)
+    waiting.join(120)
+    assert [a.status_code for a in answers] == [201]
 
 
 def test_secrets_are_in_no_log_and_no_answer(server: ServerProcess, stores: S3Stores, api: Api) -> None:

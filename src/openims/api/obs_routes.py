@@ -64,9 +64,8 @@ def list_buckets(caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> dict
                        400: {"description": "Invalid bucket name"}, 401: {"description": "Missing or invalid token"},
                        403: {"description": "Not permitted (read-only role)"},
                        409: {"description": "The name is another account's bucket"}})
-def make_bucket(bucket: Annotated[str, _BUCKET_PATH], caller: WriterDep, session: SessionDep,
-                rt: RuntimeDep) -> JSONResponse:
-    created = buckets.create(session, rt.buckets, caller.domain_id, _valid_bucket(bucket), rt.clock())
+def make_bucket(bucket: Annotated[str, _BUCKET_PATH], caller: WriterDep, rt: RuntimeDep) -> JSONResponse:
+    created = buckets.create(rt.db, rt.buckets, caller.domain_id, _valid_bucket(bucket), rt.clock())
     return JSONResponse({"name": bucket}, status_code=201 if created else 200)
 
 
@@ -141,12 +140,12 @@ async def put_object(bucket: Annotated[str, _BUCKET_PATH], key: str, request: Re
     limit = rt.settings.max_quick_import_size
 
     def ensure_bucket() -> None:
-        with rt.db.transaction() as s:
+        with rt.db.transaction(readonly=True) as s:
             # Created on first upload; refused (404-like) if another account owns the name.
             owner = buckets.owner_of(s, rt.buckets, bucket)
-            if owner is not None and owner != caller.domain_id:
-                raise ImsNotFound(f"Bucket {bucket} does not exist.", code="IMG.0069")
-            buckets.create(s, rt.buckets, caller.domain_id, bucket, rt.clock())
+        if owner is not None and owner != caller.domain_id:
+            raise ImsNotFound(f"Bucket {bucket} does not exist.", code="IMG.0069")
+        buckets.create(rt.db, rt.buckets, caller.domain_id, bucket, rt.clock())
 
     await anyio.to_thread.run_sync(ensure_bucket)
     reader = _StreamReader(request.stream(), limit)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openims.db.models import Bucket, Domain
+from openims.db.session import Database
 from openims.errors import ImsConflict, ImsNotFound
 from openims.iam.service import ADMIN_NAME
 from openims.objects.base import BucketStore, check_bucket_name
@@ -29,10 +30,15 @@ def require_own(session: Session, store: BucketStore, domain_id: str, bucket: st
         raise ImsNotFound(f"Bucket {bucket} does not exist.", code="IMG.0069")
 
 
-def create(session: Session, store: BucketStore, domain_id: str, bucket: str, now: dt.datetime) -> bool:
-    """Create a bucket for the account; True if new, False if it already was the account's."""
+def create(db: Database, store: BucketStore, domain_id: str, bucket: str, now: dt.datetime) -> bool:
+    """Create a bucket for the account; True if new, False if it already was the account's.
+
+    The engine is asked outside any transaction (a slow or unreachable engine must not hold the
+    database's write lane), and the name is registered after, in a short write transaction of its own.
+    """
     check_bucket_name(bucket)
-    owner = owner_of(session, store, bucket)
+    with db.transaction(readonly=True) as session:
+        owner = owner_of(session, store, bucket)
     if owner is not None and owner != domain_id:
         raise ImsConflict(f"The bucket name {bucket} is taken.", code="IMG.0038")
     created = not store.bucket_exists(bucket)
@@ -41,8 +47,13 @@ def create(session: Session, store: BucketStore, domain_id: str, bucket: str, no
         raise ImsConflict(f"The bucket name {bucket} is taken (it exists on the object store but belongs to "
                           "no account; an operator may adopt it).", code="IMG.0038")
     store.create_bucket(bucket)
-    if session.get(Bucket, bucket) is None:
-        session.add(Bucket(name=bucket, domain_id=domain_id, created_at=now))
+    with db.transaction() as session:
+        row = session.get(Bucket, bucket)
+        if row is None:
+            session.add(Bucket(name=bucket, domain_id=domain_id, created_at=now))
+        elif row.domain_id != domain_id:
+            # Another account registered the name meanwhile; the bucket on the engine is now its.
+            raise ImsConflict(f"The bucket name {bucket} is taken.", code="IMG.0038")
     return created
 
 

@@ -198,6 +198,11 @@ class SeaweedFS:
         except ProcessLookupError:
             pass
 
+    def send_signal(self, sig: int) -> None:
+        """Signal the engine's process group (tests stall it with SIGSTOP and let it go with SIGCONT)."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, sig)
+
     def kill(self) -> None:
         """Stop at once, as a crash would (fault tests)."""
         if self._proc is not None and self._proc.poll() is None:
