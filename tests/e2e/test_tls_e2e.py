@@ -27,7 +27,7 @@ from huaweicloudsdkiam.v3 import model as iam_model
 from huaweicloudsdkims.v2 import ImsClient
 from huaweicloudsdkims.v2 import model as ims
 
-from tests.support.pki import Pki, make_pki
+from tests.support.pki import Pki, issue, make_pki, replace, served_serial
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -208,6 +208,20 @@ def test_tls_1_2_is_accepted(server: TlsServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock, \
             ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
         assert tls.version() == "TLSv1.2"
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(server: TlsServer, http: httpx.Client) -> None:
+    # As certbot or cert-manager renew it: new files in place; the next connection gets the new certificate,
+    # verified against the same CA, while the process (and its connections) stays up.
+    pid = server.proc.pid if server.proc else None
+    before = served_serial(server.port, server.pki.ca)
+    cert, key = issue(server.pki)
+    replace(server.pki.key, key)
+    replace(server.pki.cert, cert)
+    assert served_serial(server.port, server.pki.ca) != before
+    assert httpx.get(server.url + "/v2", verify=str(server.pki.ca), timeout=10).status_code == 200
+    assert http.get("/v2").status_code == 200
+    assert server.proc is not None and server.proc.pid == pid and server.proc.poll() is None
 
 
 def test_plain_http_to_the_tls_port_fails(server: TlsServer) -> None:

@@ -154,13 +154,14 @@ def _runtime_or_exit(settings: Settings) -> Runtime:
 
 
 def _tls_context_or_exit(settings: Settings) -> ssl.SSLContext | None:
-    """The server's TLS context when a certificate is configured; one that cannot be used stops the start."""
-    from openims.tls import TlsSetupError, server_context
+    """The server's TLS context when a certificate is configured (it follows renewals of the files); one that
+    cannot be used stops the start."""
+    from openims.tls import ReloadingContext, TlsSetupError
 
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
     try:
-        return server_context(settings.tls_cert_file, settings.tls_key_file)
+        return ReloadingContext(settings.tls_cert_file, settings.tls_key_file).listening
     except TlsSetupError as exc:
         err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
