@@ -7,6 +7,7 @@ and plain HTTP, and its version documents and token catalog carry https URLs.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
@@ -222,6 +223,21 @@ def test_a_renewed_certificate_is_served_without_a_restart(server: TlsServer, ht
     assert httpx.get(server.url + "/v2", verify=str(server.pki.ca), timeout=10).status_code == 200
     assert http.get("/v2").status_code == 200
     assert server.proc is not None and server.proc.pid == pid and server.proc.poll() is None
+
+
+def test_the_cli_verifies_against_a_private_ca(server: TlsServer, tmp_path: Path) -> None:
+    env = {**os.environ, "OPENIMS_ENDPOINT": server.url, "OPENIMS_PASSWORD": ADMIN_PASSWORD,
+           "OPENIMS_TOKEN_CACHE": str(tmp_path / "tokens.json"), "COLUMNS": "200"}
+    for name in ("OPENIMS_CACERT", "OS_CACERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        env.pop(name, None)
+    cli = [sys.executable, "-m", "openims.cli", "image", "list", "--json"]
+    refused = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "certificate" in (refused.stdout + refused.stderr).lower()
+    for name in ("OPENIMS_CACERT", "OS_CACERT"):
+        listed = subprocess.run(cli, env={**env, name: str(server.pki.ca)}, capture_output=True, text=True,
+                                timeout=60)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        assert isinstance(json.loads(listed.stdout), list | dict)
 
 
 def test_plain_http_to_the_tls_port_fails(server: TlsServer) -> None:

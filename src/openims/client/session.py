@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -101,12 +102,16 @@ class Credentials:
     domain: str = DEFAULT_DOMAIN
     # A project name or id; None asks for a token scoped to the domain (account) instead.
     project: str | None = DEFAULT_PROJECT
+    # PEM bundle of the CA(s) an https endpoint's certificate is verified against (a private CA); None:
+    # the system's trust store (and SSL_CERT_FILE). Verification is never turned off.
+    ca_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Credentials:
         """``OPENIMS_ENDPOINT``, ``OPENIMS_USERNAME``, ``OPENIMS_PASSWORD``, ``OPENIMS_DOMAIN``,
-        ``OPENIMS_PROJECT`` (empty: domain scope). Without a password, the admin password that
-        ``openims serve`` wrote (``OPENIMS_CREDENTIALS_FILE``, default ``./data/admin-credentials``)."""
+        ``OPENIMS_PROJECT`` (empty: domain scope), ``OPENIMS_CACERT`` (else OpenStack's ``OS_CACERT``). Without
+        a password, the admin password that ``openims serve`` wrote (``OPENIMS_CREDENTIALS_FILE``, default
+        ``./data/admin-credentials``)."""
         env = os.environ if env is None else env
         username = env.get("OPENIMS_USERNAME") or DEFAULT_USERNAME
         password = env.get("OPENIMS_PASSWORD") or None
@@ -125,6 +130,7 @@ class Credentials:
             password=password,
             domain=env.get("OPENIMS_DOMAIN") or DEFAULT_DOMAIN,
             project=project or None,
+            ca_file=env.get("OPENIMS_CACERT") or env.get("OS_CACERT") or None,
         )
 
     def cache_key(self) -> CacheKey:
@@ -165,6 +171,7 @@ class Session:
         self._owns_http = http_client is None
         self.http = http_client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            verify=ssl.create_default_context(cafile=credentials.ca_file) if credentials.ca_file else True,
             headers={"User-Agent": f"openims-client/{__version__}"},
         )
         self._lock = threading.Lock()
