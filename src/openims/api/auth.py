@@ -73,9 +73,14 @@ class Caller:
 # the access key from the database, so it goes to a thread.
 
 
-async def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
+    """The runtime, for the hot read routes: each dependency node (``RuntimeDep``) costs per request."""
     rt: Runtime = request.app.state.runtime
     return rt
+
+
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import ClientDisconnect
 
 from openims.api import glance_wire
-from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep
+from openims.api.auth import Caller, ReaderDep, RuntimeDep, WriterDep, runtime_of
 from openims.api.deps import SessionDep, api_router, run_read
 from openims.api.glance_schemas import SCHEMAS
 from openims.api.openapi_docs import json_body as json_body_doc
@@ -123,9 +123,9 @@ def _view(session: Session, rt: Runtime, image: Image) -> dict[str, Any]:
 
 @router.get("/v2/images", summary="List images (native)", responses={200: _IMAGES, **_ERRORS},
             openapi_extra=_LIST_QUERY)
-async def list_images(request: Request, caller: ReaderDep, session: SessionDep, rt: RuntimeDep) -> JSONResponse:
+async def list_images(request: Request, caller: ReaderDep, session: SessionDep) -> JSONResponse:
     # The hot reads return a JSONResponse: FastAPI then skips its response-model pass.
-    return JSONResponse(await run_read(request, session, _list_images, request, caller, session, rt))
+    return JSONResponse(await run_read(request, session, _list_images, request, caller, session, runtime_of(request)))
 
 
 def _list_images(request: Request, caller: Caller, session: Session, rt: Runtime) -> dict[str, Any]:
@@ -159,8 +159,9 @@ def create_image(request: Request, caller: WriterDep, body: Annotated[dict[str, 
 
 
 @router.get("/v2/images/{image_id}", summary="Show image details (native)", responses={200: _IMAGE, **_ERRORS})
-async def show_image(request: Request, image_id: str, caller: ReaderDep, session: SessionDep,
-                     rt: RuntimeDep) -> JSONResponse:
+async def show_image(request: Request, image_id: str, caller: ReaderDep, session: SessionDep) -> JSONResponse:
+    rt = runtime_of(request)
+
     # Members who have not answered yet may look at what they are offered, as in Glance.
     def show() -> dict[str, Any]:
         return _view(session, rt, visible_to(session, caller.project_id, image_id))
