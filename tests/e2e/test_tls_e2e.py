@@ -13,7 +13,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +36,7 @@ REGION = "local-1"
 
 
 class TlsServer(ServerProcess):
-    """ServerProcess on HTTPS: comes up when a verified HTTPS request answers."""
+    """ServerProcess on HTTPS: up when a verified HTTPS request answers."""
 
     def __init__(self, data_dir: Path, pki: Pki) -> None:
         super().__init__(data_dir, env={"OPENIMS_TLS_CERT_FILE": str(pki.cert), "OPENIMS_TLS_KEY_FILE": str(pki.key)})
@@ -47,26 +46,8 @@ class TlsServer(ServerProcess):
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> TlsServer:
-        env = {**os.environ, "OPENIMS_DATA_DIR": str(self.data_dir), "OPENIMS_PORT": str(self.port),
-               "OPENIMS_HOST": "127.0.0.1", "OPENIMS_ADMIN_PASSWORD": ADMIN_PASSWORD, "OPENIMS_DATABASE_URL": "",
-               "OPENIMS_ARGON2_TIME_COST": "1", "OPENIMS_ARGON2_MEMORY_KIB": "8", **self.extra_env}
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "openims.cli", "serve"], env=env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/", timeout=1, verify=str(self.pki.ca)).status_code == 300:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not come up:\n{self.log.read_text()[-3000:]}")
+    def ready(self) -> bool:
+        return httpx.get(self.url + "/", timeout=1, verify=str(self.pki.ca)).status_code == 300
 
 
 @pytest.fixture(scope="module")

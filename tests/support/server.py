@@ -59,13 +59,17 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/", timeout=1).status_code == 300:
+                if self.ready():
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not come up:\n{self.log.read_text()[-3000:]}")
+
+    def ready(self) -> bool:
+        """Whether the server answers (its versions document)."""
+        return httpx.get(self.url + "/", timeout=1).status_code == 300
 
     def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as a crash."""
